@@ -1,0 +1,26 @@
+"""Request dependencies: the API key check and the core service."""
+
+from __future__ import annotations
+
+import hmac
+
+from fastapi import Request
+from fastapi.security import APIKeyHeader
+
+from interpreter.api.errors import AuthenticationError
+from interpreter.service.manager import SandboxManager
+
+api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def require_api_key(request: Request) -> None:
+    given = request.headers.get("X-API-Key")
+    expected: str = request.app.state.api_key
+    if not given:
+        raise AuthenticationError("missing X-API-Key header")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise AuthenticationError("invalid API key")
+
+
+def manager(request: Request) -> SandboxManager:
+    return request.app.state.manager  # type: ignore[no-any-return]

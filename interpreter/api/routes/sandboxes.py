@@ -1,0 +1,58 @@
+"""/v1/sandboxes: create, get, list, kill, set timeout."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from interpreter.api.deps import manager
+from interpreter.api.schemas import CreateSandbox, Sandbox, SetTimeout
+from interpreter.core.errors import InvalidRequestError
+from interpreter.service.manager import SandboxManager
+
+router = APIRouter(prefix="/sandboxes", tags=["sandboxes"])
+Manager = Annotated[SandboxManager, Depends(manager)]
+
+
+@router.post("", status_code=201)
+async def create_sandbox(body: CreateSandbox, sandboxes: Manager) -> Sandbox:
+    """Create a sandbox and wait until it is ready to run code."""
+    record = await sandboxes.create(**body.model_dump())
+    return Sandbox.of(record)
+
+
+@router.get("")
+async def list_sandboxes(
+    sandboxes: Manager,
+    metadata: Annotated[
+        list[str] | None, Query(description="key=value; repeat to require several.")
+    ] = None,
+) -> list[Sandbox]:
+    """List live sandboxes, optionally only those whose metadata has every given pair."""
+    wanted: dict[str, str] = {}
+    for pair in metadata or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidRequestError(f"metadata filter {pair!r} is not key=value")
+        wanted[key] = value
+    return [Sandbox.of(r) for r in sandboxes.list(wanted)]
+
+
+@router.get("/{sandbox_id}")
+async def get_sandbox(sandbox_id: str, sandboxes: Manager) -> Sandbox:
+    """One sandbox."""
+    return Sandbox.of(sandboxes.get(sandbox_id))
+
+
+@router.delete("/{sandbox_id}", status_code=204)
+async def kill_sandbox(sandbox_id: str, sandboxes: Manager) -> Response:
+    """Kill a sandbox: its processes, mounts, cgroups and files are removed."""
+    await sandboxes.kill(sandbox_id)
+    return Response(status_code=204)
+
+
+@router.post("/{sandbox_id}/timeout")
+async def set_timeout(sandbox_id: str, body: SetTimeout, sandboxes: Manager) -> Sandbox:
+    """Set the sandbox's remaining lifetime, counted from now."""
+    return Sandbox.of(await sandboxes.set_timeout(sandbox_id, body.timeout))

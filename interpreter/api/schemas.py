@@ -1,0 +1,85 @@
+"""Request and response bodies of the native API (/v1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from interpreter.core.models import ContextRecord, SandboxRecord
+
+EnvVars = dict[str, str]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateSandbox(Body):
+    template: str | None = Field(
+        None, description="Template (image) name; default code-interpreter."
+    )
+    timeout: int | None = Field(
+        None, ge=1, description="Lifetime in seconds before the sandbox is killed."
+    )
+    metadata: dict[str, str] | None = Field(
+        None, description="Free key/value tags; list filters on them."
+    )
+    envs: EnvVars | None = Field(None, description="Environment variables of every process inside.")
+    cpu: float | None = Field(None, gt=0, le=64, description="CPU cores (cgroup quota).")
+    memory_mb: int | None = Field(None, ge=128, le=262144, description="Memory limit in MiB.")
+
+
+class SetTimeout(Body):
+    timeout: int = Field(..., ge=1, description="New lifetime in seconds, counted from now.")
+
+
+class Sandbox(BaseModel):
+    id: str
+    template: str
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    cpu: float
+    memory_mb: int
+    metadata: dict[str, str]
+
+    @classmethod
+    def of(cls, record: SandboxRecord) -> Sandbox:
+        return cls.model_validate(record.model_dump(include=set(cls.model_fields)))
+
+
+class CreateContext(Body):
+    language: str | None = Field(None, description="python (default); aliases accepted.")
+    cwd: str | None = Field(None, description="Working directory; default /home/user.")
+
+
+class Context(BaseModel):
+    id: str
+    language: str
+    cwd: str
+
+    @classmethod
+    def of(cls, record: ContextRecord) -> Context:
+        return cls(id=record.id, language=record.language, cwd=record.cwd)
+
+
+class Execute(Body):
+    code: str = Field(..., description="The code to run.")
+    language: str | None = Field(None, description="Runs in this language's default context.")
+    context_id: str | None = Field(
+        None, description="Runs in this context (exclusive with language)."
+    )
+    envs: EnvVars | None = Field(None, description="Environment variables for this run only.")
+    timeout: float | None = Field(
+        None, gt=0, description="Seconds before the run is interrupted; none: no limit."
+    )
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,53 @@
+"""Settings, declared once. Precedence: defaults < environment (INTERPRETER_*) < CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INTERPRETER_", frozen=True)
+
+    home: Path = Field(
+        Path("/var/lib/interpreter"), description="State folder: database, sandboxes."
+    )
+    images_dir: Path | None = Field(
+        None, description="Where built images are cached (default: HOME/images)."
+    )
+    api_key: str | None = Field(
+        None, description="Accepted X-API-Key. Generated and printed at start if unset."
+    )
+    host: str = Field("127.0.0.1", description="Address the front end listens on.")
+    port: int = Field(49999, description="Port the front end listens on.")
+    default_template: str = Field(
+        "code-interpreter", description="Template of a create without one."
+    )
+    default_timeout: int = Field(300, ge=1, description="Sandbox lifetime in seconds if not given.")
+    max_timeout: int = Field(24 * 3600, ge=1, description="Largest sandbox lifetime in seconds.")
+    default_cpu: float = Field(1.0, gt=0, description="CPU cores of a sandbox if not given.")
+    default_memory_mb: int = Field(1024, ge=128, description="Memory limit (MiB) if not given.")
+    pids_max: int = Field(512, ge=16, description="Most processes and threads in one sandbox.")
+    reaper_interval: float = Field(1.0, gt=0, description="Seconds between timeout sweeps.")
+    sandbox_ready_timeout: float = Field(
+        60.0, gt=0, description="Seconds to wait for a new sandbox."
+    )
+    debian_mirror: str = Field(
+        "http://deb.debian.org/debian", description="Debian mirror used to build images."
+    )
+
+    @property
+    def images_path(self) -> Path:
+        return self.images_dir or self.home / "images"
+
+    @property
+    def sandboxes_path(self) -> Path:
+        return self.home / "sandboxes"
+
+    @property
+    def database_path(self) -> Path:
+        return self.home / "interpreter.db"

@@ -1,0 +1,34 @@
+"""Domain records: what the service knows about sandboxes and contexts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+SandboxState = Literal["starting", "running", "paused", "killed"]
+
+
+class SandboxRecord(BaseModel):
+    id: str
+    template: str
+    state: SandboxState
+    created_at: datetime
+    expires_at: datetime
+    cpu: float
+    memory_mb: int
+    metadata: dict[str, str] = Field(default_factory=dict)
+    envs: dict[str, str] = Field(default_factory=dict)
+    pid: int | None = None  # nsjail on the host
+    jail_pid: int | None = None  # the jail's PID 1 on the host
+    folder: str | None = None
+
+
+class ContextRecord(BaseModel):
+    id: str
+    sandbox_id: str
+    language: str
+    cwd: str
+    created_at: datetime
+    is_default: bool = False

@@ -1,0 +1,101 @@
+"""Sandbox and context records in SQLite (the embedded default): they survive restarts."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime
+from pathlib import Path
+
+from interpreter.core.models import ContextRecord, SandboxRecord
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sandboxes (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS contexts (
+    id TEXT NOT NULL,
+    sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    record TEXT NOT NULL,
+    PRIMARY KEY (sandbox_id, id)
+);
+"""
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+        path.chmod(0o600)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def put_sandbox(self, record: SandboxRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO sandboxes (id, state, expires_at, record) VALUES (?,?,?,?)",
+                (record.id, record.state, record.expires_at.isoformat(), record.model_dump_json()),
+            )
+
+    def get_sandbox(self, sandbox_id: str) -> SandboxRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM sandboxes WHERE id = ?", (sandbox_id,)
+            ).fetchone()
+        return SandboxRecord.model_validate_json(row[0]) if row else None
+
+    def list_sandboxes(
+        self, states: tuple[str, ...] = ("starting", "running", "paused")
+    ) -> list[SandboxRecord]:
+        marks = ",".join("?" * len(states))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT record FROM sandboxes WHERE state IN ({marks}) ORDER BY rowid", states
+            ).fetchall()
+        return [SandboxRecord.model_validate_json(r[0]) for r in rows]
+
+    def expired(self, now: datetime) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM sandboxes WHERE state IN ('running','paused') AND expires_at <= ?",
+                (now.isoformat(),),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def delete_sandbox(self, sandbox_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sandboxes WHERE id = ?", (sandbox_id,))
+
+    def put_context(self, record: ContextRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO contexts (id, sandbox_id, created_at, record) VALUES (?,?,?,?)",
+                (
+                    record.id,
+                    record.sandbox_id,
+                    record.created_at.isoformat(),
+                    record.model_dump_json(),
+                ),
+            )
+
+    def list_contexts(self, sandbox_id: str) -> list[ContextRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT record FROM contexts WHERE sandbox_id = ? ORDER BY rowid", (sandbox_id,)
+            ).fetchall()
+        return [ContextRecord.model_validate_json(r[0]) for r in rows]
+
+    def delete_context(self, sandbox_id: str, context_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM contexts WHERE sandbox_id = ? AND id = ?", (sandbox_id, context_id)
+            )

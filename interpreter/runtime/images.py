@@ -1,0 +1,238 @@
+"""Image (template) builds: a Debian root filesystem plus our kernel start-up layer.
+
+An image is a stack of read-only layers mounted with overlayfs under each sandbox:
+
+- ``base``: ``debootstrap`` of Debian bookworm, then ``images/<name>/setup.sh`` in a chroot
+  (user ``user``, the Python environment from ``requirements.txt``). Slow (minutes): cached by a
+  hash of the ``images/<name>/`` folder.
+- ``kernels``: the repository's ``kernels/`` folder copied to ``/opt/interpreter``. Cheap: cached
+  by its own hash, so editing start-up code does not re-run debootstrap.
+
+Every file is owned by an id shifted into the sandbox's user-namespace range (``ID_SHIFT``), as
+rootless container engines do: root inside owns ``/usr``, ``user`` owns ``/home/user``, and no
+file is owned by a real host user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from interpreter.core.config import REPO_ROOT, Settings
+from interpreter.core.errors import ImageBuildError, TemplateNotFoundError
+
+log = logging.getLogger(__name__)
+
+ID_SHIFT = 100_000  # inside id N is host id ID_SHIFT + N
+IMAGES_SRC = REPO_ROOT / "images"
+KERNELS_SRC = REPO_ROOT / "kernels"
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str
+    layers: tuple[Path, ...]  # top first, as overlayfs lowerdir wants them
+
+
+def tree_hash(*folders: Path) -> str:
+    digest = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(str(path.relative_to(folder.parent)).encode())
+            digest.update(oct(path.stat().st_mode & 0o777).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def template_names() -> list[str]:
+    return sorted(p.name for p in IMAGES_SRC.iterdir() if (p / "setup.sh").is_file())
+
+
+def resolve(settings: Settings, name: str) -> Image:
+    """The built image of a template; raises if it was never built."""
+    src = IMAGES_SRC / name
+    if not (src / "setup.sh").is_file():
+        raise TemplateNotFoundError(f"unknown template {name!r}; known: {template_names()}")
+    base = _layer_path(settings, name, "base", tree_hash(src))
+    kernels = _layer_path(settings, name, "kernels", tree_hash(KERNELS_SRC))
+    for layer in (base, kernels):
+        if not (layer / ".complete").exists():
+            raise TemplateNotFoundError(
+                f"template {name!r} is not built: run `interpreter template build {name}`"
+            )
+    return Image(name, (kernels / "rootfs", base / "rootfs"))
+
+
+def build(settings: Settings, name: str, console: Console | None = None) -> Image:
+    """Build (or reuse) every layer of a template, showing progress."""
+    src = IMAGES_SRC / name
+    if not (src / "setup.sh").is_file():
+        raise TemplateNotFoundError(f"unknown template {name!r}; known: {template_names()}")
+    console = console or Console(stderr=True)
+    base = _layer_path(settings, name, "base", tree_hash(src))
+    kernels = _layer_path(settings, name, "kernels", tree_hash(KERNELS_SRC))
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
+    ) as progress:
+        for layer, label, make in (
+            (
+                base,
+                "base: debootstrap + setup.sh",
+                lambda root: _build_base(settings, src, root, progress),
+            ),
+            (kernels, "kernels: start-up code", _build_kernels),
+        ):
+            if (layer / ".complete").exists():
+                console.print(f"[green]✓[/] {name} {label} (cached: {layer.name})")
+                continue
+            task = progress.add_task(f"{name} {label}", total=None)
+            started = time.monotonic()
+            _build_layer(layer, make)
+            progress.update(task, description=f"{name} {label} ✓", completed=1, total=1)
+            console.print(f"[green]✓[/] {name} {label} built in {time.monotonic() - started:.0f} s")
+    _prune(settings, name, keep={base.name, kernels.name})
+    return resolve(settings, name)
+
+
+def _layer_path(settings: Settings, name: str, kind: str, digest: str) -> Path:
+    return settings.images_path / name / f"{kind}-{digest}"
+
+
+def _build_layer(layer: Path, make: object) -> None:
+    partial = layer.with_name(layer.name + ".partial")
+    if partial.exists():
+        _remove_tree(partial)
+    (partial / "rootfs").mkdir(parents=True)
+    try:
+        make(partial / "rootfs")  # type: ignore[operator]
+        _shift_ownership(partial / "rootfs")
+        (partial / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
+        partial.rename(layer)
+    except BaseException:
+        _remove_tree(partial)
+        raise
+
+
+def _run(argv: list[str], progress: Progress, label: str) -> None:
+    task = progress.add_task(f"  {label}", total=None)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.strip()
+        if line:
+            tail = (tail + [line])[-20:]
+            progress.update(task, description=f"  {label}: {line[:70]}")
+    if proc.wait() != 0:
+        raise ImageBuildError(f"{label} failed (exit {proc.returncode}):\n" + "\n".join(tail))
+    progress.update(task, visible=False)
+
+
+def _build_base(settings: Settings, src: Path, root: Path, progress: Progress) -> None:
+    packages = [
+        line.strip()
+        for line in (src / "packages.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    include = ["--include=" + ",".join(packages)] if packages else []
+    _run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            *include,
+            "bookworm",
+            str(root),
+            settings.debian_mirror,
+        ],
+        progress,
+        "debootstrap",
+    )
+    shutil.copytree(src, root / "tmp/image")
+    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    # Wheels are fetched by the host's pip (its index and TLS settings), installed offline inside,
+    # chosen for the image's Python version (Debian's), not the host's.
+    version = subprocess.run(
+        ["chroot", str(root), "python3", "-c", "import platform; print(platform.python_version())"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    _run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+         "--python-version", version,
+         "-r", str(src / "requirements.txt"), "-d", str(root / "tmp/image/wheels")],
+        progress,
+        "pip download",
+    )  # fmt: skip
+    with _mounted(root / "proc", "proc", "-t", "proc"), _mounted(root / "dev", "/dev", "--bind"):
+        _run(["chroot", str(root), "/bin/sh", "/tmp/image/setup.sh"], progress, "setup.sh")
+    shutil.rmtree(root / "tmp/image")
+    (root / "etc/resolv.conf").write_text("nameserver 127.0.0.1\n")
+
+
+def _build_kernels(root: Path) -> None:
+    target = root / "opt/interpreter"
+    target.parent.mkdir(parents=True)
+    shutil.copytree(KERNELS_SRC, target, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [target, *target.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+@contextmanager
+def _mounted(target: Path, source: str, *options: str) -> Iterator[None]:
+    subprocess.run(["mount", *options, source, str(target)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def _shift_ownership(root: Path) -> None:
+    """Move every owner into the sandbox's id range, keeping setuid/setgid bits."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames, ""]:
+            path = os.path.join(dirpath, name) if name else dirpath
+            st = os.lstat(path)
+            if st.st_uid >= ID_SHIFT:
+                continue
+            os.lchown(path, st.st_uid + ID_SHIFT, st.st_gid + ID_SHIFT)
+            if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                os.chmod(path, stat.S_IMODE(st.st_mode))
+
+
+def _remove_tree(path: Path) -> None:
+    for sub in ("proc", "dev"):
+        subprocess.run(
+            ["umount", "-l", str(path / "rootfs" / sub)], check=False, capture_output=True
+        )
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _prune(settings: Settings, name: str, keep: set[str]) -> None:
+    """Drop layers of older definitions that no sandbox folder refers to any more."""
+    folder = settings.images_path / name
+    in_use = _layers_in_use()
+    for layer in folder.iterdir():
+        if layer.name not in keep and str(layer) not in in_use:
+            log.info("removing stale image layer %s", layer)
+            _remove_tree(layer)
+
+
+def _layers_in_use() -> str:
+    try:
+        return Path("/proc/mounts").read_text()
+    except OSError:
+        return ""

@@ -1,0 +1,101 @@
+"""Thin wrappers over the Linux facilities a sandbox is made of: overlay mounts, cgroup v1."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+from pathlib import Path
+
+_libc = ctypes.CDLL(None, use_errno=True)
+MNT_DETACH = 2
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_CONTROLLERS = ("memory", "pids", "cpu")
+NSJAIL_CGROUP_PARENT = "NSJAIL"  # nsjail's default parent; it makes NSJAIL.<pid> below it
+
+
+def mount_overlay(lower: list[Path], upper: Path, work: Path, target: Path) -> None:
+    options = f"lowerdir={':'.join(map(str, lower))},upperdir={upper},workdir={work}"
+    if _libc.mount(b"overlay", str(target).encode(), b"overlay", 0, options.encode()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount overlay on {target}: {os.strerror(err)}")
+
+
+def unmount(target: Path) -> None:
+    if is_mounted(target) and _libc.umount2(str(target).encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"umount {target}: {os.strerror(err)}")
+
+
+def is_mounted(target: Path) -> bool:
+    needle = f" {target} "
+    with open("/proc/mounts") as mounts:
+        return any(needle in line for line in mounts)
+
+
+def ensure_cgroup_parents() -> None:
+    for controller in CGROUP_CONTROLLERS:
+        (CGROUP_ROOT / controller / NSJAIL_CGROUP_PARENT).mkdir(exist_ok=True)
+
+
+def sandbox_cgroups(jail_pid: int) -> list[Path]:
+    """The cgroup folders nsjail made for the jail whose first process is ``jail_pid``."""
+    name = f"{NSJAIL_CGROUP_PARENT}.{jail_pid}"
+    return [CGROUP_ROOT / c / NSJAIL_CGROUP_PARENT / name for c in CGROUP_CONTROLLERS]
+
+
+def kill_cgroup(folder: Path, timeout: float = 5.0) -> None:
+    """SIGKILL every process in a cgroup until it is empty, then remove it."""
+    deadline = time.monotonic() + timeout
+    while folder.exists():
+        try:
+            pids = [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+        except OSError:
+            pids = []
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if not pids:
+            try:
+                folder.rmdir()
+            except FileNotFoundError:
+                return
+            except OSError:
+                pass
+            else:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"cgroup {folder} did not empty")
+        time.sleep(0.02)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def read_tail(path: Path, limit: int = 4000) -> str:
+    """The end of a file the sandbox can write to: never follows a symlink it planted."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return ""
+    try:
+        size = os.fstat(fd).st_size
+        os.lseek(fd, max(0, size - limit), os.SEEK_SET)
+        return os.read(fd, limit).decode(errors="replace")
+    finally:
+        os.close(fd)

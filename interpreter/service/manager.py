@@ -1,0 +1,297 @@
+"""SandboxManager: the one core every adapter (native API, E2B surface, CLI) calls.
+
+Lifecycle (create, get, list, kill, timeouts), contexts and code execution. Records live in
+SQLite; live sandboxes are re-attached after a restart of the front end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from interpreter.core.config import Settings
+from interpreter.core.errors import (
+    ContextNotFoundError,
+    InvalidRequestError,
+    SandboxNotFoundError,
+    SandboxStartError,
+)
+from interpreter.core.events import Event
+from interpreter.core.models import ContextRecord, SandboxRecord
+from interpreter.core.store import Store
+from interpreter.execution import languages
+from interpreter.execution.kernels import SandboxKernels
+from interpreter.runtime import images
+from interpreter.runtime.base import Runtime, SandboxProcess, SandboxSpec, load_runtime
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CWD = "/home/user"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class LiveSandbox:
+    process: SandboxProcess
+    kernels: SandboxKernels
+
+
+class SandboxManager:
+    def __init__(self, settings: Settings, runtime: Runtime | None = None) -> None:
+        self.settings = settings
+        self.store = Store(settings.database_path)
+        self.runtime = runtime or load_runtime("nsjail", settings)
+        self.live: dict[str, LiveSandbox] = {}
+        self._reaper: asyncio.Task[None] | None = None
+        self._killing: dict[str, asyncio.Task[None]] = {}
+
+    # -- lifecycle of the manager ---------------------------------------------------------
+    async def start(self) -> None:
+        for record in self.store.list_sandboxes(("starting", "running")):
+            await self._reattach(record)
+        self._reaper = asyncio.create_task(self._reap_forever())
+
+    async def stop(self) -> None:
+        """Stop serving; sandboxes keep running and are re-attached at the next start."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        for live in self.live.values():
+            await live.kernels.close()
+        self.live.clear()
+        self.store.close()
+
+    async def _reattach(self, record: SandboxRecord) -> None:
+        process = _process_of(record)
+        if record.state == "running" and process and self.runtime.poll(process):
+            kernels = SandboxKernels(process.gateway_socket)
+            for ctx in self.store.list_contexts(record.id):
+                kernels.adopt(ctx.id, languages.resolve(ctx.language), ctx.cwd)
+            self.live[record.id] = LiveSandbox(process, kernels)
+            log.info("re-attached sandbox %s", record.id)
+            return
+        log.warning("sandbox %s did not survive; cleaning up", record.id)
+        if process:
+            await asyncio.to_thread(self._destroy, process)
+        self.store.delete_sandbox(record.id)
+
+    # -- sandboxes --------------------------------------------------------------------------
+    async def create(
+        self,
+        template: str | None = None,
+        timeout: int | None = None,
+        metadata: dict[str, str] | None = None,
+        envs: dict[str, str] | None = None,
+        cpu: float | None = None,
+        memory_mb: int | None = None,
+    ) -> SandboxRecord:
+        template = template or self.settings.default_template
+        image = images.resolve(self.settings, template)
+        created = now()
+        record = SandboxRecord(
+            id=secrets.token_hex(10),
+            template=template,
+            state="starting",
+            created_at=created,
+            expires_at=created + timedelta(seconds=self._timeout(timeout)),
+            cpu=cpu or self.settings.default_cpu,
+            memory_mb=memory_mb or self.settings.default_memory_mb,
+            metadata=metadata or {},
+            envs=envs or {},
+        )
+        spec = SandboxSpec(record.id, image, record.cpu, record.memory_mb, record.envs)
+        self.store.put_sandbox(record)
+        try:
+            process = await asyncio.to_thread(self.runtime.launch, spec)
+        except Exception as exc:
+            self.store.delete_sandbox(record.id)
+            await asyncio.to_thread(self._destroy_folder, record.id)
+            raise SandboxStartError(f"sandbox failed to start: {exc}") from exc
+        record.pid, record.jail_pid, record.folder = (
+            process.pid,
+            process.jail_pid,
+            str(process.folder),
+        )
+        self.store.put_sandbox(record)
+        kernels = SandboxKernels(process.gateway_socket)
+        self.live[record.id] = LiveSandbox(process, kernels)
+        try:
+            ready = await kernels.wait_ready(
+                self.settings.sandbox_ready_timeout, lambda: self.runtime.poll(process)
+            )
+            if not ready:
+                raise SandboxStartError(
+                    "sandbox did not become ready: " + self.runtime.diagnostics(process)
+                )
+            await self._create_context(record.id, kernels, "python", DEFAULT_CWD, default=True)
+        except BaseException:
+            await self.kill(record.id)
+            raise
+        record.state = "running"
+        self.store.put_sandbox(record)
+        return record
+
+    def _timeout(self, timeout: int | None) -> int:
+        seconds = timeout or self.settings.default_timeout
+        if seconds > self.settings.max_timeout:
+            raise InvalidRequestError(
+                f"timeout {seconds} s is above the maximum of {self.settings.max_timeout} s"
+            )
+        return seconds
+
+    def get(self, sandbox_id: str) -> SandboxRecord:
+        record = self.store.get_sandbox(sandbox_id)
+        if record is None or record.state == "killed":
+            raise SandboxNotFoundError(f"sandbox {sandbox_id!r} not found")
+        return record
+
+    def list(self, metadata: dict[str, str] | None = None) -> list[SandboxRecord]:
+        wanted = (metadata or {}).items()
+        return [r for r in self.store.list_sandboxes() if wanted <= r.metadata.items()]
+
+    async def set_timeout(self, sandbox_id: str, timeout: int) -> SandboxRecord:
+        record = self.get(sandbox_id)
+        record.expires_at = now() + timedelta(seconds=self._timeout(timeout))
+        self.store.put_sandbox(record)
+        return record
+
+    async def kill(self, sandbox_id: str) -> None:
+        """Kill a sandbox: processes, mounts, cgroups and its folder go; so does its record."""
+        record = self.get(sandbox_id)
+        task = self._killing.get(sandbox_id)
+        if task is None:
+            task = asyncio.create_task(self._kill(record))
+            self._killing[sandbox_id] = task
+        try:
+            await asyncio.shield(task)
+        finally:
+            self._killing.pop(sandbox_id, None)
+
+    async def _kill(self, record: SandboxRecord) -> None:
+        live = self.live.pop(record.id, None)
+        if live is not None:
+            await live.kernels.close()
+        process = live.process if live else _process_of(record)
+        if process is not None:
+            await asyncio.to_thread(self._destroy, process)
+        else:
+            await asyncio.to_thread(self._destroy_folder, record.id)
+        self.store.delete_sandbox(record.id)
+
+    def _destroy(self, process: SandboxProcess) -> None:
+        self.runtime.kill(process)
+        self.runtime.cleanup(process)
+
+    def _destroy_folder(self, sandbox_id: str) -> None:
+        folder = self.settings.sandboxes_path / sandbox_id
+        process = SandboxProcess(sandbox_id, folder, pid=-1, jail_pid=-1)
+        if folder.exists():
+            self.runtime.cleanup(process)
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reaper_interval)
+            for sandbox_id in self.store.expired(now()):
+                log.info("sandbox %s timed out: killing it", sandbox_id)
+                try:
+                    await self.kill(sandbox_id)
+                except Exception:
+                    log.exception("reaper could not kill %s", sandbox_id)
+
+    def _live(self, sandbox_id: str) -> LiveSandbox:
+        self.get(sandbox_id)
+        live = self.live.get(sandbox_id)
+        if live is None:
+            raise SandboxNotFoundError(f"sandbox {sandbox_id!r} is not running")
+        return live
+
+    # -- contexts ---------------------------------------------------------------------------
+    async def create_context(
+        self, sandbox_id: str, language: str | None = None, cwd: str | None = None
+    ) -> ContextRecord:
+        live = self._live(sandbox_id)
+        return await self._create_context(sandbox_id, live.kernels, language, cwd or DEFAULT_CWD)
+
+    async def _create_context(
+        self,
+        sandbox_id: str,
+        kernels: SandboxKernels,
+        language: str | None,
+        cwd: str,
+        default: bool = False,
+    ) -> ContextRecord:
+        if not cwd.startswith("/"):
+            raise InvalidRequestError(f"cwd must be an absolute path, got {cwd!r}")
+        lang = languages.resolve(language)
+        context = await kernels.create_context(lang, cwd)
+        record = ContextRecord(
+            id=context.id,
+            sandbox_id=sandbox_id,
+            language=lang.name,
+            cwd=cwd,
+            created_at=now(),
+            is_default=default,
+        )
+        self.store.put_context(record)
+        return record
+
+    def list_contexts(self, sandbox_id: str) -> list[ContextRecord]:
+        self.get(sandbox_id)
+        return self.store.list_contexts(sandbox_id)
+
+    def _context(self, sandbox_id: str, context_id: str) -> ContextRecord:
+        for record in self.list_contexts(sandbox_id):
+            if record.id == context_id:
+                return record
+        raise ContextNotFoundError(f"context {context_id!r} not found in sandbox {sandbox_id!r}")
+
+    async def restart_context(self, sandbox_id: str, context_id: str) -> None:
+        self._context(sandbox_id, context_id)
+        await self._live(sandbox_id).kernels.restart_context(context_id)
+
+    async def delete_context(self, sandbox_id: str, context_id: str) -> None:
+        self._context(sandbox_id, context_id)
+        await self._live(sandbox_id).kernels.delete_context(context_id)
+        self.store.delete_context(sandbox_id, context_id)
+
+    # -- execution --------------------------------------------------------------------------
+    async def prepare_run(
+        self, sandbox_id: str, language: str | None = None, context_id: str | None = None
+    ) -> ContextRecord:
+        """Pick (or lazily create) the context a run goes to; raises before any output."""
+        if language is not None and context_id is not None:
+            raise InvalidRequestError("give either language or context_id, not both")
+        if context_id is not None:
+            return self._context(sandbox_id, context_id)
+        lang = languages.resolve(language)
+        for record in self.list_contexts(sandbox_id):
+            if record.is_default and record.language == lang.name:
+                return record
+        live = self._live(sandbox_id)
+        return await self._create_context(sandbox_id, live.kernels, lang.name, DEFAULT_CWD, True)
+
+    def run(
+        self,
+        context: ContextRecord,
+        code: str,
+        envs: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[Event]:
+        live = self._live(context.sandbox_id)
+        return live.kernels.run(context.id, code, envs=envs, timeout=timeout)
+
+
+def _process_of(record: SandboxRecord) -> SandboxProcess | None:
+    if record.pid is None or record.jail_pid is None or record.folder is None:
+        return None
+    return SandboxProcess(record.id, Path(record.folder), record.pid, record.jail_pid)

@@ -1,0 +1,208 @@
+"""Everything the twins share that does no IO: configuration, request bodies, parsing of
+responses and of the NDJSON event stream, and the mapping of errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from interpreter_sdk._errors import (
+    ConnectionError,
+    ExecutionTimeoutError,
+    SandboxError,
+    error_from_fault,
+    error_from_response,
+)
+from interpreter_sdk._models import (
+    CellError,
+    Context,
+    Execution,
+    OutputMessage,
+    Result,
+    SandboxInfo,
+)
+
+DEFAULT_API_URL = "http://127.0.0.1:49999"
+DEFAULT_REQUEST_TIMEOUT = 60.0  # seconds, for everything but run_code
+DEFAULT_RUN_TIMEOUT = 300.0  # seconds a run_code may take
+STREAM_GRACE = 15.0  # extra seconds the client waits beyond the server-side run timeout
+
+OutputHandler = Callable[[OutputMessage], Any]
+ResultHandler = Callable[[Result], Any]
+ErrorHandler = Callable[[CellError], Any]
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    api_url: str
+    api_key: str
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+
+    @classmethod
+    def resolve(
+        cls, api_url: str | None, api_key: str | None, request_timeout: float | None = None
+    ) -> ConnectionConfig:
+        url = api_url or os.environ.get("INTERPRETER_API_URL") or DEFAULT_API_URL
+        key = api_key or os.environ.get("INTERPRETER_API_KEY")
+        if not key:
+            raise SandboxError("no API key: pass api_key= or set INTERPRETER_API_KEY")
+        return cls(url.rstrip("/"), key, request_timeout or DEFAULT_REQUEST_TIMEOUT)
+
+    def client_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self.api_url + "/v1",
+            "headers": {"X-API-Key": self.api_key},
+            "timeout": httpx.Timeout(self.request_timeout),
+        }
+
+
+def create_body(
+    template: str | None,
+    timeout: int | None,
+    metadata: dict[str, str] | None,
+    envs: dict[str, str] | None,
+    cpu: float | None,
+    memory_mb: int | None,
+) -> dict[str, Any]:
+    body = {
+        "template": template,
+        "timeout": timeout,
+        "metadata": metadata,
+        "envs": envs,
+        "cpu": cpu,
+        "memory_mb": memory_mb,
+    }
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def execute_body(
+    code: str,
+    language: str | None,
+    context: Context | str | None,
+    envs: dict[str, str] | None,
+    timeout: float | None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "timeout": timeout}
+    if language is not None:
+        body["language"] = language
+    if context is not None:
+        body["context_id"] = context.id if isinstance(context, Context) else context
+    if envs:
+        body["envs"] = envs
+    return body
+
+
+def stream_timeout(config: ConnectionConfig, timeout: float | None) -> httpx.Timeout:
+    read = None if timeout is None else timeout + STREAM_GRACE
+    return httpx.Timeout(config.request_timeout, read=read)
+
+
+def metadata_params(metadata: dict[str, str] | None) -> list[tuple[str, str]]:
+    return [("metadata", f"{k}={v}") for k, v in (metadata or {}).items()]
+
+
+def check(response: httpx.Response) -> Any:
+    """The decoded body of a successful response; raise the mapped error otherwise.
+    The body must have been read."""
+    if response.is_success:
+        return response.json() if response.content else None
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text
+    raise error_from_response(response.status_code, body)
+
+
+def sandbox_info(data: dict[str, Any]) -> SandboxInfo:
+    return SandboxInfo(
+        id=data["id"],
+        template=data["template"],
+        state=data["state"],
+        created_at=datetime.fromisoformat(data["created_at"]),
+        expires_at=datetime.fromisoformat(data["expires_at"]),
+        cpu=data["cpu"],
+        memory_mb=data["memory_mb"],
+        metadata=data.get("metadata") or {},
+    )
+
+
+def context_of(data: dict[str, Any]) -> Context:
+    return Context(id=data["id"], language=data["language"], cwd=data["cwd"])
+
+
+def _timestamp(raw: Any) -> datetime | None:
+    if isinstance(raw, str):
+        try:
+            return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
+
+
+class ExecutionBuilder:
+    """Folds the NDJSON event lines of one run into an Execution, calling the handlers."""
+
+    def __init__(
+        self,
+        on_stdout: OutputHandler | None = None,
+        on_stderr: OutputHandler | None = None,
+        on_result: ResultHandler | None = None,
+        on_error: ErrorHandler | None = None,
+    ) -> None:
+        self.execution = Execution()
+        self.ended = False
+        self._handlers = (on_stdout, on_stderr, on_result, on_error)
+
+    def feed(self, line: str) -> Any:
+        """Take one line; returns what a handler returned (an awaitable for async handlers)."""
+        if not line.strip():
+            return None
+        event = json.loads(line)
+        kind = event.pop("type", None)
+        on_stdout, on_stderr, on_result, on_error = self._handlers
+        if kind in ("stdout", "stderr"):
+            text = str(event.get("text", ""))
+            is_err = kind == "stderr"
+            (self.execution.logs.stderr if is_err else self.execution.logs.stdout).append(text)
+            handler = on_stderr if is_err else on_stdout
+            if handler:
+                return handler(OutputMessage(text, _timestamp(event.get("timestamp")), is_err))
+        elif kind == "result":
+            known = {k: event.pop(k) for k in list(event) if k in Result.__dataclass_fields__}
+            result = Result(**known)
+            self.execution.results.append(result)
+            if on_result:
+                return on_result(result)
+        elif kind == "error":
+            error = CellError(
+                str(event.get("name", "")),
+                str(event.get("value", "")),
+                str(event.get("traceback", "")),
+            )
+            self.execution.error = error
+            if on_error:
+                return on_error(error)
+        elif kind == "execution_count":
+            self.execution.execution_count = event.get("execution_count")
+        elif kind == "fault":
+            raise error_from_fault(event.get("error"))
+        elif kind == "end":
+            self.ended = True
+        return None  # keepalive and types added later are ignored
+
+    def finish(self) -> Execution:
+        if not self.ended:
+            raise ConnectionError("the execution stream ended before the execution did")
+        return self.execution
+
+
+def map_transport_error(exc: httpx.HTTPError, timeout: float | None) -> SandboxError:
+    if isinstance(exc, httpx.ReadTimeout) and timeout is not None:
+        return ExecutionTimeoutError(f"execution timed out after {timeout:g} s (no answer)")
+    return ConnectionError(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,79 @@
+"""The SDK's one error tree.
+
+SandboxError
+├── AuthenticationError        401: missing or wrong API key
+├── NotFoundError              404: unknown sandbox, context or template
+├── InvalidRequestError        400 / 422: the server refused the request's content
+├── ExecutionTimeoutError      the run passed its timeout; the kernel was interrupted
+├── ConnectionError            the server could not be reached or the stream broke
+└── ServerError                anything else the server reported (5xx)
+
+A cell whose code raises is not an exception: it is ``Execution.error`` (a ``CellError``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SandboxError(Exception):
+    """Root of every error the SDK raises."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class AuthenticationError(SandboxError):
+    pass
+
+
+class NotFoundError(SandboxError):
+    pass
+
+
+class InvalidRequestError(SandboxError):
+    pass
+
+
+class ExecutionTimeoutError(SandboxError):
+    pass
+
+
+class ConnectionError(SandboxError):  # noqa: A001 - the SDK's own, under SandboxError
+    pass
+
+
+class ServerError(SandboxError):
+    pass
+
+
+_BY_TYPE: dict[str, type[SandboxError]] = {
+    "ExecutionTimeoutError": ExecutionTimeoutError,
+    "AuthenticationError": AuthenticationError,
+}
+
+
+def error_from_response(status_code: int, body: Any) -> SandboxError:
+    detail = body.get("error") if isinstance(body, dict) else None
+    kind = str(detail.get("type", "")) if isinstance(detail, dict) else ""
+    message = str(detail.get("message", "")) if isinstance(detail, dict) else str(body)[:500]
+    if kind in _BY_TYPE:
+        cls = _BY_TYPE[kind]
+    elif status_code == 401:
+        cls = AuthenticationError
+    elif status_code == 404:
+        cls = NotFoundError
+    elif status_code in (400, 409, 422):
+        cls = InvalidRequestError
+    else:
+        cls = ServerError
+    return cls(
+        f"{status_code} {kind}: {message}" if kind else f"{status_code}: {message}", status_code
+    )
+
+
+def error_from_fault(error: Any) -> SandboxError:
+    kind = str(error.get("type", "")) if isinstance(error, dict) else ""
+    message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
+    return _BY_TYPE.get(kind, ServerError)(f"{kind}: {message}")

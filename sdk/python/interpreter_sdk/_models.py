@@ -1,0 +1,97 @@
+"""What the SDK returns: executions, results, sandboxes and contexts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Result fields in the order formats() lists them.
+FORMATS = (
+    "text", "html", "markdown", "svg", "png", "jpeg", "pdf", "latex", "json", "javascript",
+    "data", "chart",
+)  # fmt: skip
+
+
+@dataclass
+class Result:
+    """One displayed value: a field per format the kernel produced."""
+
+    text: str | None = None
+    html: str | None = None
+    markdown: str | None = None
+    svg: str | None = None
+    png: str | None = None  # base64
+    jpeg: str | None = None  # base64
+    pdf: str | None = None  # base64
+    latex: str | None = None
+    json: Any = None
+    javascript: str | None = None
+    data: Any = None
+    chart: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    is_main_result: bool = False  # the cell's value (execute_result), not a display() call
+
+    def formats(self) -> list[str]:
+        """The formats this result has, e.g. ``["text", "html"]``."""
+        return [f for f in FORMATS if getattr(self, f) is not None] + list(self.extra)
+
+
+@dataclass
+class OutputMessage:
+    text: str
+    timestamp: datetime | None
+    error: bool = False  # stderr
+
+    def __str__(self) -> str:
+        return self.text
+
+
+@dataclass
+class Logs:
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CellError:
+    """The error raised by the user's code (not an SDK exception)."""
+
+    name: str
+    value: str
+    traceback: str
+
+
+@dataclass
+class Execution:
+    results: list[Result] = field(default_factory=list)
+    logs: Logs = field(default_factory=Logs)
+    error: CellError | None = None
+    execution_count: int | None = None
+
+    @property
+    def text(self) -> str | None:
+        """The text of the main result (the cell's value), if any."""
+        for result in self.results:
+            if result.is_main_result:
+                return result.text
+        return None
+
+
+@dataclass
+class SandboxInfo:
+    id: str
+    template: str
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    cpu: float
+    memory_mb: int
+    metadata: dict[str, str]
+
+
+@dataclass
+class Context:
+    id: str
+    language: str
+    cwd: str

@@ -1,0 +1,178 @@
+"""Sandbox: the blocking twin. GENERATED from _async.py by unasync.py: do not edit."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from interpreter_sdk import _base
+from interpreter_sdk._base import ConnectionConfig, ErrorHandler, OutputHandler, ResultHandler
+from interpreter_sdk._models import Context, Execution, SandboxInfo
+
+
+class Sandbox:
+    """A sandbox on the server. Make one with ``Sandbox.create()``."""
+
+    def __init__(self, info: SandboxInfo, config: ConnectionConfig) -> None:
+        self.info = info
+        self.sandbox_id = info.id
+        self._config = config
+        self._http = httpx.Client(**config.client_options())
+
+    @classmethod
+    def create(
+        cls,
+        template: str | None = None,
+        timeout: int | None = None,
+        metadata: dict[str, str] | None = None,
+        envs: dict[str, str] | None = None,
+        cpu: float | None = None,
+        memory_mb: int | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+    ) -> Sandbox:
+        """Create a sandbox and wait until it is ready.
+
+        Args:
+            template: image name (default ``code-interpreter``).
+            timeout: lifetime in seconds before the server kills it.
+            metadata: key/value tags, usable as a ``list`` filter.
+            envs: environment variables of every process in the sandbox.
+            cpu: CPU cores. memory_mb: memory limit in MiB.
+            api_url, api_key: default to ``INTERPRETER_API_URL`` / ``INTERPRETER_API_KEY``.
+        """
+        config = ConnectionConfig.resolve(api_url, api_key)
+        body = _base.create_body(template, timeout, metadata, envs, cpu, memory_mb)
+        with httpx.Client(**config.client_options()) as http:
+            data = _call(http, "POST", "/sandboxes", json=body, timeout=None)
+        return cls(_base.sandbox_info(data), config)
+
+    @classmethod
+    def connect(
+        cls, sandbox_id: str, api_url: str | None = None, api_key: str | None = None
+    ) -> Sandbox:
+        """Attach to an existing sandbox by id."""
+        config = ConnectionConfig.resolve(api_url, api_key)
+        with httpx.Client(**config.client_options()) as http:
+            data = _call(http, "GET", f"/sandboxes/{sandbox_id}")
+        return cls(_base.sandbox_info(data), config)
+
+    @classmethod
+    def list(
+        cls,
+        metadata: dict[str, str] | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+    ) -> list[SandboxInfo]:
+        """Live sandboxes whose metadata contains every given pair."""
+        config = ConnectionConfig.resolve(api_url, api_key)
+        with httpx.Client(**config.client_options()) as http:
+            data = _call(http, "GET", "/sandboxes", params=_base.metadata_params(metadata))
+        return [_base.sandbox_info(d) for d in data]
+
+    def get_info(self) -> SandboxInfo:
+        """The sandbox's current record (state, expiry, metadata)."""
+        self.info = _base.sandbox_info(self._call("GET", f"/sandboxes/{self.sandbox_id}"))
+        return self.info
+
+    def kill(self) -> None:
+        """Kill the sandbox; everything in it is gone."""
+        self._call("DELETE", f"/sandboxes/{self.sandbox_id}")
+        self._http.close()
+
+    def set_timeout(self, timeout: int) -> None:
+        """Let the sandbox live ``timeout`` more seconds from now."""
+        data = self._call(
+            "POST", f"/sandboxes/{self.sandbox_id}/timeout", json={"timeout": timeout}
+        )
+        self.info = _base.sandbox_info(data)
+
+    def run_code(
+        self,
+        code: str,
+        language: str | None = None,
+        context: Context | str | None = None,
+        on_stdout: OutputHandler | None = None,
+        on_stderr: OutputHandler | None = None,
+        on_result: ResultHandler | None = None,
+        on_error: ErrorHandler | None = None,
+        envs: dict[str, str] | None = None,
+        timeout: float | None = _base.DEFAULT_RUN_TIMEOUT,
+    ) -> Execution:
+        """Run code and return its Execution; output streams to the handlers as it comes.
+
+        Args:
+            code: the source to run.
+            language: run in this language's default context (exclusive with ``context``).
+            context: a Context (or its id) from ``create_code_context``.
+            on_stdout, on_stderr, on_result, on_error: called as events arrive.
+            envs: environment variables for this run only.
+            timeout: seconds before the run is interrupted (``None``: no limit).
+
+        Raises:
+            ExecutionTimeoutError: the run passed ``timeout``; the kernel was interrupted.
+        """
+        body = _base.execute_body(code, language, context, envs, timeout)
+        builder = _base.ExecutionBuilder(on_stdout, on_stderr, on_result, on_error)
+        url = f"/sandboxes/{self.sandbox_id}/execute"
+        try:
+            with self._http.stream(
+                "POST", url, json=body, timeout=_base.stream_timeout(self._config, timeout)
+            ) as response:
+                if not response.is_success:
+                    response.read()
+                    _base.check(response)
+                for line in response.iter_lines():
+                    builder.feed(line)
+        except httpx.HTTPError as exc:
+            raise _base.map_transport_error(exc, timeout) from exc
+        return builder.finish()
+
+    def create_code_context(self, language: str | None = None, cwd: str | None = None) -> Context:
+        """A new context (kernel) with its own state."""
+        body = {k: v for k, v in (("language", language), ("cwd", cwd)) if v is not None}
+        data = self._call("POST", f"/sandboxes/{self.sandbox_id}/contexts", json=body)
+        return _base.context_of(data)
+
+    def list_code_contexts(self) -> list[Context]:
+        """The sandbox's contexts, oldest first."""
+        data = self._call("GET", f"/sandboxes/{self.sandbox_id}/contexts")
+        return [_base.context_of(d) for d in data]
+
+    def restart_code_context(self, context: Context | str) -> None:
+        """Restart a context's kernel, clearing its state."""
+        context_id = context.id if isinstance(context, Context) else context
+        self._call("POST", f"/sandboxes/{self.sandbox_id}/contexts/{context_id}/restart")
+
+    def remove_code_context(self, context: Context | str) -> None:
+        """Shut a context's kernel down."""
+        context_id = context.id if isinstance(context, Context) else context
+        self._call("DELETE", f"/sandboxes/{self.sandbox_id}/contexts/{context_id}")
+
+    def close(self) -> None:
+        """Close the HTTP connection (the sandbox keeps running)."""
+        self._http.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.kill()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return _call(self._http, method, path, **kwargs)
+
+
+def _call(http: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        response = http.request(method, path, **kwargs)
+    except httpx.HTTPError as exc:
+        raise _base.map_transport_error(exc, None) from exc
+    return _base.check(response)
