@@ -4,6 +4,7 @@ mapping of iopub messages to events. Kernel output is untrusted: malformed parts
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +13,8 @@ from jupyter_client.session import Session
 
 from interpreter.core.events import CellError, Event, ExecutionCount, Result, Stderr, Stdout
 
-_session = Session(key=b"", username="interpreter")
+# The gateway re-signs what it forwards to the kernel; this key only silences the unsigned warning.
+_session = Session(key=secrets.token_bytes(16), username="interpreter")
 
 # Jupyter MIME type -> Result field. Everything else goes to `extra`.
 MIME_FIELDS = {

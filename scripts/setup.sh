@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets everything up on a Debian 12 host (as root), idempotently: system packages, the Python
+# environment in .venv, and the default sandbox image. Each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+    echo "setup: run as root (sandboxes need namespaces, mounts and cgroups)" >&2
+    exit 1
+fi
+
+# 1. System packages: debootstrap builds images; python3-venv makes .venv.
+missing=()
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v python3 >/dev/null || missing+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. The Python environment, reinstalled only when a dependency list changes.
+stamp=.venv/.setup-stamp
+want=$(cat pyproject.toml sdk/python/pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    echo "setup: creating .venv"
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]' -e sdk/python
+    echo "$want" > "$stamp"
+fi
+
+# 3. cgroup v1 parents nsjail puts each sandbox's limits under.
+for c in memory pids cpu; do
+    [ -d "/sys/fs/cgroup/$c" ] && mkdir -p "/sys/fs/cgroup/$c/NSJAIL"
+done
+
+# 4. The default image (cached by the hash of its definition: a no-op when unchanged).
+.venv/bin/interpreter template build code-interpreter

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (idempotent, cached), then run lint and the whole test suite. Arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,125 @@
+"""Shared fixtures: a real front end (uvicorn subprocess) and sandboxes that clean up after."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+RUN_ID = secrets.token_hex(4)
+
+
+@dataclass
+class Server:
+    url: str
+    api_key: str
+    home: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"X-API-Key": self.api_key}, timeout=120)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(home: Path, api_key: str, port: int | None = None, **env: str) -> Server:
+    port = port or free_port()
+    log = home / f"server-{port}.log"
+    environ = {
+        **os.environ,
+        "INTERPRETER_HOME": str(home),
+        "INTERPRETER_IMAGES_DIR": os.environ.get(
+            "INTERPRETER_IMAGES_DIR", "/var/lib/interpreter/images"
+        ),
+        "INTERPRETER_API_KEY": api_key,
+        **env,
+    }
+    with open(log, "ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "interpreter.cli", "serve", "--port", str(port)],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return Server(url, api_key, home, process, log)
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("server did not start:\n" + log.read_text()[-3000:])
+
+
+def stop_server(server: Server) -> None:
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        server.process.wait(15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp("interpreter-home")
+    srv = start_server(home, api_key=secrets.token_hex(16), INTERPRETER_REAPER_INTERVAL="0.5")
+    os.environ["INTERPRETER_API_URL"] = srv.url
+    os.environ["INTERPRETER_API_KEY"] = srv.api_key
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture
+def sandbox_factory(server: Server, request: pytest.FixtureRequest) -> Iterator[Callable[..., object]]:
+    from interpreter_sdk import NotFoundError, Sandbox
+
+    made: list[Sandbox] = []
+
+    def make(**kwargs: object) -> Sandbox:
+        metadata = {"test_run": RUN_ID, **dict(kwargs.pop("metadata", None) or {})}  # type: ignore[call-overload]
+        sbx = Sandbox.create(metadata=metadata, **kwargs)  # type: ignore[arg-type]
+        made.append(sbx)
+        return sbx
+
+    yield make
+    for sbx in made:
+        try:
+            sbx.kill()
+        except NotFoundError:
+            pass
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        print("sandboxes of this test:", [s.sandbox_id for s in made])
+
+
+@pytest.fixture
+def sandbox(sandbox_factory: Callable[..., object]) -> object:
+    return sandbox_factory()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

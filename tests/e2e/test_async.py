@@ -1,0 +1,37 @@
+"""The async twin against the real server (issue #2)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from interpreter_sdk import AsyncSandbox, ExecutionTimeoutError, NotFoundError, OutputMessage
+
+from ..conftest import RUN_ID, Server
+
+
+def test_async_sandbox_round_trip(server: Server) -> None:
+    async def scenario() -> None:
+        seen: list[str] = []
+
+        async def on_stdout(msg: OutputMessage) -> None:
+            seen.append(msg.text)
+
+        async with await AsyncSandbox.create(metadata={"test_run": RUN_ID}) as sbx:
+            await sbx.run_code("y = 2")
+            execution = await sbx.run_code("print('hi')\ny * 21", on_stdout=on_stdout)
+            assert execution.text == "42" and seen == ["hi\n"]
+            listed = await AsyncSandbox.list(metadata={"test_run": RUN_ID})
+            assert sbx.sandbox_id in [s.id for s in listed]
+            again = await AsyncSandbox.connect(sbx.sandbox_id)
+            assert (await again.run_code("y")).text == "2"
+            await again.close()
+            with pytest.raises(ExecutionTimeoutError):
+                await sbx.run_code("import time\ntime.sleep(30)", timeout=1)
+            assert (await sbx.run_code("y + 1")).text == "3"
+            sandbox_id = sbx.sandbox_id
+        with pytest.raises(NotFoundError):
+            await AsyncSandbox.connect(sandbox_id)
+
+    asyncio.run(scenario())

@@ -1,0 +1,99 @@
+"""Bad input and misbehaving code (issue #2)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from interpreter_sdk import AuthenticationError, ExecutionTimeoutError, NotFoundError, Sandbox
+
+from ..conftest import Server
+
+
+def test_unknown_sandbox_is_404_json(server: Server) -> None:
+    with server.client() as http:
+        response = http.get("/v1/sandboxes/nope")
+        assert response.status_code == 404
+        assert response.json()["error"]["type"] == "SandboxNotFoundError"
+        assert "nope" in response.json()["error"]["message"]
+        response = http.post("/v1/sandboxes/nope/execute", json={"code": "1"})
+        assert response.status_code == 404
+    with pytest.raises(NotFoundError):
+        Sandbox.connect("nope")
+
+
+def test_invalid_body_is_422(server: Server) -> None:
+    with server.client() as http:
+        response = http.post("/v1/sandboxes", json={"timeout": "soon", "bogus": 1})
+        assert response.status_code == 422
+        error = response.json()["error"]
+        assert error["type"] == "ValidationError"
+        assert "timeout" in error["message"] and "bogus" in error["message"]
+        response = http.post("/v1/sandboxes", content=b"{not json", headers={"content-type": "application/json"})
+        assert response.status_code == 422
+
+
+def test_unknown_template_is_404(server: Server) -> None:
+    with server.client() as http:
+        response = http.post("/v1/sandboxes", json={"template": "no-such-template"})
+        assert response.status_code == 404
+        assert "no-such-template" in response.json()["error"]["message"]
+
+
+def test_missing_or_wrong_api_key_is_401(server: Server) -> None:
+    assert httpx.get(server.url + "/health").status_code == 200
+    response = httpx.get(server.url + "/v1/sandboxes")
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "missing X-API-Key header"
+    response = httpx.get(server.url + "/v1/sandboxes", headers={"X-API-Key": "wrong"})
+    assert response.status_code == 401
+    with pytest.raises(AuthenticationError):
+        Sandbox.list(api_key="wrong")
+
+
+def test_unknown_language_is_400(sandbox: Sandbox, server: Server) -> None:
+    with server.client() as http:
+        response = http.post(
+            f"/v1/sandboxes/{sandbox.sandbox_id}/execute", json={"code": "1", "language": "cobol"}
+        )
+        assert response.status_code == 400
+        assert "python" in response.json()["error"]["message"]
+
+
+def test_kernel_death_is_reported_and_the_context_recovers(sandbox: Sandbox) -> None:
+    sandbox.run_code("before = 1")
+    execution = sandbox.run_code("import os\nos._exit(1)")
+    assert execution.error is not None
+    assert execution.error.name == "KernelDiedError"
+    assert "died" in execution.error.value
+    after = sandbox.run_code("'before' in globals(), 1 + 1")
+    assert after.error is None
+    assert after.text == "(False, 2)"
+
+
+def test_timeout_interrupts_and_the_next_run_works(sandbox: Sandbox) -> None:
+    started = time.monotonic()
+    with pytest.raises(ExecutionTimeoutError):
+        sandbox.run_code("while True: pass", timeout=2)
+    assert time.monotonic() - started < 10
+    execution = sandbox.run_code("'alive'")
+    assert execution.text == "alive"
+
+
+def test_client_disconnect_interrupts_the_kernel(sandbox: Sandbox, server: Server) -> None:
+    with server.client() as http:
+        with http.stream(
+            "POST",
+            f"/v1/sandboxes/{sandbox.sandbox_id}/execute",
+            json={"code": "import time\nprint('started', flush=True)\ntime.sleep(60)\nprint('done')"},
+        ) as response:
+            for line in response.iter_lines():
+                if json.loads(line).get("type") == "stdout":
+                    break  # leave mid-execution
+    started = time.monotonic()
+    execution = sandbox.run_code("'next'", timeout=30)
+    assert execution.text == "next"
+    assert time.monotonic() - started < 20, "the abandoned cell must have been interrupted"

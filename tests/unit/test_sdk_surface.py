@@ -1,0 +1,46 @@
+"""The SDK's public surface and the parity of its sync/async twins."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+
+import interpreter_sdk
+from interpreter_sdk import AsyncSandbox, Sandbox
+
+SDK = Path(__file__).resolve().parents[2] / "sdk" / "python"
+
+
+def test_all_is_the_sorted_public_names() -> None:
+    public = sorted(n for n in dir(interpreter_sdk) if not n.startswith("_"))
+    assert interpreter_sdk.__all__ == public
+
+
+def _methods(cls: type) -> dict[str, object]:
+    return {n: m for n, m in vars(cls).items() if not n.startswith("_") or n.startswith("__a")}
+
+
+def test_every_twin_method_has_the_same_signature() -> None:
+    sync = {n: m for n, m in vars(Sandbox).items() if callable(m) or isinstance(m, classmethod)}
+    asyn = {n: m for n, m in vars(AsyncSandbox).items() if callable(m) or isinstance(m, classmethod)}
+    renamed = {"__enter__": "__aenter__", "__exit__": "__aexit__"}
+    assert {renamed.get(n, n) for n in sync} == set(asyn)
+    for name, method in sync.items():
+        twin = asyn[renamed.get(name, name)]
+        fn = method.__func__ if isinstance(method, classmethod) else method
+        afn = twin.__func__ if isinstance(twin, classmethod) else twin
+        sig, asig = inspect.signature(fn), inspect.signature(afn)
+        assert list(sig.parameters) == list(asig.parameters), name
+        if name.startswith("__") and name not in renamed:
+            continue
+        assert inspect.iscoroutinefunction(afn), f"AsyncSandbox.{name} must be async"
+        assert not inspect.iscoroutinefunction(fn), f"Sandbox.{name} must not be async"
+
+
+def test_sync_twin_is_generated_from_the_async_one() -> None:
+    result = subprocess.run(
+        [sys.executable, str(SDK / "unasync.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
