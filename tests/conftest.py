@@ -38,8 +38,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def traversable(path: Path) -> Path:
+    """Let the sandbox's unprivileged ids traverse pytest's private (0700) temp folders."""
+    for folder in [path, *path.parents]:
+        if folder == Path("/tmp"):
+            break
+        folder.chmod(folder.stat().st_mode | 0o001)
+    return path
+
+
 def start_server(home: Path, api_key: str, port: int | None = None, **env: str) -> Server:
     port = port or free_port()
+    traversable(home)
     log = home / f"server-{port}.log"
     environ = {
         **os.environ,
@@ -92,7 +102,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture
-def sandbox_factory(server: Server, request: pytest.FixtureRequest) -> Iterator[Callable[..., object]]:
+def sandbox_factory(
+    server: Server, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., object]]:
     from interpreter_sdk import NotFoundError, Sandbox
 
     made: list[Sandbox] = []

@@ -42,7 +42,10 @@ class Store:
     def put_sandbox(self, record: SandboxRecord) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO sandboxes (id, state, expires_at, record) VALUES (?,?,?,?)",
+                # An upsert, not REPLACE: a REPLACE deletes the row and cascades to its contexts.
+                "INSERT INTO sandboxes (id, state, expires_at, record) VALUES (?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET state = excluded.state, "
+                "expires_at = excluded.expires_at, record = excluded.record",
                 (record.id, record.state, record.expires_at.isoformat(), record.model_dump_json()),
             )
 
@@ -78,7 +81,8 @@ class Store:
     def put_context(self, record: ContextRecord) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO contexts (id, sandbox_id, created_at, record) VALUES (?,?,?,?)",
+                "INSERT OR REPLACE INTO contexts (id, sandbox_id, created_at, record) "
+                "VALUES (?,?,?,?)",
                 (
                     record.id,
                     record.sandbox_id,

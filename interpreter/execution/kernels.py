@@ -113,22 +113,31 @@ class SandboxKernels:
         """Run a cell; yield its events. Cells of one context run in order, one at a time."""
         context = self.get(context_id)
         await context.lock.acquire()
-        finished = False
         channel: KernelChannel | None = None
+        msg_id: str | None = None
         try:
             channel = await self._channel(context)
             if envs:
                 await _run_silent(channel, languages.set_env_code(context.language, envs))
-            async for event in _execute(self.gateway, channel, code, timeout):
-                yield event
-            finished = True
+            request = messages.execute_request(code)
+            msg_id = request["header"]["msg_id"]
+            queue = channel.listen(msg_id)
+            try:
+                async for event in _execute(self.gateway, channel, request, queue, timeout):
+                    yield event
+            except ExecutionTimeoutError:
+                channel.unlisten(msg_id)
+                msg_id = None  # _execute interrupted the cell and waited for it
+                raise
+            channel.unlisten(msg_id)
+            msg_id = None
         finally:
-            if finished or channel is None:
+            if msg_id is None or channel is None:
                 await self._after(context, channel, envs)
             else:
                 # Cancelled (client gone) or failed mid-cell: interrupt and tidy up in the
                 # background, still holding the lock, since our own awaits may be cancelled.
-                asyncio.create_task(self._recover(context, channel, envs))
+                asyncio.create_task(self._recover(context, channel, msg_id, envs))
 
     async def _after(
         self, context: Context, channel: KernelChannel | None, envs: dict[str, str] | None
@@ -140,91 +149,108 @@ class SandboxKernels:
             context.lock.release()
 
     async def _recover(
-        self, context: Context, channel: KernelChannel, envs: dict[str, str] | None
+        self, context: Context, channel: KernelChannel, msg_id: str, envs: dict[str, str] | None
     ) -> None:
         try:
-            await self.gateway.interrupt_kernel(context.id)
+            await _interrupt(self.gateway, channel, channel.listen(msg_id))
         except Exception as exc:  # the sandbox may be gone; nothing more to do
             log.debug("interrupt of %s failed: %s", context.id, exc)
-        await self._after(context, channel, envs)
+        finally:
+            channel.unlisten(msg_id)
+            await self._after(context, channel, envs)
 
 
 async def _run_silent(channel: KernelChannel, code: str, timeout: float = 30.0) -> None:
-    async for event in _execute(None, channel, code, timeout, silent=True):
-        if isinstance(event, CellError):
-            raise KernelError(f"setup code failed in the kernel: {event.name}: {event.value}")
+    request = messages.execute_request(code, silent=True)
+    msg_id = request["header"]["msg_id"]
+    try:
+        queue = channel.listen(msg_id)
+        async for event in _execute(None, channel, request, queue, timeout):
+            if isinstance(event, CellError):
+                raise KernelError(f"setup code failed in the kernel: {event.name}: {event.value}")
+    finally:
+        channel.unlisten(msg_id)
 
 
 async def _execute(
     gateway: GatewayClient | None,
     channel: KernelChannel,
-    code: str,
+    request: dict[str, Any],
+    queue: asyncio.Queue[dict[str, Any] | ChannelClosed],
     timeout: float | None,
-    silent: bool = False,
 ) -> AsyncIterator[Event]:
-    request = messages.execute_request(code, silent=silent)
+    """Send an execute_request and yield its events until the kernel replied and went idle."""
     msg_id = request["header"]["msg_id"]
-    queue = channel.listen(msg_id)
+    silent = request["content"]["silent"]
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     replied = idle = False
-    try:
-        await channel.send(request)
-        while not (replied and idle):
-            wait = KEEPALIVE_SECONDS
-            if deadline is not None:
-                wait = min(wait, deadline - loop.time())
-                if wait <= 0:
-                    await _interrupt_after_timeout(gateway, channel, queue)
-                    raise ExecutionTimeoutError(f"execution timed out after {timeout:g} s")
-            try:
-                msg = await asyncio.wait_for(queue.get(), wait)
-            except TimeoutError:
-                if deadline is None or loop.time() < deadline:
-                    yield Keepalive()
-                continue
-            if isinstance(msg, ChannelClosed):
-                raise KernelError("the connection to the kernel was lost")
-            msg_type = msg["header"]["msg_type"]
-            if msg_type == "status":
-                state = msg.get("content", {}).get("execution_state")
-                if state == "idle" and msg.get("parent_header", {}).get("msg_id") == msg_id:
-                    idle = True
-                elif state in ("restarting", "dead", "autorestarting"):
-                    yield CellError(
-                        name=KERNEL_DIED,
-                        value="The kernel died while running this code and was restarted; "
-                        "its variables are lost.",
-                        traceback="",
-                    )
-                    return
-            elif msg_type == "execute_reply":
-                replied = True
-            elif not silent:
-                event = messages.to_event(msg)
-                if event is not None:
-                    yield event
-    finally:
-        channel.unlisten(msg_id)
+    await channel.send(request)
+    while not (replied and idle):
+        wait = KEEPALIVE_SECONDS
+        if deadline is not None:
+            wait = min(wait, deadline - loop.time())
+            if wait <= 0:
+                if gateway is not None:
+                    await _interrupt(gateway, channel, queue)
+                raise ExecutionTimeoutError(f"execution timed out after {timeout:g} s")
+        try:
+            msg = await asyncio.wait_for(queue.get(), wait)
+        except TimeoutError:
+            if deadline is None or loop.time() < deadline:
+                yield Keepalive()
+            continue
+        if isinstance(msg, ChannelClosed):
+            raise KernelError("the connection to the kernel was lost")
+        msg_type = msg["header"]["msg_type"]
+        if msg_type == "status":
+            state = _state(msg)
+            if state == "idle" and msg.get("parent_header", {}).get("msg_id") == msg_id:
+                idle = True
+            elif state in ("restarting", "dead", "autorestarting"):
+                yield CellError(
+                    name=KERNEL_DIED,
+                    value="The kernel died while running this code and was restarted; "
+                    "its variables are lost.",
+                    traceback="",
+                )
+                return
+        elif msg_type == "execute_reply":
+            replied = True
+            if _status(msg) == "aborted" and not silent:
+                yield CellError(
+                    name="ExecutionAbortedError",
+                    value="The kernel aborted this execution: an earlier one failed "
+                    "while it was queued.",
+                    traceback="",
+                )
+        elif not silent:
+            event = messages.to_event(msg)
+            if event is not None:
+                yield event
 
 
-async def _interrupt_after_timeout(
-    gateway: GatewayClient | None, channel: KernelChannel, queue: asyncio.Queue[Any]
+async def _interrupt(
+    gateway: GatewayClient, channel: KernelChannel, queue: asyncio.Queue[Any]
 ) -> None:
-    if gateway is None:
-        return
+    """Interrupt the kernel and wait until the interrupted cell is over, so the next cell
+    is not aborted by the KeyboardInterrupt."""
     await gateway.interrupt_kernel(channel.kernel_id)
-    # Wait for the interrupted cell to finish so the next one starts clean.
     deadline = asyncio.get_running_loop().time() + INTERRUPT_GRACE_SECONDS
     while (left := deadline - asyncio.get_running_loop().time()) > 0:
         try:
             msg = await asyncio.wait_for(queue.get(), left)
         except TimeoutError:
             return
-        if isinstance(msg, ChannelClosed):
+        if isinstance(msg, ChannelClosed) or _state(msg) in ("idle", "restarting", "dead"):
             return
-        if (
-            msg["header"]["msg_type"] == "status"
-            and msg["content"].get("execution_state") == "idle"
-        ):
-            return
+
+
+def _state(msg: dict[str, Any]) -> str:
+    content = msg.get("content")
+    return str(content.get("execution_state", "")) if isinstance(content, dict) else ""
+
+
+def _status(msg: dict[str, Any]) -> str:
+    content = msg.get("content")
+    return str(content.get("status", "")) if isinstance(content, dict) else ""

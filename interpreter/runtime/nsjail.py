@@ -90,6 +90,7 @@ class NsjailRuntime(Runtime):
 
     def launch(self, spec: SandboxSpec) -> SandboxProcess:
         folder = self.folder(spec.sandbox_id)
+        _check_traversable(folder.parent)
         for sub in ("upper", "work", "root", "run"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         os.chown(folder / "upper", ID_SHIFT, ID_SHIFT)
@@ -185,3 +186,15 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+def _check_traversable(folder: Path) -> None:
+    # The jail's ids are unprivileged on the host: every folder above the sandbox's root must
+    # let "others" through, or nsjail fails with a bare "Permission denied".
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in [folder, *folder.parents]:
+        if not path.stat().st_mode & 0o001:
+            raise SandboxStartError(
+                f"{path} is not traversable by other users (needs o+x): sandboxes under "
+                f"{folder} cannot start; choose another INTERPRETER_HOME or chmod o+x it"
+            )

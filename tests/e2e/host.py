@@ -50,6 +50,4 @@ def mounted_under(folder: Path) -> list[str]:
 
 
 def cgroups_of(jail_pid: int) -> list[Path]:
-    return [
-        Path(f"/sys/fs/cgroup/{c}/NSJAIL/NSJAIL.{jail_pid}") for c in ("memory", "pids", "cpu")
-    ]
+    return [Path(f"/sys/fs/cgroup/{c}/NSJAIL/NSJAIL.{jail_pid}") for c in ("memory", "pids", "cpu")]

@@ -42,5 +42,6 @@ def test_malformed_kernel_messages_are_skipped() -> None:
     assert messages.to_event(msg("stream", {"name": "stdout", "text": 5})) is None
     assert messages.to_event(msg("stream", "not a dict")) is None
     assert messages.to_event({"header": {}}) is None
-    bad = messages.to_event(msg("execute_result", {"data": {"text/plain": ["a", "b"], "text/html": 3}}))
+    data = {"text/plain": ["a", "b"], "text/html": 3}
+    bad = messages.to_event(msg("execute_result", {"data": data}))
     assert isinstance(bad, Result) and bad.text == "ab" and bad.html is None
