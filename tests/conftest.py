@@ -120,7 +120,9 @@ def sandbox_factory(
         try:
             sbx.kill()
         except NotFoundError:
-            pass
+            pass  # the test killed it, or the reaper did
+        finally:
+            sbx.close()
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         print("sandboxes of this test:", [s.sandbox_id for s in made])
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,19 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a kernel message larger than this closes
 class GatewayClient:
     def __init__(self, socket_path: Path) -> None:
         self.socket_path = socket_path
+        # AF_UNIX paths are limited to 108 bytes and a state folder can be deep: connect
+        # through a descriptor of the run folder instead.
+        self._dir_fd = os.open(socket_path.parent, os.O_PATH | os.O_DIRECTORY)
+        self.connect_path = f"/proc/self/fd/{self._dir_fd}/{socket_path.name}"
         self._http = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(socket_path)),
+            transport=httpx.AsyncHTTPTransport(uds=self.connect_path),
             base_url="http://sandbox",
             timeout=httpx.Timeout(30.0, connect=5.0),
         )
 
     async def close(self) -> None:
         await self._http.aclose()
+        os.close(self._dir_fd)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -71,7 +77,7 @@ class GatewayClient:
         await self._call("DELETE", f"/api/kernels/{kernel_id}")
 
     async def connect(self, kernel_id: str) -> KernelChannel:
-        channel = KernelChannel(self.socket_path, kernel_id)
+        channel = KernelChannel(self.connect_path, kernel_id)
         await channel.open()
         return channel
 
@@ -83,7 +89,7 @@ class ChannelClosed(Exception):
 class KernelChannel:
     """One websocket to a kernel; messages are routed to listeners by their parent msg_id."""
 
-    def __init__(self, socket_path: Path, kernel_id: str) -> None:
+    def __init__(self, socket_path: str, kernel_id: str) -> None:
         self.socket_path = socket_path
         self.kernel_id = kernel_id
         self._ws: ClientConnection | None = None
@@ -97,7 +103,7 @@ class KernelChannel:
     async def open(self) -> None:
         try:
             self._ws = await unix_connect(
-                str(self.socket_path),
+                self.socket_path,
                 f"ws://sandbox/api/kernels/{self.kernel_id}/channels",
                 max_size=MAX_MESSAGE_BYTES,
                 compression=None,

@@ -81,7 +81,6 @@ class AsyncSandbox:
     async def kill(self) -> None:
         """Kill the sandbox; everything in it is gone."""
         await self._call("DELETE", f"/sandboxes/{self.sandbox_id}")
-        await self._http.aclose()
 
     async def set_timeout(self, timeout: int) -> None:
         """Let the sandbox live ``timeout`` more seconds from now."""
@@ -169,7 +168,10 @@ class AsyncSandbox:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.kill()
+        try:
+            await self.kill()
+        finally:
+            await self.close()
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         return await _call(self._http, method, path, **kwargs)

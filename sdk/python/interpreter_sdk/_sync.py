@@ -80,7 +80,6 @@ class Sandbox:
     def kill(self) -> None:
         """Kill the sandbox; everything in it is gone."""
         self._call("DELETE", f"/sandboxes/{self.sandbox_id}")
-        self._http.close()
 
     def set_timeout(self, timeout: int) -> None:
         """Let the sandbox live ``timeout`` more seconds from now."""
@@ -164,7 +163,10 @@ class Sandbox:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.kill()
+        try:
+            self.kill()
+        finally:
+            self.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         return _call(self._http, method, path, **kwargs)
