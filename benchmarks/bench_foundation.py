@@ -125,13 +125,19 @@ def main() -> None:
 
     print("| measure | p50 | p99 / max |")
     print("|---|---|---|")
-    print(f"| run_code('1+1'), SDK -> sandbox ({args.rounds} runs) | {ms(pct(sdk, 50))} | "
-          f"{ms(pct(sdk, 99))} |")
-    print(f"| execute '1+1', raw jupyter_client -> same ipykernel on the host | {ms(pct(raw, 50))} | "
-          f"{ms(pct(raw, 99))} |")
+    print(
+        f"| run_code('1+1'), SDK -> sandbox ({args.rounds} runs) | {ms(pct(sdk, 50))} | "
+        f"{ms(pct(sdk, 99))} |"
+    )
+    print(
+        f"| execute '1+1', raw jupyter_client -> same ipykernel on the host | "
+        f"{ms(pct(raw, 50))} | {ms(pct(raw, 99))} |"
+    )
     print(f"| overhead at p50 | {ms(pct(sdk, 50) - pct(raw, 50))} | |")
-    print(f"| create -> first result, cold ({args.creates} sandboxes) | "
-          f"{ms(statistics.median(creates))} | {ms(max(creates))} |")
+    print(
+        f"| create -> first result, cold ({args.creates} sandboxes) | "
+        f"{ms(statistics.median(creates))} | {ms(max(creates))} |"
+    )
     print(f"| idle sandbox memory, PSS over {len(tree)} processes | {memory / 1024:.0f} MiB | |")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from interpreter_sdk import AsyncSandbox, ExecutionTimeoutError, NotFoundError, OutputMessage
 
 from ..conftest import RUN_ID, Server

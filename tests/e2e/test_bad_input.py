@@ -7,6 +7,7 @@ import time
 
 import httpx
 import pytest
+
 from interpreter_sdk import AuthenticationError, ExecutionTimeoutError, NotFoundError, Sandbox
 
 from ..conftest import Server

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from interpreter_sdk import NotFoundError, Sandbox
 
 from ..conftest import RUN_ID, Server, start_server, stop_server
