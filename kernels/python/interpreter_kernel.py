@@ -1,8 +1,10 @@
-"""Helpers the service calls inside Python kernels (silently, around user cells)."""
+"""Inside every Python kernel: formatters for structured results, PIL image display, and the
+helpers the service calls silently around user cells (per-run environment variables)."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 _saved: list[dict[str, str | None]] = []
 
@@ -22,3 +24,102 @@ def restore_env() -> None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "isoformat"):  # pandas.Timestamp, datetime, date
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, float) and value != value:
+        return None  # NaN is not JSON
+    return value
+
+
+def dataframe_data(df: Any) -> dict[str, list[Any]]:
+    """A DataFrame as E2B's `e2b/data`: columns -> lists, timestamps as ISO strings."""
+    return {
+        str(column): [_jsonable(v) for v in values]
+        for column, values in df.to_dict(orient="list").items()
+    }
+
+
+def figure_chart(figure: Any) -> dict[str, Any]:
+    """A matplotlib Figure as E2B's `e2b/chart` (the e2b-charts package defines the format)."""
+    import warnings
+
+    from e2b_charts import chart_figure_to_dict
+
+    try:
+        with warnings.catch_warnings():  # its serializer warns about numpy ticks: not the user's
+            warnings.simplefilter("ignore")
+            return chart_figure_to_dict(figure)  # type: ignore[no-any-return]
+    except Exception:
+        return {}
+
+
+def register(ip: Any) -> None:
+    """Register the formatters on an IPython shell."""
+    import pandas
+    from IPython.core.formatters import BaseFormatter
+    from matplotlib.figure import Figure
+    from traitlets import ObjectName, Unicode
+
+    class DataFormatter(BaseFormatter):  # type: ignore[misc]
+        _return_type = (dict,)  # BaseFormatter drops anything but str otherwise
+        format_type = Unicode("e2b/data")
+        print_method = ObjectName("_repr_e2b_data_")
+
+    class ChartFormatter(BaseFormatter):  # type: ignore[misc]
+        _return_type = (dict,)
+        format_type = Unicode("e2b/chart")
+        print_method = ObjectName("_repr_e2b_chart_")
+
+    formatters = ip.display_formatter.formatters
+    formatters["e2b/data"] = DataFormatter(parent=ip.display_formatter)
+    formatters["e2b/chart"] = ChartFormatter(parent=ip.display_formatter)
+    # As methods, not for_type(): matplotlib's inline backend pops every Figure printer from
+    # every formatter when it activates.
+    pandas.DataFrame._repr_e2b_data_ = dataframe_data
+    Figure._repr_e2b_chart_ = figure_chart
+    # Plain lists and dicts also as JSON (the `json` field), like E2B's kernels do.
+    formatters["application/json"].for_type(list, lambda v: v if _small_json(v) else None)
+    formatters["application/json"].for_type(dict, lambda v: v if _small_json(v) else None)
+    # Formatters added after start-up are only consulted once listed as active.
+    ip.display_formatter.active_types = [
+        *ip.display_formatter.active_types,
+        "e2b/data",
+        "e2b/chart",
+    ]
+    _patch_pil()
+
+
+def _small_json(value: Any, limit: int = 1_000_000) -> bool:
+    import json
+
+    try:
+        return len(json.dumps(value)) <= limit
+    except (TypeError, ValueError):
+        return False
+
+
+def _patch_pil() -> None:
+    """PIL images shown or saved become PNG results (like a plot), as E2B's kernels do."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return
+    from IPython.display import display
+
+    original_save = Image.Image.save
+
+    def show(self: Any, *args: Any, **kwargs: Any) -> None:
+        display(self)
+
+    def save(self: Any, fp: Any, *args: Any, **kwargs: Any) -> None:
+        original_save(self, fp, *args, **kwargs)
+        if isinstance(fp, (str, os.PathLike)):
+            display(self)
+
+    Image.Image.show = show
+    Image.Image.save = save

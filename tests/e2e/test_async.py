@@ -35,3 +35,32 @@ def test_async_sandbox_round_trip(server: Server) -> None:
             await AsyncSandbox.connect(sandbox_id)
 
     asyncio.run(scenario())
+
+
+def test_contexts_of_one_sandbox_run_in_parallel(server: Server) -> None:
+    async def scenario() -> float:
+        async with await AsyncSandbox.create(metadata={"test_run": RUN_ID}) as sbx:
+            other = await sbx.create_code_context()
+            nap = "import time\ntime.sleep(2)\n'done'"
+            started = asyncio.get_running_loop().time()
+            a, b = await asyncio.gather(sbx.run_code(nap), sbx.run_code(nap, context=other))
+            assert a.text == b.text == "done"
+            return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(scenario()) < 3.5
+
+
+def test_executions_in_one_context_never_overlap(server: Server) -> None:
+    async def scenario() -> list[list[float]]:
+        async with await AsyncSandbox.create(metadata={"test_run": RUN_ID}) as sbx:
+            await sbx.run_code("spans = []")
+            cell = (
+                "import time\nt = time.monotonic()\ntime.sleep(0.3)\n"
+                "spans.append([t, time.monotonic()])"
+            )
+            await asyncio.gather(*(sbx.run_code(cell) for _ in range(3)))
+            return (await sbx.run_code("spans")).results[0].json  # type: ignore[no-any-return]
+
+    spans = sorted(asyncio.run(scenario()))
+    assert len(spans) == 3
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))

@@ -99,3 +99,26 @@ def test_client_disconnect_interrupts_the_kernel(sandbox: Sandbox, server: Serve
     execution = sandbox.run_code("'next'", timeout=30)
     assert execution.text == "next"
     assert time.monotonic() - started < 20, "the abandoned cell must have been interrupted"
+
+
+def test_a_50_mb_output_is_truncated_with_a_marker(sandbox: Sandbox) -> None:
+    execution = sandbox.run_code(
+        "import sys\nfor _ in range(50):\n    sys.stdout.write('x' * (1024 * 1024))", timeout=120
+    )
+    text = "".join(execution.logs.stdout)
+    assert (
+        "output truncated" in text
+        or "IOPub data rate exceeded" in "".join(execution.logs.stderr) + text
+    )
+    assert len(text) < 20 * 2**20
+    assert sandbox.run_code("1 + 1").text == "2"
+
+
+def test_invalid_utf8_becomes_replacement_characters(sandbox: Sandbox) -> None:
+    # Python: undecodable bytes reach stdout as surrogate escapes.
+    execution = sandbox.run_code("print(b'ok \\xff\\xfe end'.decode('utf-8', 'surrogateescape'))")
+    assert execution.logs.stdout == ["ok \ufffd\ufffd end\n"]
+    # Bash: raw bytes on a terminal.
+    execution = sandbox.run_code("printf 'ok \\xff end\\n'", language="bash")
+    text = "".join(execution.logs.stdout)
+    assert text.startswith("ok ") and text.rstrip().endswith("end") and "\ufffd" in text

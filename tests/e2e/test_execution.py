@@ -96,7 +96,7 @@ def test_contexts_have_their_own_state_and_cwd(sandbox: Sandbox) -> None:
     assert sandbox.run_code("'v' in globals()", context=ctx).text == "False"
     assert sandbox.run_code("v").text == "default"
     ids = [c.id for c in sandbox.list_code_contexts()]
-    assert ctx.id in ids and len(ids) == 2
+    assert ctx.id in ids and len(ids) == 3  # with the default python and javascript ones
     sandbox.run_code("w = 1", context=ctx)
     sandbox.restart_code_context(ctx)
     assert sandbox.run_code("'w' in globals()", context=ctx).text == "False"

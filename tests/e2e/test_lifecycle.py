@@ -42,9 +42,9 @@ def test_reaper_kills_an_expired_sandbox(server: Server, sandbox_factory) -> Non
 
 
 def test_set_timeout_extends_life(sandbox_factory) -> None:  # type: ignore[no-untyped-def]
-    sbx = sandbox_factory(timeout=2)
+    sbx = sandbox_factory(timeout=4)
     sbx.set_timeout(60)
-    time.sleep(3)
+    time.sleep(5)
     assert sbx.run_code("1").text == "1"
     assert sbx.info.expires_at.timestamp() > time.time() + 50
 
