@@ -12,7 +12,8 @@ import sys
 from kernel_gateway.gatewayapp import KernelGatewayApp
 from tornado import httpserver, netutil
 
-SOCKET = os.path.join(os.environ.get("INTERPRETER_RUN_DIR", "/run/sandbox"), "gateway.sock")
+# In the run folder's `user` subfolder: the gateway runs as `user` and owns only that.
+SOCKET = os.path.join(os.environ.get("INTERPRETER_RUN_DIR", "/run/sandbox"), "user", "gateway.sock")
 
 
 class UnixSocketGatewayApp(KernelGatewayApp):

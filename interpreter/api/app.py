@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from interpreter import __version__
 from interpreter.api import errors
 from interpreter.api.deps import api_key_header, require_api_key
-from interpreter.api.routes import contexts, execute, sandboxes
+from interpreter.api.routes import commands, contexts, execute, files, sandboxes
 from interpreter.core.config import Settings
 from interpreter.service.manager import SandboxManager
 
@@ -46,7 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(api_key_header), Depends(require_api_key)])
-    for module in (sandboxes, contexts, execute):
+    for module in (sandboxes, contexts, execute, files, commands):
         v1.include_router(module.router)
     app.include_router(v1)
+    app.include_router(files.signed)  # authenticated by the URL's signature, not the key
     return app

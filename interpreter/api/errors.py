@@ -13,6 +13,7 @@ from interpreter.core import errors
 STATUS: list[tuple[type[errors.InterpreterError], int]] = [
     (errors.NotFoundError, 404),
     (errors.InvalidRequestError, 400),
+    (errors.PermissionDeniedError, 403),
     (errors.ConflictError, 409),
     (errors.ExecutionTimeoutError, 408),
     (errors.GatewayError, 502),

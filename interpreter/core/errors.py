@@ -4,7 +4,10 @@ InterpreterError
 ├── NotFoundError                    404
 │   ├── SandboxNotFoundError
 │   ├── ContextNotFoundError
-│   └── TemplateNotFoundError
+│   ├── TemplateNotFoundError
+│   ├── FileNotFoundInSandboxError
+│   └── ProcessNotFoundError
+├── PermissionDeniedError            403
 ├── InvalidRequestError              400
 │   └── UnsupportedLanguageError
 ├── ConflictError                    409
@@ -35,6 +38,18 @@ class ContextNotFoundError(NotFoundError):
 
 
 class TemplateNotFoundError(NotFoundError):
+    pass
+
+
+class FileNotFoundInSandboxError(NotFoundError):
+    pass
+
+
+class ProcessNotFoundError(NotFoundError):
+    pass
+
+
+class PermissionDeniedError(InterpreterError):
     pass
 
 

@@ -36,7 +36,11 @@ class SandboxProcess:
 
     @property
     def gateway_socket(self) -> Path:
-        return self.folder / "run" / "gateway.sock"
+        return self.folder / "run" / "user" / "gateway.sock"
+
+    @property
+    def agent_socket(self) -> Path:
+        return self.folder / "run" / "agent.sock"
 
 
 class Runtime(ABC):

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 ID_SHIFT = 100_000  # inside id N is host id ID_SHIFT + N
 IMAGES_SRC = REPO_ROOT / "images"
 KERNELS_SRC = REPO_ROOT / "kernels"
+AGENT_SRC = REPO_ROOT / "interpreter" / "agent"
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def resolve(settings: Settings, name: str) -> Image:
     if not (src / "setup.sh").is_file():
         raise TemplateNotFoundError(f"unknown template {name!r}; known: {template_names()}")
     base = _layer_path(settings, name, "base", tree_hash(src))
-    kernels = _layer_path(settings, name, "kernels", tree_hash(KERNELS_SRC))
+    kernels = _layer_path(settings, name, "kernels", tree_hash(KERNELS_SRC, AGENT_SRC))
     for layer in (base, kernels):
         if not (layer / ".complete").exists():
             raise TemplateNotFoundError(
@@ -85,7 +86,7 @@ def build(settings: Settings, name: str, console: Console | None = None) -> Imag
         raise TemplateNotFoundError(f"unknown template {name!r}; known: {template_names()}")
     console = console or Console(stderr=True)
     base = _layer_path(settings, name, "base", tree_hash(src))
-    kernels = _layer_path(settings, name, "kernels", tree_hash(KERNELS_SRC))
+    kernels = _layer_path(settings, name, "kernels", tree_hash(KERNELS_SRC, AGENT_SRC))
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
     ) as progress:
@@ -187,6 +188,7 @@ def _build_kernels(root: Path) -> None:
     target = root / "opt/interpreter"
     target.parent.mkdir(parents=True)
     shutil.copytree(KERNELS_SRC, target, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(AGENT_SRC, target / "agent", ignore=shutil.ignore_patterns("__pycache__"))
     for path in [target, *target.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
 

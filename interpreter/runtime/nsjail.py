@@ -45,10 +45,11 @@ BASE_ENV = {
 
 
 def id_maps(flag: str) -> list[str]:
-    # The first mapping is the identity the jailed process runs as.
+    # The first mapping is the identity the jailed process runs as: root inside (an
+    # unprivileged id on the host); the supervisor runs the gateway and kernels as `user`.
     return [
-        flag, f"{USER_ID}:{ID_SHIFT + USER_ID}:1",
         flag, f"0:{ID_SHIFT}:{USER_ID}",
+        flag, f"{USER_ID}:{ID_SHIFT + USER_ID}:1",
     ]  # fmt: skip
 
 
@@ -71,6 +72,9 @@ class NsjailRuntime(Runtime):
             "--hostname", "sandbox",
             "--cwd", "/home/user",
             "--disable_clone_newcgroup",
+            # Root inside keeps its capabilities within the sandbox's user namespace (to act as
+            # `user` per request and to start the gateway as `user`); they mean nothing outside.
+            "--keep_caps",
             "--time_limit", "0",
             "--rlimit_as", "inf",
             "--rlimit_cpu", "inf",
@@ -96,8 +100,12 @@ class NsjailRuntime(Runtime):
         for sub in ("upper", "work", "root", "run"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         os.chown(folder / "upper", ID_SHIFT, ID_SHIFT)
-        os.chown(folder / "run", ID_SHIFT + USER_ID, ID_SHIFT + USER_ID)
-        (folder / "run").chmod(0o700)
+        # run/ belongs to root inside (supervisor, agent); run/user/ to `user` (the gateway).
+        (folder / "run" / "user").mkdir(exist_ok=True)
+        os.chown(folder / "run", ID_SHIFT, ID_SHIFT)
+        (folder / "run").chmod(0o711)
+        os.chown(folder / "run" / "user", ID_SHIFT + USER_ID, ID_SHIFT + USER_ID)
+        (folder / "run" / "user").chmod(0o700)
         linux.mount_overlay(
             list(spec.image.layers), folder / "upper", folder / "work", folder / "root"
         )

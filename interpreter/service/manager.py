@@ -30,6 +30,10 @@ from interpreter.execution import languages
 from interpreter.execution.kernels import Context, SandboxKernels
 from interpreter.runtime import images
 from interpreter.runtime.base import Runtime, SandboxProcess, SandboxSpec, load_runtime
+from interpreter.service.agent_client import AgentClient
+from interpreter.service.commands import SandboxCommands
+from interpreter.service.files import SandboxFiles
+from interpreter.service.signing import Signer
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,17 @@ def now() -> datetime:
 class LiveSandbox:
     process: SandboxProcess
     kernels: SandboxKernels
+    files: SandboxFiles
+    commands: SandboxCommands
+
+    @classmethod
+    def attach(cls, process: SandboxProcess, kernels: SandboxKernels) -> LiveSandbox:
+        agent = AgentClient(process.agent_socket)
+        return cls(process, kernels, SandboxFiles(agent), SandboxCommands(agent))
+
+    async def close(self) -> None:
+        await self.kernels.close()
+        await self.files.agent.close()
 
 
 class SandboxManager:
@@ -51,6 +66,7 @@ class SandboxManager:
         self.settings = settings
         self.store = Store(settings.database_path)
         self.runtime = runtime or load_runtime("nsjail", settings)
+        self.signer = Signer(settings.home / "signing.key")
         self.live: dict[str, LiveSandbox] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._killing: dict[str, asyncio.Task[None]] = {}
@@ -68,7 +84,7 @@ class SandboxManager:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
         for live in self.live.values():
-            await live.kernels.close()
+            await live.close()
         self.live.clear()
         self.store.close()
 
@@ -78,7 +94,7 @@ class SandboxManager:
             kernels = self._kernels(record.id, process)
             for ctx in self.store.list_contexts(record.id):
                 kernels.add(languages.resolve(ctx.language), ctx.cwd, ctx.id, ctx.kernel_id)
-            self.live[record.id] = LiveSandbox(process, kernels)
+            self.live[record.id] = LiveSandbox.attach(process, kernels)
             log.info("re-attached sandbox %s", record.id)
             return
         log.warning("sandbox %s did not survive; cleaning up", record.id)
@@ -125,11 +141,11 @@ class SandboxManager:
         )
         self.store.put_sandbox(record)
         kernels = self._kernels(record.id, process)
-        self.live[record.id] = LiveSandbox(process, kernels)
+        self.live[record.id] = LiveSandbox.attach(process, kernels)
         try:
             ready = await kernels.wait_ready(
                 self.settings.sandbox_ready_timeout, lambda: self.runtime.poll(process)
-            )
+            ) and await self._agent_ready(self.live[record.id])
             if not ready:
                 raise SandboxStartError(
                     "sandbox did not become ready: " + self.runtime.diagnostics(process)
@@ -145,6 +161,14 @@ class SandboxManager:
         record.expires_at = now() + timedelta(seconds=self._timeout(timeout))
         self.store.put_sandbox(record)
         return record
+
+    async def _agent_ready(self, live: LiveSandbox) -> bool:
+        deadline = asyncio.get_running_loop().time() + self.settings.sandbox_ready_timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if live.process.agent_socket.exists() and await live.files.agent.ready():
+                return True
+            await asyncio.sleep(0.01)
+        return False
 
     def _kernels(self, sandbox_id: str, process: SandboxProcess) -> SandboxKernels:
         def remember_kernel(context: Context) -> None:
@@ -194,7 +218,7 @@ class SandboxManager:
     async def _kill(self, record: SandboxRecord) -> None:
         live = self.live.pop(record.id, None)
         if live is not None:
-            await live.kernels.close()
+            await live.close()
         process = live.process if live else _process_of(record)
         if process is not None:
             await asyncio.to_thread(self._destroy, process)
@@ -228,6 +252,14 @@ class SandboxManager:
         if live is None:
             raise SandboxNotFoundError(f"sandbox {sandbox_id!r} is not running")
         return live
+
+    def files(self, sandbox_id: str) -> SandboxFiles:
+        """The sandbox's files (operations run inside it, through its agent)."""
+        return self._live(sandbox_id).files
+
+    def commands(self, sandbox_id: str) -> SandboxCommands:
+        """The sandbox's processes (run inside it, through its agent)."""
+        return self._live(sandbox_id).commands
 
     # -- contexts ---------------------------------------------------------------------------
     async def create_context(

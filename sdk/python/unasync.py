@@ -11,7 +11,24 @@ HERE = Path(__file__).parent / "interpreter_sdk"
 RULES = [
     (r'"""AsyncSandbox: the asyncio twin of Sandbox \(same names, same signatures\)."""',
      '"""Sandbox: the blocking twin. GENERATED from _async.py by unasync.py: do not edit."""'),
+    (r'"""AsyncFiles: files inside a sandbox \(``sandbox.files``\), the asyncio twin of Files."""',
+     '"""Files: files inside a sandbox. GENERATED from _files_async.py: do not edit."""'),
+    (r'"""AsyncCommands and AsyncPty: processes inside a sandbox, the asyncio twins."""',
+     '"""Commands and Pty. GENERATED from _commands_async.py: do not edit."""'),
+    (r"\bAsyncCommandHandle\b", "CommandHandle"),
+    (r"\bAsyncCommands\b", "Commands"),
+    (r"\bAsyncPty\b", "Pty"),
+    (r"_commands_async\b", "_commands_sync"),
+    (r"\n\s*if inspect\.isawaitable\(outcome\):\n\s*outcome\n", "\n"),
+    (r"outcome = output\.feed\(line\)", "output.feed(line)"),
     (r"\bAsyncSandbox\b", "Sandbox"),
+    (r"\bAsyncFiles\b", "Files"),
+    (r"\bAsyncWatchHandle\b", "WatchHandle"),
+    (r"await anext\(", "next("),
+    (r"_files_async\b", "_files_sync"),
+    (r"\bAsyncIterator\b", "Iterator"),
+    (r"\baiter_bytes\b", "iter_bytes"),
+    (r"_base\.as_async\((.*)\)$", r"\1"),
     (r"\bAsyncClient\b", "Client"),
     (r"async def ", "def "),
     (r"async with ", "with "),
@@ -29,8 +46,15 @@ RULES = [
 ]  # fmt: skip
 
 
-def generate() -> str:
-    text = (HERE / "_async.py").read_text()
+TWINS = {
+    "_async.py": "_sync.py",
+    "_files_async.py": "_files_sync.py",
+    "_commands_async.py": "_commands_sync.py",
+}
+
+
+def generate(source: str) -> str:
+    text = (HERE / source).read_text()
     for pattern, replacement in RULES:
         text = re.sub(pattern, replacement, text, flags=re.MULTILINE)
     # Formatted like the rest of the code, so `ruff format` leaves the generated file alone.
@@ -41,9 +65,9 @@ def generate() -> str:
 
 
 if __name__ == "__main__":
-    target = HERE / "_sync.py"
-    if "--check" in sys.argv:
-        if target.read_text() != generate():
-            sys.exit("_sync.py is out of date: run python sdk/python/unasync.py")
-    else:
-        target.write_text(generate())
+    for source, target in TWINS.items():
+        if "--check" in sys.argv:
+            if (HERE / target).read_text() != generate(source):
+                sys.exit(f"{target} is out of date: run python sdk/python/unasync.py")
+        else:
+            (HERE / target).write_text(generate(source))

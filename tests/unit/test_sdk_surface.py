@@ -7,8 +7,32 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import interpreter_sdk
-from interpreter_sdk import AsyncSandbox, Sandbox
+from interpreter_sdk import (
+    AsyncCommandHandle,
+    AsyncCommands,
+    AsyncFiles,
+    AsyncPty,
+    AsyncSandbox,
+    AsyncWatchHandle,
+    CommandHandle,
+    Commands,
+    Files,
+    Pty,
+    Sandbox,
+    WatchHandle,
+)
+
+TWINS = [
+    (Sandbox, AsyncSandbox),
+    (Files, AsyncFiles),
+    (Commands, AsyncCommands),
+    (CommandHandle, AsyncCommandHandle),
+    (Pty, AsyncPty),
+    (WatchHandle, AsyncWatchHandle),
+]
 
 SDK = Path(__file__).resolve().parents[2] / "sdk" / "python"
 
@@ -22,9 +46,10 @@ def _methods(cls: type) -> dict[str, object]:
     return {n: m for n, m in vars(cls).items() if callable(m) or isinstance(m, classmethod)}
 
 
-def test_every_twin_method_has_the_same_signature() -> None:
-    sync = _methods(Sandbox)
-    asyn = _methods(AsyncSandbox)
+@pytest.mark.parametrize("sync_cls, async_cls", TWINS)
+def test_every_twin_method_has_the_same_signature(sync_cls: type, async_cls: type) -> None:
+    sync = _methods(sync_cls)
+    asyn = _methods(async_cls)
     renamed = {"__enter__": "__aenter__", "__exit__": "__aexit__"}
     assert {renamed.get(n, n) for n in sync} == set(asyn)
     for name, method in sync.items():
@@ -35,8 +60,9 @@ def test_every_twin_method_has_the_same_signature() -> None:
         assert list(sig.parameters) == list(asig.parameters), name
         if name.startswith("__") and name not in renamed:
             continue
-        assert inspect.iscoroutinefunction(afn), f"AsyncSandbox.{name} must be async"
-        assert not inspect.iscoroutinefunction(fn), f"Sandbox.{name} must not be async"
+        is_async = inspect.iscoroutinefunction(afn) or inspect.isasyncgenfunction(afn)
+        assert is_async, f"{async_cls.__name__}.{name} must be async"
+        assert not inspect.iscoroutinefunction(fn), f"{sync_cls.__name__}.{name} must not be async"
 
 
 def test_sync_twin_is_generated_from_the_async_one() -> None:

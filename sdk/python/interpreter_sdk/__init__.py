@@ -6,19 +6,29 @@ with Sandbox.create() as sbx:
 """
 
 from interpreter_sdk._async import AsyncSandbox
+from interpreter_sdk._commands_async import AsyncCommandHandle, AsyncCommands, AsyncPty
+from interpreter_sdk._commands_sync import CommandHandle, Commands, Pty
 from interpreter_sdk._errors import (
     AuthenticationError,
+    CommandExitError,
     ConnectionError,
     ExecutionTimeoutError,
     InvalidRequestError,
     NotFoundError,
+    PermissionDeniedError,
     SandboxError,
     ServerError,
 )
+from interpreter_sdk._files_async import AsyncFiles, AsyncWatchHandle
+from interpreter_sdk._files_sync import Files, WatchHandle
 from interpreter_sdk._models import (
     CellError,
+    CommandInfo,
+    CommandResult,
     Context,
+    EntryInfo,
     Execution,
+    FilesystemEvent,
     Logs,
     OutputMessage,
     Result,
@@ -27,20 +37,36 @@ from interpreter_sdk._models import (
 from interpreter_sdk._sync import Sandbox
 
 __all__ = [
+    "AsyncCommandHandle",
+    "AsyncCommands",
+    "AsyncFiles",
+    "AsyncPty",
     "AsyncSandbox",
+    "AsyncWatchHandle",
     "AuthenticationError",
     "CellError",
+    "CommandExitError",
+    "CommandHandle",
+    "CommandInfo",
+    "CommandResult",
+    "Commands",
     "ConnectionError",
     "Context",
+    "EntryInfo",
     "Execution",
     "ExecutionTimeoutError",
+    "Files",
+    "FilesystemEvent",
     "InvalidRequestError",
     "Logs",
     "NotFoundError",
     "OutputMessage",
+    "PermissionDeniedError",
+    "Pty",
     "Result",
     "Sandbox",
     "SandboxError",
     "SandboxInfo",
     "ServerError",
+    "WatchHandle",
 ]

@@ -10,6 +10,8 @@ import httpx
 
 from interpreter_sdk import _base
 from interpreter_sdk._base import ConnectionConfig, ErrorHandler, OutputHandler, ResultHandler
+from interpreter_sdk._commands_async import AsyncCommands, AsyncPty
+from interpreter_sdk._files_async import AsyncFiles
 from interpreter_sdk._models import Context, Execution, SandboxInfo
 
 
@@ -21,6 +23,9 @@ class AsyncSandbox:
         self.sandbox_id = info.id
         self._config = config
         self._http = httpx.AsyncClient(**config.client_options())
+        self.files = AsyncFiles(self._http, info.id)
+        self.commands = AsyncCommands(self._http, info.id)
+        self.pty = AsyncPty(self._http, info.id)
 
     @classmethod
     async def create(

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
 from interpreter_sdk._errors import (
+    CommandExitError,
     ConnectionError,
     ExecutionTimeoutError,
     SandboxError,
@@ -21,7 +22,10 @@ from interpreter_sdk._errors import (
 )
 from interpreter_sdk._models import (
     CellError,
+    CommandInfo,
+    CommandResult,
     Context,
+    EntryInfo,
     Execution,
     OutputMessage,
     Result,
@@ -206,3 +210,122 @@ def map_transport_error(exc: httpx.HTTPError, timeout: float | None) -> SandboxE
     if isinstance(exc, httpx.ReadTimeout) and timeout is not None:
         return ExecutionTimeoutError(f"execution timed out after {timeout:g} s (no answer)")
     return ConnectionError(f"{type(exc).__name__}: {exc}")
+
+
+UPLOAD_CHUNK = 1 << 20
+KEPT_OUTPUT = 64 << 20  # characters of a command's stdout (and of its stderr) a result keeps
+Upload = str | bytes | IO[bytes]
+
+
+def entry_info(data: dict[str, Any]) -> EntryInfo:
+    return EntryInfo(
+        name=data["name"],
+        path=data["path"],
+        type=data["type"],
+        size=data["size"],
+        mode=data["mode"],
+        permissions=data["permissions"],
+        owner=data["owner"],
+        group=data["group"],
+        modified_time=datetime.fromisoformat(data["modified_time"]),
+        symlink_target=data.get("symlink_target"),
+    )
+
+
+def upload_chunks(data: Upload) -> Iterator[bytes]:
+    """The body of an upload, in chunks: a file object is streamed, never read whole."""
+    if isinstance(data, str):
+        yield data.encode()
+    elif isinstance(data, bytes | bytearray | memoryview):
+        yield bytes(data)
+    else:
+        while chunk := data.read(UPLOAD_CHUNK):
+            yield chunk.encode() if isinstance(chunk, str) else chunk
+
+
+async def as_async(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+class CommandOutput:
+    """Folds a command's NDJSON events into a CommandResult, calling the handlers."""
+
+    def __init__(
+        self, on_stdout: Callable[[str], Any] | None, on_stderr: Callable[[str], Any] | None
+    ) -> None:
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.pid: int | None = None
+        self.end: dict[str, Any] | None = None
+        self._handlers = {"stdout": on_stdout, "stderr": on_stderr}
+        self._kept = {"stdout": 0, "stderr": 0}
+
+    def feed(self, line: str) -> Any:
+        if not line.strip():
+            return None
+        event = json.loads(line)
+        kind = event.get("type")
+        if kind == "start":
+            self.pid = event["pid"]
+        elif kind in ("stdout", "stderr"):
+            self._keep(kind, event["data"])
+            handler = self._handlers[kind]
+            if handler:
+                return handler(event["data"])
+        elif kind == "end":
+            self.end = event
+        return None
+
+    def _keep(self, kind: str, data: str) -> None:
+        # Handlers see everything; the result keeps at most KEPT_OUTPUT characters per stream.
+        kept = self.stdout if kind == "stdout" else self.stderr
+        room = KEPT_OUTPUT - self._kept[kind]
+        if room <= 0:
+            return
+        if len(data) > room:
+            data = data[:room] + f"\n[output truncated: more than {KEPT_OUTPUT} characters]\n"
+        kept.append(data)
+        self._kept[kind] += len(data)
+
+    def result(self, check: bool) -> CommandResult:
+        if self.end is None:
+            raise ConnectionError("the command's stream ended before the command did")
+        result = CommandResult(
+            "".join(self.stdout), "".join(self.stderr), self.end["exit_code"], self.end.get("error")
+        )
+        if check and result.exit_code != 0:
+            raise CommandExitError(result.stdout, result.stderr, result.exit_code, result.error)
+        return result
+
+
+def command_info(data: dict[str, Any]) -> CommandInfo:
+    return CommandInfo(
+        pid=data["pid"],
+        cmd=data["cmd"],
+        tag=data.get("tag"),
+        user=data["user"],
+        status=data["status"],
+        exit_code=data.get("exit_code"),
+        started_at=datetime.fromtimestamp(data["started_at"]),
+        pty=data["pty"],
+    )
+
+
+def command_body(
+    cmd: str,
+    envs: dict[str, str] | None,
+    cwd: str | None,
+    user: str,
+    timeout: float | None,
+    stdin: bool = False,
+    pty: tuple[int, int] | None = None,
+    tag: str | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"cmd": cmd, "user": user, "stdin": stdin}
+    for key, value in (("envs", envs), ("cwd", cwd), ("timeout", timeout), ("tag", tag)):
+        if value is not None:
+            body[key] = value
+    if pty is not None:
+        body["pty"] = {"cols": pty[0], "rows": pty[1]}
+    return body

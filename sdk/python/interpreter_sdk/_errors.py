@@ -2,9 +2,11 @@
 
 SandboxError
 ├── AuthenticationError        401: missing or wrong API key
-├── NotFoundError              404: unknown sandbox, context or template
+├── NotFoundError              404: unknown sandbox, context, template or file
+├── PermissionDeniedError      403: the sandbox user may not do that
 ├── InvalidRequestError        400 / 422: the server refused the request's content
 ├── ExecutionTimeoutError      the run passed its timeout; the kernel was interrupted
+├── CommandExitError           a command exited non-zero (carries its stdout, stderr, exit code)
 ├── ConnectionError            the server could not be reached or the stream broke
 └── ServerError                anything else the server reported (5xx)
 
@@ -32,12 +34,23 @@ class NotFoundError(SandboxError):
     pass
 
 
+class PermissionDeniedError(SandboxError):
+    pass
+
+
 class InvalidRequestError(SandboxError):
     pass
 
 
 class ExecutionTimeoutError(SandboxError):
     pass
+
+
+class CommandExitError(SandboxError):
+    def __init__(self, stdout: str, stderr: str, exit_code: int, error: str | None) -> None:
+        detail = error or (stderr.strip().splitlines() or [""])[-1]
+        super().__init__(f"command exited with code {exit_code}: {detail}"[:2000])
+        self.stdout, self.stderr, self.exit_code, self.error = stdout, stderr, exit_code, error
 
 
 class ConnectionError(SandboxError):  # noqa: A001 - the SDK's own, under SandboxError
@@ -64,6 +77,8 @@ def error_from_response(status_code: int, body: Any) -> SandboxError:
         cls = AuthenticationError
     elif status_code == 404:
         cls = NotFoundError
+    elif status_code == 403:
+        cls = PermissionDeniedError
     elif status_code in (400, 409, 422):
         cls = InvalidRequestError
     else:

@@ -95,3 +95,47 @@ class Context:
     id: str
     language: str
     cwd: str
+
+
+@dataclass
+class EntryInfo:
+    """A file, folder or symlink inside a sandbox."""
+
+    name: str
+    path: str
+    type: str  # "file", "dir" or "symlink"
+    size: int
+    mode: int
+    permissions: str  # like "-rw-r--r--"
+    owner: str
+    group: str
+    modified_time: datetime
+    symlink_target: str | None = None
+
+
+@dataclass
+class CommandResult:
+    """A finished command."""
+
+    stdout: str
+    stderr: str
+    exit_code: int
+    error: str | None = None  # e.g. "timed out after 5 s: killed"
+
+
+@dataclass
+class CommandInfo:
+    pid: int
+    cmd: str
+    tag: str | None
+    user: str
+    status: str  # running / completed / failed / cancelled
+    exit_code: int | None
+    started_at: datetime
+    pty: bool
+
+
+@dataclass
+class FilesystemEvent:
+    type: str  # create / write / remove / rename / chmod / overflow
+    name: str  # the path it happened to

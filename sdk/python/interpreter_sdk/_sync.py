@@ -9,6 +9,8 @@ import httpx
 
 from interpreter_sdk import _base
 from interpreter_sdk._base import ConnectionConfig, ErrorHandler, OutputHandler, ResultHandler
+from interpreter_sdk._commands_sync import Commands, Pty
+from interpreter_sdk._files_sync import Files
 from interpreter_sdk._models import Context, Execution, SandboxInfo
 
 
@@ -20,6 +22,9 @@ class Sandbox:
         self.sandbox_id = info.id
         self._config = config
         self._http = httpx.Client(**config.client_options())
+        self.files = Files(self._http, info.id)
+        self.commands = Commands(self._http, info.id)
+        self.pty = Pty(self._http, info.id)
 
     @classmethod
     def create(

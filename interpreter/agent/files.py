@@ -1,0 +1,161 @@
+"""File operations inside the sandbox, performed with the file-system identity of a user.
+
+The agent runs as root inside the jail; each operation runs in a worker thread whose fsuid/fsgid
+(per thread on Linux) are switched to the requested user, so permissions are checked and new
+files are owned exactly as if that user acted.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import grp
+import os
+import pwd
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+_libc = ctypes.CDLL(None, use_errno=True)
+T = TypeVar("T")
+USERS = {"user": 1000, "root": 0}
+
+
+class FileError(Exception):
+    """An operation failed in a way the caller should hear about, with an HTTP status."""
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.kind = status, kind
+
+
+@contextmanager
+def acting_as(user: str) -> Iterator[None]:
+    uid = USERS.get(user)
+    if uid is None:
+        raise FileError(400, "InvalidRequestError", f"unknown user {user!r}: use 'user' or 'root'")
+    _libc.setfsgid(uid)
+    _libc.setfsuid(uid)
+    try:
+        yield
+    finally:
+        _libc.setfsuid(0)
+        _libc.setfsgid(0)
+
+
+def as_user(user: str, operation: Callable[[], T]) -> T:
+    with acting_as(user), translated_errors():
+        return operation()
+
+
+# OSError subclass -> (HTTP status, error type, message prefix); the first match wins.
+ERRORS: list[tuple[type[OSError], int, str, str]] = [
+    (FileNotFoundError, 404, "FileNotFoundError", "no such file or directory"),
+    (IsADirectoryError, 400, "IsADirectoryError", "is a directory"),
+    (NotADirectoryError, 400, "NotADirectoryError", "not a directory"),
+    (PermissionError, 403, "PermissionError", "permission denied"),
+    (FileExistsError, 409, "FileExistsError", "already exists"),
+    (OSError, 400, "OSError", "failed"),
+]
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        status, kind, prefix = next((s, k, p) for c, s, k, p in ERRORS if isinstance(exc, c))
+        detail = exc.strerror if kind == "OSError" else prefix
+        raise FileError(status, kind, f"{detail}: {exc.filename}") from exc
+
+
+def resolve(path: str) -> str:
+    """An absolute, normalized path; relative ones are taken from /home/user."""
+    if not path or "\0" in path:
+        raise FileError(400, "InvalidRequestError", "path must be a non-empty string without NUL")
+    return os.path.normpath(os.path.join("/home/user", path))
+
+
+def _name(table: Any, ident: int) -> str:
+    try:
+        return str(table(ident)[0])
+    except KeyError:
+        return str(ident)
+
+
+def entry(path: str) -> dict[str, Any]:
+    info = os.lstat(path)
+    kind = "dir" if stat.S_ISDIR(info.st_mode) else "file"
+    if stat.S_ISLNK(info.st_mode):
+        kind = "symlink"
+    return {
+        "name": os.path.basename(path) or "/",
+        "path": path,
+        "type": kind,
+        "size": info.st_size,
+        "mode": info.st_mode,
+        "permissions": stat.filemode(info.st_mode),
+        "owner": _name(pwd.getpwuid, info.st_uid),
+        "group": _name(grp.getgrgid, info.st_gid),
+        "modified_time": datetime.fromtimestamp(info.st_mtime, UTC).isoformat(),
+        "symlink_target": os.readlink(path) if kind == "symlink" else None,
+    }
+
+
+def list_dir(path: str, depth: int) -> list[dict[str, Any]]:
+    if depth < 1:
+        raise FileError(400, "InvalidRequestError", "depth must be at least 1")
+    if not os.path.isdir(path):
+        os.lstat(path)  # raises FileNotFoundError if missing
+        raise FileError(400, "NotADirectoryError", f"not a directory: {path}")
+    found: list[dict[str, Any]] = []
+
+    def walk(folder: str, level: int) -> None:
+        for name in sorted(os.listdir(folder)):
+            child = os.path.join(folder, name)
+            item = entry(child)
+            found.append(item)
+            if item["type"] == "dir" and level < depth:
+                walk(child, level + 1)
+
+    walk(path, 1)
+    return found
+
+
+def make_dir(path: str) -> bool:
+    if os.path.isdir(path):
+        return False
+    os.makedirs(path)
+    return True
+
+
+def remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def rename(source: str, destination: str) -> dict[str, Any]:
+    os.rename(source, destination)
+    return entry(destination)
+
+
+def open_for_read(path: str) -> int:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise IsADirectoryError(21, "Is a directory", path)
+    return fd
+
+
+def open_for_write(path: str) -> int:
+    parent = os.path.dirname(path)
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise NotADirectoryError(20, "Not a directory", parent)
+    os.makedirs(parent, exist_ok=True)
+    if os.path.isdir(path):
+        raise IsADirectoryError(21, "Is a directory", path)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)

@@ -1,0 +1,102 @@
+"""Watching folders with inotify (through libc: no extra package in the image).
+
+Events: create, write, remove, rename, chmod; a recursive watch follows new sub-folders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agent.files import FileError
+
+_libc = ctypes.CDLL(None, use_errno=True)
+IN_NONBLOCK = os.O_NONBLOCK
+IN_CLOEXEC = os.O_CLOEXEC
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+IN_MOVED_FROM, IN_MOVED_TO, IN_CREATE, IN_DELETE = 0x40, 0x80, 0x100, 0x200
+IN_DELETE_SELF, IN_IGNORED, IN_ISDIR, IN_Q_OVERFLOW = 0x400, 0x8000, 0x40000000, 0x4000
+MASK = IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF
+# The first matching bit names the event.
+KINDS = [
+    (IN_CREATE, "create"), (IN_MOVED_TO, "create"), (IN_MODIFY, "write"),
+    (IN_DELETE, "remove"), (IN_MOVED_FROM, "rename"), (IN_ATTRIB, "chmod"),
+]  # fmt: skip
+HEADER = struct.Struct("iIII")
+QUEUE_EVENTS = 1024
+
+
+class Watcher:
+    def __init__(self, root: str, recursive: bool) -> None:
+        self.root, self.recursive = root, recursive
+        self.fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if self.fd < 0:
+            raise FileError(500, "OSError", os.strerror(ctypes.get_errno()))
+        self.paths: dict[int, str] = {}
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE_EVENTS)
+
+    def add(self, folder: str) -> None:
+        wd = _libc.inotify_add_watch(self.fd, folder.encode(), MASK)
+        if wd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), folder)
+        self.paths[wd] = folder
+        if self.recursive:
+            for entry in os.scandir(folder):
+                if entry.is_dir(follow_symlinks=False):
+                    self.add(entry.path)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, 64 * 1024)
+        except BlockingIOError:
+            return
+        offset = 0
+        while offset < len(data):
+            wd, mask, _cookie, size = HEADER.unpack_from(data, offset)
+            raw = data[offset + HEADER.size : offset + HEADER.size + size].rstrip(b"\0")
+            offset += HEADER.size + size
+            self._handle(wd, mask, raw.decode(errors="surrogateescape"))
+
+    def _handle(self, wd: int, mask: int, name: str) -> None:
+        if mask & IN_Q_OVERFLOW:
+            self.emit({"type": "overflow", "name": self.root})
+            return
+        folder = self.paths.get(wd)
+        if folder is None or mask & IN_IGNORED:
+            return
+        path = os.path.join(folder, name) if name else folder
+        if mask & IN_DELETE_SELF:
+            self.paths.pop(wd, None)
+            if folder == self.root:
+                self.emit({"type": "remove", "name": path})
+                self.emit(None)  # the watched folder is gone: the stream ends
+            return
+        if self.recursive and mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO):
+            try:
+                self.add(path)
+            except OSError:
+                pass
+        kind = next((k for bit, k in KINDS if mask & bit), None)
+        if kind:
+            self.emit({"type": kind, "name": path})
+
+    def emit(self, event: dict[str, Any] | None) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:  # a reader that does not keep up loses events, not memory
+            pass
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.fd, self._readable)
+        try:
+            while (event := await self.queue.get()) is not None:
+                yield event
+        finally:
+            loop.remove_reader(self.fd)
+            os.close(self.fd)

@@ -1,0 +1,121 @@
+"""The host side of a sandbox's agent (files): HTTP over the unix socket in its run folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from interpreter.core import errors
+
+# The agent's error types -> ours. Anything else from the sandbox is a GatewayError.
+ERRORS: dict[str, type[errors.InterpreterError]] = {
+    "FileNotFoundError": errors.FileNotFoundInSandboxError,
+    "IsADirectoryError": errors.InvalidRequestError,
+    "NotADirectoryError": errors.InvalidRequestError,
+    "InvalidRequestError": errors.InvalidRequestError,
+    "OSError": errors.InvalidRequestError,
+    "PermissionError": errors.PermissionDeniedError,
+    "FileExistsError": errors.ConflictError,
+    "ProcessNotFoundError": errors.ProcessNotFoundError,
+}
+MAX_ERROR_BODY = 4096
+
+
+class AgentClient:
+    def __init__(self, socket_path: Path) -> None:
+        self.socket_path = socket_path
+        # Short connect path through a descriptor (AF_UNIX paths are limited to 108 bytes).
+        self._dir_fd = os.open(socket_path.parent, os.O_PATH | os.O_DIRECTORY)
+        self._http = httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(
+                uds=f"/proc/self/fd/{self._dir_fd}/{socket_path.name}"
+            ),
+            base_url="http://agent",
+            timeout=httpx.Timeout(60.0, connect=5.0),
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+        os.close(self._dir_fd)
+
+    async def ready(self) -> bool:
+        try:
+            return (await self._http.get("/health", timeout=1.0)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise errors.GatewayError(f"sandbox agent unreachable: {exc}") from exc
+        _raise_for(response, response.content)
+        return response.json() if response.content else None
+
+    async def download(self, params: dict[str, str]) -> tuple[int, AsyncIterator[bytes]]:
+        """Opens a download; returns its size and its chunks (errors raise before any)."""
+        request = self._http.build_request("GET", "/files", params=params)
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise errors.GatewayError(f"sandbox agent unreachable: {exc}") from exc
+        if response.is_error:
+            body = await response.aread()
+            await response.aclose()
+            _raise_for(response, body)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.aiter_raw():
+                    yield chunk
+            finally:
+                await response.aclose()
+
+        return int(response.headers.get("content-length", "0")), chunks()
+
+    async def stream_lines(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[bytes]:
+        """Open a streamed answer (errors raise before any line) and return its lines."""
+        request = self._http.build_request(method, path, timeout=None, **kwargs)
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise errors.GatewayError(f"sandbox agent unreachable: {exc}") from exc
+        if response.is_error:
+            body = await response.aread()
+            await response.aclose()
+            _raise_for(response, body)
+
+        async def lines() -> AsyncIterator[bytes]:
+            try:
+                buffer = b""
+                async for chunk in response.aiter_raw():
+                    buffer += chunk
+                    *complete, buffer = buffer.split(b"\n")
+                    for line in complete:
+                        yield line
+                    if len(buffer) > 4 << 20:
+                        raise errors.GatewayError("the sandbox agent sent an endless line")
+            except httpx.HTTPError as exc:
+                raise errors.GatewayError(f"sandbox agent stream broke: {exc}") from exc
+            finally:
+                await response.aclose()
+
+        return lines()
+
+    async def upload(self, params: dict[str, str], body: AsyncIterator[bytes]) -> Any:
+        return await self.call("PUT", "/files", params=params, content=body, timeout=None)
+
+
+def _raise_for(response: httpx.Response, body: bytes) -> None:
+    if not response.is_error:
+        return
+    try:
+        detail = httpx.Response(200, content=body[:MAX_ERROR_BODY]).json()["error"]
+        kind, message = str(detail["type"]), str(detail["message"])[:1000]
+    except (ValueError, KeyError, TypeError):
+        raise errors.GatewayError(f"sandbox agent answered {response.status_code}") from None
+    raise ERRORS.get(kind, errors.GatewayError)(message)
