@@ -85,14 +85,19 @@ def _name(table: Any, ident: int) -> str:
         return str(ident)
 
 
+def printable(text: str) -> str:
+    """A name that is not valid UTF-8 on disk (surrogate-escaped), shown with U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def entry(path: str) -> dict[str, Any]:
     info = os.lstat(path)
     kind = "dir" if stat.S_ISDIR(info.st_mode) else "file"
     if stat.S_ISLNK(info.st_mode):
         kind = "symlink"
     return {
-        "name": os.path.basename(path) or "/",
-        "path": path,
+        "name": printable(os.path.basename(path) or "/"),
+        "path": printable(path),
         "type": kind,
         "size": info.st_size,
         "mode": info.st_mode,
@@ -100,7 +105,7 @@ def entry(path: str) -> dict[str, Any]:
         "owner": _name(pwd.getpwuid, info.st_uid),
         "group": _name(grp.getgrgid, info.st_gid),
         "modified_time": datetime.fromtimestamp(info.st_mtime, UTC).isoformat(),
-        "symlink_target": os.readlink(path) if kind == "symlink" else None,
+        "symlink_target": printable(os.readlink(path)) if kind == "symlink" else None,
     }
 
 

@@ -12,7 +12,7 @@ import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agent.files import FileError
+from agent.files import FileError, printable
 
 _libc = ctypes.CDLL(None, use_errno=True)
 IN_NONBLOCK = os.O_NONBLOCK
@@ -83,7 +83,7 @@ class Watcher:
                 pass
         kind = next((k for bit, k in KINDS if mask & bit), None)
         if kind:
-            self.emit({"type": kind, "name": path})
+            self.emit({"type": kind, "name": printable(path)})
 
     def emit(self, event: dict[str, Any] | None) -> None:
         try:

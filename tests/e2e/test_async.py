@@ -64,3 +64,20 @@ def test_executions_in_one_context_never_overlap(server: Server) -> None:
     spans = sorted(asyncio.run(scenario()))
     assert len(spans) == 3
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_async_files_and_commands(server: Server) -> None:
+    async def scenario() -> None:
+        async with await AsyncSandbox.create(metadata={"test_run": RUN_ID}) as sbx:
+            await sbx.files.write("x/y.txt", "async")
+            assert await sbx.files.read("x/y.txt") == "async"
+            assert [e.name for e in await sbx.files.list("x")] == ["y.txt"]
+            chunks = [c async for c in sbx.files.read_stream("x/y.txt")]
+            assert b"".join(chunks) == b"async"
+            result = await sbx.commands.run("cat x/y.txt; echo; id -un")
+            assert result.stdout == "async\nuser\n"
+            handle = await sbx.commands.start("read line; echo got $line", stdin=True)
+            await handle.send_stdin("it\n")
+            assert (await handle.wait()).stdout == "got it\n"
+
+    asyncio.run(scenario())

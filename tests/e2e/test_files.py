@@ -91,6 +91,9 @@ def test_bad_input(sandbox: Sandbox) -> None:
     sandbox.files.write(odd, "odd")
     assert sandbox.files.read(odd) == "odd"
     assert odd in [e.name for e in sandbox.files.list(".")]
+    # A name that is not UTF-8 on disk is listed with a replacement character, not a crash.
+    sandbox.commands.run("mkdir raw && touch raw/$'\\xff'.txt")
+    assert [e.name for e in sandbox.files.list("raw")] == ["\ufffd.txt"]
 
 
 class Pattern(io.RawIOBase):
