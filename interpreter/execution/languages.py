@@ -56,7 +56,7 @@ def _deno(name: str) -> Language:
             "for (const [k, v] of Object.entries(globalThis.__interpEnv ?? {})) "
             "{ if (v === undefined) Deno.env.delete(k); else Deno.env.set(k, v); }"
         ),
-        settle_seconds=0.03,
+        settle_seconds=0.01,
     )
 
 

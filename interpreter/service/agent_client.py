@@ -56,9 +56,9 @@ class AgentClient:
         _raise_for(response, response.content)
         return response.json() if response.content else None
 
-    async def download(self, params: dict[str, str]) -> tuple[int, AsyncIterator[bytes]]:
-        """Opens a download; returns its size and its chunks (errors raise before any)."""
-        request = self._http.build_request("GET", "/files", params=params)
+    async def _open(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request whose answer is streamed; errors raise before any of the body."""
+        request = self._http.build_request(method, path, timeout=None, **kwargs)
         try:
             response = await self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
@@ -67,6 +67,11 @@ class AgentClient:
             body = await response.aread()
             await response.aclose()
             _raise_for(response, body)
+        return response
+
+    async def download(self, params: dict[str, str]) -> tuple[int, AsyncIterator[bytes]]:
+        """Opens a download; returns its size and its chunks."""
+        response = await self._open("GET", "/files", params=params)
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
@@ -78,16 +83,8 @@ class AgentClient:
         return int(response.headers.get("content-length", "0")), chunks()
 
     async def stream_lines(self, method: str, path: str, **kwargs: Any) -> AsyncIterator[bytes]:
-        """Open a streamed answer (errors raise before any line) and return its lines."""
-        request = self._http.build_request(method, path, timeout=None, **kwargs)
-        try:
-            response = await self._http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise errors.GatewayError(f"sandbox agent unreachable: {exc}") from exc
-        if response.is_error:
-            body = await response.aread()
-            await response.aclose()
-            _raise_for(response, body)
+        """Open a streamed answer and return its lines."""
+        response = await self._open(method, path, **kwargs)
 
         async def lines() -> AsyncIterator[bytes]:
             try:
