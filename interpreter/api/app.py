@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from interpreter import __version__
-from interpreter.api import errors
+from interpreter.api import e2b, errors
 from interpreter.api.deps import api_key_header, require_api_key
 from interpreter.api.routes import commands, contexts, execute, files, sandboxes
 from interpreter.core.config import Settings
@@ -50,4 +50,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(files.signed)  # authenticated by the URL's signature, not the key
+    e2b.mount(app)
     return app

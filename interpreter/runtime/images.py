@@ -223,10 +223,16 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+KEEP_RECENT_LAYERS = 6
+
+
 def _prune(settings: Settings, name: str, keep: set[str]) -> None:
     """Drop layers of older definitions that no sandbox folder refers to any more."""
     folder = settings.images_path / name
     in_use = _layers_in_use()
+    # The newest few stay too: another checkout (or a test run) may be about to mount them.
+    by_age = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    keep = keep | {layer.name for layer in by_age[:KEEP_RECENT_LAYERS]}
     for layer in folder.iterdir():
         if layer.name not in keep and str(layer) not in in_use:
             log.info("removing stale image layer %s", layer)

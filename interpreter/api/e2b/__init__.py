@@ -1,0 +1,22 @@
+"""The E2B surface: a thin adapter that lets the unmodified official E2B SDKs drive this service.
+
+Control plane (``/sandboxes``, ``/v2/sandboxes``) is mounted on the main app under the API key;
+data plane traffic (envd on port 49983, the code interpreter on 49999) arrives on the same origin
+and is told apart by its ``E2b-Sandbox-Id`` / ``E2b-Sandbox-Port`` headers (see ``routing``).
+Everything here translates wire formats and calls the same ``SandboxManager`` as the native API.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from interpreter.api.e2b import control, envd, jupyter
+from interpreter.api.e2b.routing import SandboxTrafficRouter
+
+
+def mount(app: FastAPI) -> None:
+    """Add the E2B control plane to ``app`` and route E2B data-plane traffic around it."""
+    app.include_router(control.router)
+    envd_app, jupyter_app = envd.create_app(), jupyter.create_app()
+    envd_app.state = jupyter_app.state = app.state  # one manager, one settings, one key
+    app.add_middleware(SandboxTrafficRouter, envd=envd_app, jupyter=jupyter_app)
