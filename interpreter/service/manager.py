@@ -246,6 +246,10 @@ class SandboxManager:
                 except Exception:
                     log.exception("reaper could not kill %s", sandbox_id)
 
+    async def live_sandbox(self, sandbox_id: str) -> LiveSandbox:
+        """The running sandbox; a paused one is resumed first (every adapter comes through here)."""
+        return self._live(sandbox_id)
+
     def _live(self, sandbox_id: str) -> LiveSandbox:
         self.get(sandbox_id)
         live = self.live.get(sandbox_id)
@@ -253,19 +257,19 @@ class SandboxManager:
             raise SandboxNotFoundError(f"sandbox {sandbox_id!r} is not running")
         return live
 
-    def files(self, sandbox_id: str) -> SandboxFiles:
+    async def files(self, sandbox_id: str) -> SandboxFiles:
         """The sandbox's files (operations run inside it, through its agent)."""
-        return self._live(sandbox_id).files
+        return (await self.live_sandbox(sandbox_id)).files
 
-    def commands(self, sandbox_id: str) -> SandboxCommands:
+    async def commands(self, sandbox_id: str) -> SandboxCommands:
         """The sandbox's processes (run inside it, through its agent)."""
-        return self._live(sandbox_id).commands
+        return (await self.live_sandbox(sandbox_id)).commands
 
     # -- contexts ---------------------------------------------------------------------------
     async def create_context(
         self, sandbox_id: str, language: str | None = None, cwd: str | None = None
     ) -> ContextRecord:
-        live = self._live(sandbox_id)
+        live = await self.live_sandbox(sandbox_id)
         return await self._create_context(
             sandbox_id, live.kernels, language, cwd or DEFAULT_CWD, start=True
         )
@@ -314,11 +318,11 @@ class SandboxManager:
 
     async def restart_context(self, sandbox_id: str, context_id: str) -> None:
         self._context(sandbox_id, context_id)
-        await self._live(sandbox_id).kernels.restart_context(context_id)
+        await (await self.live_sandbox(sandbox_id)).kernels.restart_context(context_id)
 
     async def delete_context(self, sandbox_id: str, context_id: str) -> None:
         self._context(sandbox_id, context_id)
-        await self._live(sandbox_id).kernels.delete_context(context_id)
+        await (await self.live_sandbox(sandbox_id)).kernels.delete_context(context_id)
         self.store.delete_context(sandbox_id, context_id)
 
     # -- execution --------------------------------------------------------------------------
@@ -328,13 +332,14 @@ class SandboxManager:
         """Pick (or lazily create) the context a run goes to; raises before any output."""
         if language is not None and context_id is not None:
             raise InvalidRequestError("give either language or context_id, not both")
+        await self.live_sandbox(sandbox_id)  # resumes a paused sandbox before the run
         if context_id is not None:
             return self._context(sandbox_id, context_id)
         lang = languages.resolve(language)
         for record in self.list_contexts(sandbox_id):
             if record.is_default and record.language == lang.name:
                 return record
-        live = self._live(sandbox_id)
+        live = await self.live_sandbox(sandbox_id)
         return await self._create_context(sandbox_id, live.kernels, lang.name, DEFAULT_CWD, True)
 
     def run(

@@ -49,19 +49,19 @@ async def start_command(sandbox_id: str, body: StartCommand, sandboxes: Manager)
     """Start a process. Streams `start` (pid), `stdout`/`stderr` (`data`) and `end` (`exit_code`).
     Leaving the stream does not stop the process: reconnect with `/{pid}/stream`."""
     spec = body.model_dump(exclude_none=True)
-    return ndjson(await sandboxes.commands(sandbox_id).start(spec))
+    return ndjson(await (await sandboxes.commands(sandbox_id)).start(spec))
 
 
 @router.get("")
 async def list_commands(sandbox_id: str, sandboxes: Manager) -> list[dict[str, Any]]:
     """Processes started through the API, with status running / completed / failed / cancelled."""
-    return await sandboxes.commands(sandbox_id).list()
+    return await (await sandboxes.commands(sandbox_id)).list()
 
 
 @router.get("/{pid}")
 async def command_info(sandbox_id: str, pid: int, sandboxes: Manager) -> dict[str, Any]:
     """One process: status and exit code."""
-    return await sandboxes.commands(sandbox_id).info(pid)
+    return await (await sandboxes.commands(sandbox_id)).info(pid)
 
 
 @router.get("/{pid}/stream", response_class=NDJSONResponse)
@@ -69,7 +69,7 @@ async def follow_command(
     sandbox_id: str, pid: int, sandboxes: Manager, replay: bool = True
 ) -> NDJSONResponse:
     """A process's output: what it printed so far (kept up to 4 MiB), then live, then `end`."""
-    return ndjson(await sandboxes.commands(sandbox_id).follow(pid, replay))
+    return ndjson(await (await sandboxes.commands(sandbox_id)).follow(pid, replay))
 
 
 @router.post("/{pid}/stdin")
@@ -78,13 +78,13 @@ async def send_stdin(sandbox_id: str, pid: int, request: Request, sandboxes: Man
     data = await request.body()
     if len(data) > MAX_STDIN_BYTES:
         raise InvalidRequestError(f"stdin writes are limited to {MAX_STDIN_BYTES} bytes")
-    return await sandboxes.commands(sandbox_id).send_stdin(pid, data)
+    return await (await sandboxes.commands(sandbox_id)).send_stdin(pid, data)
 
 
 @router.post("/{pid}/close-stdin")
 async def close_stdin(sandbox_id: str, pid: int, sandboxes: Manager) -> Any:
     """Close the process's stdin (end of input)."""
-    return await sandboxes.commands(sandbox_id).close_stdin(pid)
+    return await (await sandboxes.commands(sandbox_id)).close_stdin(pid)
 
 
 @router.post("/{pid}/kill")
@@ -95,7 +95,7 @@ async def kill_command(
     signal: Literal["TERM", "KILL", "INT"] = "TERM",
 ) -> Any:
     """Signal the process group; TERM becomes KILL after 2 s."""
-    return await sandboxes.commands(sandbox_id).kill(pid, signal)
+    return await (await sandboxes.commands(sandbox_id)).kill(pid, signal)
 
 
 @router.post("/{pid}/resize")
@@ -107,4 +107,4 @@ async def resize_terminal(
     rows: Annotated[int, Query(ge=1, le=1000)],
 ) -> Any:
     """Resize the process's terminal."""
-    return await sandboxes.commands(sandbox_id).resize(pid, cols, rows)
+    return await (await sandboxes.commands(sandbox_id)).resize(pid, cols, rows)

@@ -23,7 +23,7 @@ User = Annotated[Literal["user", "root"], Query(description="Who acts inside the
 @router.get("", response_class=StreamingResponse)
 async def read_file(sandbox_id: str, path: Path, sandboxes: Manager, user: User = "user") -> Any:
     """Download a file's bytes (streamed)."""
-    size, chunks = await sandboxes.files(sandbox_id).read(path, user)
+    size, chunks = await (await sandboxes.files(sandbox_id)).read(path, user)
     return StreamingResponse(
         chunks, media_type="application/octet-stream", headers={"Content-Length": str(size)}
     )
@@ -40,7 +40,7 @@ async def write_file(
             if chunk:
                 yield chunk
 
-    return await sandboxes.files(sandbox_id).write(path, body(), user)
+    return await (await sandboxes.files(sandbox_id)).write(path, body(), user)
 
 
 @router.get("/info")
@@ -48,7 +48,7 @@ async def file_info(
     sandbox_id: str, path: Path, sandboxes: Manager, user: User = "user"
 ) -> dict[str, Any]:
     """Name, type, size, mode, permissions, owner, group, modified time, symlink target."""
-    return await sandboxes.files(sandbox_id).info(path, user)
+    return await (await sandboxes.files(sandbox_id)).info(path, user)
 
 
 @router.get("/exists")
@@ -56,7 +56,7 @@ async def file_exists(
     sandbox_id: str, path: Path, sandboxes: Manager, user: User = "user"
 ) -> dict[str, bool]:
     """Whether a path exists."""
-    return {"exists": await sandboxes.files(sandbox_id).exists(path, user)}
+    return {"exists": await (await sandboxes.files(sandbox_id)).exists(path, user)}
 
 
 @router.get("/list")
@@ -68,7 +68,7 @@ async def list_files(
     user: User = "user",
 ) -> list[dict[str, Any]]:
     """A folder's entries, ``depth`` levels deep."""
-    return await sandboxes.files(sandbox_id).list(path, depth, user)
+    return await (await sandboxes.files(sandbox_id)).list(path, depth, user)
 
 
 @router.post("/mkdir")
@@ -76,7 +76,7 @@ async def make_dir(
     sandbox_id: str, path: Path, sandboxes: Manager, user: User = "user"
 ) -> dict[str, bool]:
     """Make a folder with its parents; ``created`` is false if it existed."""
-    return {"created": await sandboxes.files(sandbox_id).make_dir(path, user)}
+    return {"created": await (await sandboxes.files(sandbox_id)).make_dir(path, user)}
 
 
 @router.delete("", status_code=204)
@@ -84,7 +84,7 @@ async def remove_file(
     sandbox_id: str, path: Path, sandboxes: Manager, user: User = "user"
 ) -> Response:
     """Remove a file or a whole folder."""
-    await sandboxes.files(sandbox_id).remove(path, user)
+    await (await sandboxes.files(sandbox_id)).remove(path, user)
     return Response(status_code=204)
 
 
@@ -98,7 +98,7 @@ async def watch_dir(
 ) -> NDJSONResponse:
     """NDJSON events of a folder: `start` once the watch is armed, then `create`, `write`,
     `remove`, `rename`, `chmod` with the path in `name`; it ends if the folder is removed."""
-    events = await sandboxes.files(sandbox_id).watch(path, recursive, user)
+    events = await (await sandboxes.files(sandbox_id)).watch(path, recursive, user)
 
     async def lines() -> AsyncIterator[bytes]:
         async for event in events:
@@ -135,7 +135,7 @@ async def rename_file(
     user: User = "user",
 ) -> dict[str, Any]:
     """Move or rename a file or folder."""
-    return await sandboxes.files(sandbox_id).rename(source, destination, user)
+    return await (await sandboxes.files(sandbox_id)).rename(source, destination, user)
 
 
 signed = APIRouter(tags=["files"])
@@ -145,7 +145,7 @@ signed = APIRouter(tags=["files"])
 async def signed_download(token: str, sandboxes: Manager) -> Any:
     """Download through a signed URL (no API key)."""
     grant = sandboxes.signer.verify(token, "read")
-    size, chunks = await sandboxes.files(grant.sandbox_id).read(grant.path, grant.user)  # type: ignore[arg-type]
+    size, chunks = await (await sandboxes.files(grant.sandbox_id)).read(grant.path, grant.user)  # type: ignore[arg-type]
     return StreamingResponse(
         chunks, media_type="application/octet-stream", headers={"Content-Length": str(size)}
     )
@@ -161,4 +161,4 @@ async def signed_upload(token: str, request: Request, sandboxes: Manager) -> dic
             if chunk:
                 yield chunk
 
-    return await sandboxes.files(grant.sandbox_id).write(grant.path, body(), grant.user)  # type: ignore[arg-type]
+    return await (await sandboxes.files(grant.sandbox_id)).write(grant.path, body(), grant.user)  # type: ignore[arg-type]
