@@ -18,7 +18,9 @@ from tests.conftest import RUN_ID, Server
 def e2b_env(server: Server) -> Iterator[Server]:
     assert server.api_key.startswith("e2b_"), "the E2B SDKs need an e2b_<hex> key"
     saved = {k: os.environ.get(k) for k in ("E2B_API_URL", "E2B_SANDBOX_URL", "E2B_API_KEY")}
-    os.environ.update(E2B_API_URL=server.url, E2B_SANDBOX_URL=server.url, E2B_API_KEY=server.api_key)
+    os.environ.update(
+        E2B_API_URL=server.url, E2B_SANDBOX_URL=server.url, E2B_API_KEY=server.api_key
+    )
     yield server
     for key, value in saved.items():
         if value is None:
