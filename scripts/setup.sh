@@ -44,5 +44,8 @@ for c in memory pids cpu; do
     [ -d "/sys/fs/cgroup/$c" ] && mkdir -p "/sys/fs/cgroup/$c/NSJAIL"
 done
 
-# 5. The default image (cached by the hash of its definition: a no-op when unchanged).
+# 5. CRIU >= 4.2.1 (pausing sandboxes): built from source once when a working one is missing.
+scripts/build-criu.sh
+
+# 6. The default image (cached by the hash of its definition: a no-op when unchanged).
 .venv/bin/interpreter template build code-interpreter

@@ -36,9 +36,26 @@ class Settings(BaseSettings):
     sandbox_ready_timeout: float = Field(
         60.0, gt=0, description="Seconds to wait for a new sandbox."
     )
+    pool_size: int = Field(
+        2,
+        ge=0,
+        description="Ready sandboxes kept warm for the default template (0: no pool).",
+    )
+    pool_sizes: dict[str, int] = Field(
+        default_factory=dict,
+        description='Warm pool size per template, e.g. {"other": 1}; overrides pool_size.',
+    )
     debian_mirror: str = Field(
         "http://deb.debian.org/debian", description="Debian mirror used to build images."
     )
+    criu: Path = Field(
+        Path("/usr/local/sbin/criu"),
+        description="CRIU binary (>= 4.2.1) used to pause sandboxes; scripts/build-criu.sh builds it.",
+    )
+
+    def pool_size_of(self, template: str) -> int:
+        default = self.pool_size if template == self.default_template else 0
+        return max(0, self.pool_sizes.get(template, default))
 
     @property
     def images_path(self) -> Path:
