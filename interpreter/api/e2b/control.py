@@ -1,8 +1,297 @@
 """E2B control plane: /sandboxes and /v2/sandboxes (create, connect, list, kill, timeout, pause,
-metrics), authenticated by ``X-API-KEY``."""
+metrics), authenticated by ``X-API-KEY``.
+
+Every route translates to a ``SandboxManager`` call; errors leave as E2B's ``{code, message}``
+body (the SDKs read ``message``), never as the native API's shape.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import base64
+import binascii
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, unquote
 
-router = APIRouter(tags=["e2b"])
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
+
+from interpreter.api.deps import manager
+from interpreter.api.e2b import schemas
+from interpreter.api.errors import status_of
+from interpreter.core.errors import (
+    ConflictError,
+    InterpreterError,
+    InvalidRequestError,
+)
+from interpreter.core.models import SandboxRecord
+from interpreter.service import metrics
+from interpreter.service.manager import SandboxManager
+
+log = logging.getLogger(__name__)
+
+# E2B's own templates, which clients name by default, are our default template.
+DEFAULT_TEMPLATE_ALIASES = {"code-interpreter-v1", "code-interpreter", "base"}
+MAX_PAGE = 1000
+
+
+class E2BError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class E2BRoute(APIRoute):
+    """Errors of these routes become ``{"code": int, "message": str}`` with that status."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handle = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except E2BError as exc:
+                return _error(exc.code, exc.message)
+            except InterpreterError as exc:
+                return _error(status_of(exc), str(exc))
+            except RequestValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                )
+                return _error(400, f"invalid request: {problems}")
+            except HTTPException as exc:
+                return _error(exc.status_code, str(exc.detail))
+
+        return route
+
+
+def _error(code: int, message: str) -> JSONResponse:
+    return JSONResponse(schemas.error(code, message), status_code=code)
+
+
+def require_api_key(request: Request) -> None:
+    given = request.headers.get("X-API-KEY")
+    expected: str = request.app.state.api_key
+    if not given:
+        raise E2BError(401, "missing X-API-KEY header: set E2B_API_KEY to this server's API key")
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise E2BError(401, "invalid API key")
+
+
+router = APIRouter(tags=["e2b"], route_class=E2BRoute, dependencies=[Depends(require_api_key)])
+Manager = Annotated[SandboxManager, Depends(manager)]
+
+
+def _key(request: Request) -> bytes:
+    return request.app.state.manager.signer.key  # type: ignore[no-any-return]
+
+
+def _sandbox_id(raw: str) -> str:
+    return raw.split("-", 1)[0]  # very old SDKs send "<sandboxID>-<clientID>"
+
+
+def _template(sandboxes: SandboxManager, template_id: str) -> str:
+    if template_id in DEFAULT_TEMPLATE_ALIASES:
+        return sandboxes.settings.default_template
+    return template_id
+
+
+def _created(record: SandboxRecord, request: Request, status: int = 201) -> JSONResponse:
+    return JSONResponse(schemas.sandbox(record, _key(request)), status_code=status)
+
+
+# -- create ------------------------------------------------------------------------------------
+@router.post("/sandboxes", status_code=201, include_in_schema=False)
+@router.post("/v2/sandboxes", status_code=201, summary="E2B: create a sandbox")
+async def create_sandbox(
+    body: schemas.NewSandbox, request: Request, sandboxes: Manager
+) -> JSONResponse:
+    # autoPause (pause instead of kill at timeout) is not supported: sandboxes are killed at
+    # their timeout; secure and allow_internet_access are accepted (the network is loopback-only
+    # and the data plane always checks the per-sandbox tokens).
+    record = await sandboxes.create(
+        template=_template(sandboxes, body.template_id),
+        timeout=body.timeout or None,  # E2B: 0 or absent = the default (300 s)
+        metadata=body.metadata,
+        envs=body.env_vars,
+    )
+    return _created(record, request)
+
+
+# -- connect / resume --------------------------------------------------------------------------
+@router.post("/sandboxes/{sandbox_id}/connect", include_in_schema=False)
+@router.post("/v2/sandboxes/{sandbox_id}/connect", summary="E2B: connect (resume if paused)")
+async def connect_sandbox(
+    sandbox_id: str,
+    request: Request,
+    sandboxes: Manager,
+    body: schemas.ConnectSandbox | None = None,
+) -> JSONResponse:
+    """200 if it was running (its timeout only grows), 201 if it was paused and is resumed."""
+    sandbox_id = _sandbox_id(sandbox_id)
+    timeout = body.timeout if body and body.timeout else None
+    record = sandboxes.get(sandbox_id)
+    if record.state == "paused":
+        return _created(await sandboxes.resume(sandbox_id, timeout=timeout), request)
+    if timeout is not None and datetime.now(UTC) + timedelta(seconds=timeout) > record.expires_at:
+        record = await sandboxes.set_timeout(sandbox_id, timeout)
+    return _created(record, request, status=200)
+
+
+@router.post("/sandboxes/{sandbox_id}/resume", status_code=201, include_in_schema=False)
+async def resume_sandbox(
+    sandbox_id: str, request: Request, sandboxes: Manager, body: schemas.ResumeSandbox | None = None
+) -> JSONResponse:
+    """Legacy resume: 409 if the sandbox is running."""
+    sandbox_id = _sandbox_id(sandbox_id)
+    if sandboxes.get(sandbox_id).state != "paused":
+        raise E2BError(409, f"sandbox {sandbox_id!r} is already running")
+    timeout = body.timeout if body and body.timeout else None
+    return _created(await sandboxes.resume(sandbox_id, timeout=timeout), request)
+
+
+# -- read --------------------------------------------------------------------------------------
+@router.get("/sandboxes/{sandbox_id}", summary="E2B: sandbox detail")
+async def get_sandbox(sandbox_id: str, request: Request, sandboxes: Manager) -> dict[str, Any]:
+    return schemas.sandbox_detail(sandboxes.get(_sandbox_id(sandbox_id)), _key(request))
+
+
+@router.get("/sandboxes", include_in_schema=False)
+@router.get("/v2/sandboxes", summary="E2B: list sandboxes")
+async def list_sandboxes(
+    sandboxes: Manager,
+    metadata: str | None = None,
+    state: str | None = None,
+    template: str | None = None,
+    started_after: Annotated[datetime | None, Query(alias="startedAfter")] = None,
+    order: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    next_token: Annotated[str | None, Query(alias="nextToken")] = None,
+) -> JSONResponse:
+    """Running and paused sandboxes, oldest first (``order=desc``: newest first). Pages of
+    ``limit``; the ``x-next-token`` response header names the next page."""
+    records = sandboxes.list(_metadata_filter(metadata))
+    states = _states(state)
+    records = [r for r in records if schemas.state(r) in states]
+    if template is not None:
+        wanted = _template(sandboxes, template)
+        records = [r for r in records if r.template in (wanted, template)]
+    if started_after is not None:
+        since = started_after if started_after.tzinfo else started_after.replace(tzinfo=UTC)
+        records = [r for r in records if r.created_at >= since]
+    if order not in (None, "asc", "desc"):
+        raise E2BError(400, f"order must be 'asc' or 'desc', got {order!r}")
+    records.sort(key=_position, reverse=order == "desc")
+    if next_token:
+        after = _decode_token(next_token)
+        records = [
+            r
+            for r in records
+            if (_position(r) < after if order == "desc" else _position(r) > after)
+        ]
+    page, rest = records[:limit], records[limit:]
+    headers = {"x-next-token": _encode_token(_position(page[-1]))} if rest else {}
+    return JSONResponse([schemas.listed_sandbox(r) for r in page], headers=headers)
+
+
+def _metadata_filter(raw: str | None) -> dict[str, str]:
+    """``k=v&k2=v2``, form-encoded from keys and values the SDKs had percent-encoded already:
+    the framework's decoding of the query leaves two levels for here."""
+    if not raw:
+        return {}
+    try:
+        pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True)
+    except ValueError:
+        raise E2BError(400, f"metadata filter {raw!r} is not of the form k=v&k2=v2") from None
+    return {unquote(k): unquote(v) for k, v in pairs}
+
+
+def _states(raw: str | None) -> set[str]:
+    if not raw:
+        return {"running", "paused"}
+    states = {s.strip() for s in raw.split(",") if s.strip()}
+    unknown = states - {"running", "paused"}
+    if unknown:
+        raise E2BError(400, f"unknown state(s) {sorted(unknown)}; known: running, paused")
+    return states
+
+
+def _position(record: SandboxRecord) -> tuple[str, str]:
+    return (record.created_at.astimezone(UTC).isoformat(), record.id)
+
+
+def _encode_token(position: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode("|".join(position).encode()).decode()
+
+
+def _decode_token(token: str) -> tuple[str, str]:
+    try:
+        started, sep, sandbox_id = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        sep = ""
+    if not sep:
+        raise E2BError(400, "invalid nextToken: pass the x-next-token header of the last page")
+    return started, sandbox_id
+
+
+# -- change ------------------------------------------------------------------------------------
+@router.delete("/sandboxes/{sandbox_id}", status_code=204, summary="E2B: kill a sandbox")
+async def kill_sandbox(sandbox_id: str, sandboxes: Manager) -> Response:
+    await sandboxes.kill(_sandbox_id(sandbox_id))
+    return Response(status_code=204)
+
+
+@router.post("/sandboxes/{sandbox_id}/timeout", status_code=204, summary="E2B: set timeout")
+async def set_timeout(
+    sandbox_id: str, body: schemas.SandboxTimeout, sandboxes: Manager
+) -> Response:
+    """The sandbox now lives ``timeout`` more seconds."""
+    if body.timeout == 0:
+        raise InvalidRequestError("timeout must be at least 1 second")
+    await sandboxes.set_timeout(_sandbox_id(sandbox_id), body.timeout)
+    return Response(status_code=204)
+
+
+@router.post("/sandboxes/{sandbox_id}/refreshes", status_code=204, include_in_schema=False)
+async def refresh_sandbox(
+    sandbox_id: str, sandboxes: Manager, body: schemas.RefreshSandbox | None = None
+) -> Response:
+    """Old SDKs' keep-alive: extends the lifetime (never shortens it)."""
+    sandbox_id = _sandbox_id(sandbox_id)
+    record = sandboxes.get(sandbox_id)
+    seconds = (body.duration if body else None) or sandboxes.settings.default_timeout
+    if datetime.now(UTC) + timedelta(seconds=seconds) > record.expires_at:
+        await sandboxes.set_timeout(sandbox_id, seconds)
+    return Response(status_code=204)
+
+
+@router.post("/sandboxes/{sandbox_id}/pause", status_code=204, summary="E2B: pause a sandbox")
+async def pause_sandbox(
+    sandbox_id: str, sandboxes: Manager, body: schemas.PauseSandbox | None = None
+) -> Response:
+    """204 paused; 409 if it already was. Any sandbox request (or connect) resumes it."""
+    try:
+        await sandboxes.pause(_sandbox_id(sandbox_id), memory=body.memory if body else True)
+    except ConflictError as exc:
+        raise E2BError(409, str(exc)) from exc
+    return Response(status_code=204)
+
+
+@router.get("/sandboxes/{sandbox_id}/metrics", summary="E2B: resource use")
+async def sandbox_metrics(
+    sandbox_id: str,
+    sandboxes: Manager,
+    start: int | None = None,
+    end: int | None = None,
+) -> list[dict[str, Any]]:
+    """The current use, as a one-sample series (no history is kept)."""
+    record = sandboxes.get(_sandbox_id(sandbox_id))
+    sample = await asyncio.to_thread(metrics.read, record)
+    return [schemas.metric(sample)]

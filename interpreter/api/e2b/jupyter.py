@@ -1,9 +1,243 @@
-"""E2B code interpreter (port 49999): /execute NDJSON and /contexts."""
+"""E2B code interpreter (port 49999): /execute NDJSON and /contexts.
+
+The same contexts and runs as the native API (``SandboxManager.prepare_run`` / ``run``), written
+in the lines E2B's code-interpreter server writes. Errors are plain text, as there; an unknown or
+killed sandbox gets the proxy's 502 JSON, which the SDKs turn into their timeout error.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
+import contextlib
+import hmac
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from pydantic import AfterValidator, BaseModel, ConfigDict
+from starlette.types import Receive, Scope, Send
+
+from interpreter.api.deps import manager
+from interpreter.api.e2b import routing, tokens
+from interpreter.api.e2b.schemas import env_names
+from interpreter.api.errors import status_of
+from interpreter.core import events
+from interpreter.core.errors import (
+    ContextNotFoundError,
+    InterpreterError,
+    InvalidRequestError,
+    SandboxNotFoundError,
+)
+from interpreter.core.models import ContextRecord
+from interpreter.service.manager import SandboxManager
+
+Manager = Annotated[SandboxManager, Depends(manager)]
+
+
+class ExecuteRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    code: str
+    context_id: str | None = None
+    language: str | None = None
+    env_vars: Annotated[dict[str, str] | None, AfterValidator(env_names)] = None
+
+
+class ContextRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    language: str | None = None
+    cwd: str | None = None
+
+
+class Unauthorized(Exception):
+    pass
+
+
+class SandboxGone(Exception):
+    """The sandbox was killed (or paused) under a running execution."""
+
+
+def sandbox_id(request: Request) -> str:
+    """The target sandbox, once it is known to exist and the request carries its token.
+
+    E2B's SDKs send the create response's ``trafficAccessToken`` on every code-interpreter call
+    (and the envd token on /execute); either proves the caller got this sandbox from the API.
+    """
+    target = routing.target(request).sandbox_id or ""
+    sandboxes: SandboxManager = request.app.state.manager
+    sandboxes.get(target)  # SandboxNotFoundError -> 502
+    key = sandboxes.signer.key
+    given = [
+        (request.headers.get("e2b-traffic-access-token"), tokens.traffic_access_token),
+        (request.headers.get("x-access-token"), tokens.envd_access_token),
+    ]
+    for token, derive in given:
+        if token and hmac.compare_digest(token.encode(), derive(key, target).encode()):
+            return target
+    raise Unauthorized("missing or invalid E2B-Traffic-Access-Token for this sandbox")
+
+
+SandboxId = Annotated[str, Depends(sandbox_id)]
+
+
+def context_json(record: ContextRecord) -> dict[str, str]:
+    return {"id": record.id, "language": record.language, "cwd": record.cwd}
+
+
+def line(event: events.Event) -> dict[str, Any] | None:
+    """The E2B line for one of our events (None: not part of E2B's stream)."""
+    if isinstance(event, events.Stdout | events.Stderr):
+        return {"type": event.type, "text": event.text, "timestamp": event.timestamp.isoformat()}
+    if isinstance(event, events.Result):
+        return event.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if isinstance(event, events.CellError):
+        return {
+            "type": "error",
+            "name": event.name,
+            "value": event.value,
+            "traceback": event.traceback,
+        }
+    if isinstance(event, events.ExecutionCount):
+        return {"type": "number_of_executions", "execution_count": event.execution_count}
+    if isinstance(event, events.Keepalive):
+        return {"type": "keepalive"}
+    return None
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, ensure_ascii=False).encode() + b"\n"
+
+
+class ExecutionResponse(StreamingResponse):
+    """NDJSON lines until ``end_of_execution``. A client that goes away cancels the stream at
+    once (the run's clean-up interrupts the kernel); a sandbox killed under the run ends the
+    response without completing it, a reset connection to the SDK, like E2B's proxy does."""
+
+    media_type = "application/x-ndjson"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        streaming = asyncio.ensure_future(self._stream(send))
+        watching = asyncio.ensure_future(_disconnect(receive))
+        try:
+            await asyncio.wait({streaming, watching}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (streaming, watching):
+                task.cancel()
+            await asyncio.gather(streaming, watching, return_exceptions=True)
+
+    async def _stream(self, send: Send) -> None:
+        try:
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except SandboxGone:
+            return  # not completing the response: uvicorn drops the connection
+        except OSError:
+            return  # the client went away
+        finally:
+            await self.body_iterator.aclose()  # type: ignore[attr-defined]
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def execution_lines(
+    sandboxes: SandboxManager, context: ContextRecord, code: str, envs: dict[str, str] | None
+) -> AsyncIterator[bytes]:
+    live = await sandboxes.live_sandbox(context.sandbox_id)
+    # E2B's client decides how long a run may take (its read timeout); none here.
+    run = sandboxes.run(context, code, envs=envs or None, timeout=None)
+    try:
+        async for event in run:
+            obj = line(event)
+            if obj is not None:
+                yield encode(obj)
+    except InterpreterError as exc:
+        if sandboxes.live.get(context.sandbox_id) is not live:
+            raise SandboxGone(context.sandbox_id) from exc
+        yield encode(
+            {"type": "error", "name": type(exc).__name__, "value": str(exc), "traceback": ""}
+        )
+    finally:
+        await run.aclose()  # type: ignore[attr-defined]
+    yield encode({"type": "end_of_execution"})
 
 
 def create_app() -> FastAPI:
-    return FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.exception_handler(SandboxNotFoundError)
+    async def sandbox_not_found(request: Request, exc: SandboxNotFoundError) -> Response:
+        return routing.sandbox_unavailable(routing.target(request).sandbox_id)
+
+    @app.exception_handler(Unauthorized)
+    async def unauthorized(request: Request, exc: Unauthorized) -> Response:
+        return PlainTextResponse(str(exc), status_code=401)
+
+    @app.exception_handler(InterpreterError)
+    async def domain_error(request: Request, exc: InterpreterError) -> Response:
+        return PlainTextResponse(str(exc), status_code=status_of(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        return PlainTextResponse(f"invalid request: {problems}", status_code=400)
+
+    @app.get("/health")
+    async def health(sandbox: SandboxId) -> str:
+        return "OK"
+
+    @app.post("/execute")
+    async def execute(
+        body: ExecuteRequest, sandbox: SandboxId, sandboxes: Manager
+    ) -> ExecutionResponse:
+        if body.context_id and body.language:
+            raise InvalidRequestError("Only one of context_id or language can be provided")
+        try:
+            context = await sandboxes.prepare_run(
+                sandbox, body.language or None, body.context_id or None
+            )
+        except ContextNotFoundError:
+            raise ContextNotFoundError(f"Context {body.context_id} not found") from None
+        return ExecutionResponse(execution_lines(sandboxes, context, body.code, body.env_vars))
+
+    @app.post("/contexts")
+    async def create_context(
+        body: ContextRequest, sandbox: SandboxId, sandboxes: Manager
+    ) -> dict[str, str]:
+        return context_json(await sandboxes.create_context(sandbox, body.language, body.cwd))
+
+    @app.get("/contexts")
+    async def list_contexts(sandbox: SandboxId, sandboxes: Manager) -> list[dict[str, str]]:
+        return [context_json(c) for c in sandboxes.list_contexts(sandbox)]
+
+    @app.delete("/contexts/{context_id}")
+    async def delete_context(context_id: str, sandbox: SandboxId, sandboxes: Manager) -> None:
+        with _context_named(context_id):
+            await sandboxes.delete_context(sandbox, context_id)
+
+    @app.post("/contexts/{context_id}/restart")
+    async def restart_context(context_id: str, sandbox: SandboxId, sandboxes: Manager) -> None:
+        with _context_named(context_id):
+            await sandboxes.restart_context(sandbox, context_id)
+
+    return app
+
+
+@contextlib.contextmanager
+def _context_named(context_id: str) -> Any:
+    try:
+        yield
+    except ContextNotFoundError:
+        raise ContextNotFoundError(f"Context {context_id} not found") from None

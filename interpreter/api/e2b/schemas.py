@@ -1,0 +1,148 @@
+"""E2B control-plane bodies, field names exactly as the official SDKs put them on the wire
+(camelCase, except ``allow_internet_access``). Unknown request fields are ignored: newer SDKs send
+options (network, mcp, volumes...) this service does not have."""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from interpreter.api.e2b import tokens
+from interpreter.api.e2b.versions import CLIENT_ID, ENVD_VERSION
+from interpreter.core.models import SandboxRecord
+from interpreter.service.metrics import SandboxMetrics
+
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def env_names(envs: dict[str, str] | None) -> dict[str, str] | None:
+    for name in envs or {}:
+        if not ENV_NAME.match(name):
+            raise ValueError(f"invalid environment variable name {name!r}")
+    return envs
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+Seconds = Annotated[int, Field(ge=0, le=10**9)]
+
+
+class NewSandbox(Body):
+    """``POST /sandboxes`` (legacy) and ``POST /v2/sandboxes``."""
+
+    template_id: str = Field(alias="templateID", min_length=1, max_length=200)
+    timeout: Seconds | None = None
+    metadata: dict[str, str] | None = None
+    env_vars: Annotated[dict[str, str] | None, AfterValidator(env_names)] = Field(
+        None, alias="envVars"
+    )
+    auto_pause: bool | None = Field(None, alias="autoPause")
+    secure: bool | None = None
+    allow_internet_access: bool | None = None
+
+
+class ConnectSandbox(Body):
+    timeout: Seconds | None = None
+    memory: bool | None = None
+
+
+class ResumeSandbox(Body):
+    timeout: Seconds | None = None
+    auto_pause: bool | None = Field(None, alias="autoPause")
+
+
+class SandboxTimeout(Body):
+    timeout: Seconds
+
+
+class RefreshSandbox(Body):
+    duration: Seconds | None = None
+
+
+class PauseSandbox(Body):
+    memory: bool = True  # False: the file system is kept, the processes are not
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def disk_total_mb(record: SandboxRecord) -> int:
+    """The sandbox has no disk quota: its writes land on the host file system holding it."""
+    try:
+        return shutil.disk_usage(record.folder or "/").total // 2**20
+    except OSError:
+        return 0
+
+
+def sandbox(record: SandboxRecord, key: bytes) -> dict[str, Any]:
+    """``Sandbox``: the answer to create, connect and resume."""
+    return {
+        "templateID": record.template,
+        "sandboxID": record.id,
+        "alias": record.template,
+        "clientID": CLIENT_ID,
+        "envdVersion": ENVD_VERSION,
+        "envdAccessToken": tokens.envd_access_token(key, record.id),
+        "trafficAccessToken": tokens.traffic_access_token(key, record.id),
+        "domain": None,  # None: the SDK uses E2B_SANDBOX_URL (our origin) for sandbox traffic
+    }
+
+
+def state(record: SandboxRecord) -> str:
+    return "paused" if record.state == "paused" else "running"
+
+
+def listed_sandbox(record: SandboxRecord) -> dict[str, Any]:
+    """``ListedSandbox``: one entry of ``GET /v2/sandboxes``."""
+    return {
+        "templateID": record.template,
+        "alias": record.template,
+        "sandboxID": record.id,
+        "clientID": CLIENT_ID,
+        "startedAt": iso(record.created_at),
+        "endAt": iso(record.expires_at),
+        "cpuCount": max(1, math.ceil(record.cpu)),
+        "memoryMB": record.memory_mb,
+        "diskSizeMB": disk_total_mb(record),
+        "metadata": record.metadata,
+        "state": state(record),
+        "envdVersion": ENVD_VERSION,
+    }
+
+
+def sandbox_detail(record: SandboxRecord, key: bytes) -> dict[str, Any]:
+    """``SandboxDetail``: ``GET /sandboxes/{id}``."""
+    return {
+        **listed_sandbox(record),
+        "envdAccessToken": tokens.envd_access_token(key, record.id),
+        "domain": None,
+        "allowInternetAccess": False,  # sandboxes have a loopback-only network
+        "lifecycle": {"autoResume": True, "onTimeout": "kill"},
+    }
+
+
+def metric(sample: SandboxMetrics) -> dict[str, Any]:
+    """``SandboxMetric``: every key is required by the SDKs."""
+    return {
+        "timestamp": iso(sample.timestamp),
+        "timestampUnix": int(sample.timestamp.timestamp()),
+        "cpuCount": sample.cpu_count,
+        "cpuUsedPct": round(sample.cpu_used_pct, 2),
+        "memUsed": sample.mem_used,
+        "memTotal": sample.mem_total,
+        "memCache": sample.mem_cache,
+        "diskUsed": sample.disk_used,
+        "diskTotal": sample.disk_total,
+    }
+
+
+def error(code: int, message: str) -> dict[str, Any]:
+    return {"code": code, "message": message}
