@@ -11,6 +11,7 @@ import ctypes
 import grp
 import os
 import pwd
+import re
 import shutil
 import stat
 from collections.abc import Callable, Iterator
@@ -90,10 +91,51 @@ def printable(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+METADATA_PREFIX = "user.e2b."  # user metadata of a file, kept as extended attributes
+METADATA_KEY = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,200}$")
+METADATA_VALUE = re.compile(r"^[\x20-\x7e]{0,4096}$")
+
+
+def metadata(path: str) -> dict[str, str]:
+    """The file's `user.e2b.*` extended attributes (none on symlinks or where unsupported)."""
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return {}
+    found = {}
+    for name in names:
+        if name.startswith(METADATA_PREFIX):
+            try:
+                value = os.getxattr(path, name, follow_symlinks=False)
+            except OSError:
+                continue
+            found[printable(name[len(METADATA_PREFIX) :])] = value.decode(errors="replace")
+    return found
+
+
+def set_metadata(path: str, values: dict[str, str]) -> None:
+    """Store metadata on a file; keys are lower-cased (as E2B's envd does)."""
+    for key, value in values.items():
+        if not METADATA_KEY.match(key) or not METADATA_VALUE.match(value):
+            raise FileError(
+                400, "InvalidRequestError", f"invalid metadata {key!r}: token key, ASCII value"
+            )
+        os.setxattr(path, METADATA_PREFIX + key.lower(), value.encode())
+
+
+def target_type(path: str) -> str | None:
+    """What a symlink points at: dir, file, or None when dangling."""
+    try:
+        return "dir" if stat.S_ISDIR(os.stat(path).st_mode) else "file"
+    except OSError:
+        return None
+
+
 def entry(path: str) -> dict[str, Any]:
     info = os.lstat(path)
     kind = "dir" if stat.S_ISDIR(info.st_mode) else "file"
-    if stat.S_ISLNK(info.st_mode):
+    link = stat.S_ISLNK(info.st_mode)
+    if link:
         kind = "symlink"
     return {
         "name": printable(os.path.basename(path) or "/"),
@@ -105,7 +147,9 @@ def entry(path: str) -> dict[str, Any]:
         "owner": _name(pwd.getpwuid, info.st_uid),
         "group": _name(grp.getgrgid, info.st_gid),
         "modified_time": datetime.fromtimestamp(info.st_mtime, UTC).isoformat(),
-        "symlink_target": printable(os.readlink(path)) if kind == "symlink" else None,
+        "symlink_target": printable(os.readlink(path)) if link else None,
+        "target_type": target_type(path) if link else None,
+        "metadata": {} if link else metadata(path),
     }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import fcntl
+import json
 import os
 import pty
 import signal
@@ -31,6 +32,17 @@ BASE_ENV = {
     "LANG": "C.UTF-8",
     "LC_ALL": "C.UTF-8",
 }
+# The sandbox's own environment variables when it came from the warm pool (a cold sandbox has
+# them in the jail's environment already): written once by the front end before it is handed out.
+SANDBOX_ENVS = os.path.join(os.environ.get("INTERPRETER_RUN_DIR", "/run/sandbox"), "envs.json")
+
+
+def sandbox_envs() -> dict[str, str]:
+    try:
+        with open(SANDBOX_ENVS) as file:
+            return {str(k): str(v) for k, v in json.load(file).items()}
+    except FileNotFoundError:
+        return {}
 
 
 @dataclass
@@ -41,6 +53,9 @@ class Process:
     user: str
     proc: asyncio.subprocess.Process
     pty_fd: int | None
+    args: list[str] | None = None  # set: `cmd` was executed directly with these arguments
+    envs: dict[str, str] = field(default_factory=dict)
+    cwd: str = ""
     started_at: float = field(default_factory=time.time)
     exit_code: int | None = None
     cancelled: bool = False
@@ -69,6 +84,9 @@ class Process:
             "exit_code": self.exit_code,
             "started_at": self.started_at,
             "pty": self.pty_fd is not None,
+            "args": self.args,
+            "envs": self.envs,
+            "cwd": self.cwd,
         }
 
     async def publish(self, event: dict[str, Any]) -> None:
@@ -113,7 +131,12 @@ class Processes:
         envs = spec.get("envs") or {}
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in envs.items()):
             raise FileError(400, "InvalidRequestError", "envs must map strings to strings")
-        env = {**os.environ, **BASE_ENV, "HOME": home, "USER": user, **envs}
+        args = spec.get("args")
+        if args is not None and not (
+            isinstance(args, list) and all(isinstance(a, str) for a in args)
+        ):
+            raise FileError(400, "InvalidRequestError", "args must be a list of strings")
+        env = {**os.environ, **sandbox_envs(), **BASE_ENV, "HOME": home, "USER": user, **envs}
         size = spec.get("pty")
         pty_fd = None
         if size:
@@ -125,18 +148,32 @@ class Processes:
             stdin = asyncio.subprocess.PIPE if spec.get("stdin") else asyncio.subprocess.DEVNULL
             stdio = {"stdin": stdin, "stdout": asyncio.subprocess.PIPE,
                      "stderr": asyncio.subprocess.PIPE}  # fmt: skip
-        argv = ["/bin/bash", "-l", "-i"] if size and cmd == "bash" else ["/bin/bash", "-c", cmd]
+        if args is not None:  # an executable and its arguments, no shell in between
+            argv = [cmd, *args]
+        elif size and cmd == "bash":
+            argv = ["/bin/bash", "-l", "-i"]
+        else:
+            argv = ["/bin/bash", "-c", cmd]
         if size:
             # setsid -c: a new session whose controlling terminal is the pty (job control).
             # Not already a group leader, so setsid does not fork: the pid stays the group id.
             argv = ["/usr/bin/setsid", "-c", *argv]
         user_ids = {} if uid == 0 else {"user": uid, "group": uid, "extra_groups": []}
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd, env=env, start_new_session=not size, **stdio, **user_ids
-        )
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, cwd=cwd, env=env, start_new_session=not size, **stdio, **user_ids
+            )
+        except OSError as exc:
+            if pty_fd is not None:
+                os.close(pty_fd)
+                os.close(stdio["stdout"])
+            raise FileError(
+                400, "InvalidRequestError", f"cannot start {cmd!r}: {exc.strerror}"
+            ) from exc
         if pty_fd is not None:
             os.close(stdio["stdout"])
-        process = Process(proc.pid, cmd, spec.get("tag"), user, proc, pty_fd)
+        tag = spec.get("tag") if isinstance(spec.get("tag"), str) else None
+        process = Process(proc.pid, cmd, tag, user, proc, pty_fd, args, dict(envs), cwd)
         self.table[proc.pid] = process
         asyncio.create_task(self._pump(process, spec.get("timeout")))
         return process
@@ -165,6 +202,7 @@ class Processes:
         end: dict[str, Any] = {"type": "end", "exit_code": process.exit_code}
         if process.timed_out:
             end["error"] = f"timed out after {float(timeout):g} s: killed"
+            end["timed_out"] = True
         await process.publish(end)
         process.done.set()
 

@@ -84,6 +84,14 @@ class File(Handler):
         os.close(self.fd)
         self.fd = None
         path = files.resolve(self.arg("path"))
+        try:
+            metadata = json.loads(self.arg("metadata", "{}"))
+        except ValueError:
+            raise files.FileError(400, "InvalidRequestError", "metadata must be JSON") from None
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise files.FileError(400, "InvalidRequestError", "metadata must map str to str")
+        if metadata:
+            await self.act(lambda: files.set_metadata(path, metadata))
         self.send_json(await self.act(lambda: files.entry(path)))
 
     def on_finish(self) -> None:
@@ -146,7 +154,10 @@ class ProcessStream(Handler):
     async def follow(self, process: Process, replay: bool) -> None:
         self.process = process
         self.set_header("Content-Type", "application/x-ndjson")
-        backlog = list(process.history) if replay else []
+        # Without replay, a process that already ended still gets its end event.
+        backlog = (
+            list(process.history) if replay else [e for e in process.history if e["type"] == "end"]
+        )
         self.queue = process.subscribe()  # no await since the snapshot: nothing is missed
         try:
             self.write(json.dumps({"type": "start", "pid": process.pid}) + "\n")
@@ -187,7 +198,11 @@ class Watch(Handler):
 
     async def get(self) -> None:
         path = files.resolve(self.arg("path"))
-        watcher = Watcher(path, recursive=self.arg("recursive", "0") == "1")
+        watcher = Watcher(
+            path,
+            recursive=self.arg("recursive", "0") == "1",
+            include_entry=self.arg("include_entry", "0") == "1",
+        )
 
         def arm() -> None:
             if not os.path.isdir(path):

@@ -12,7 +12,7 @@ import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agent.files import FileError, printable
+from agent.files import FileError, entry, printable
 
 _libc = ctypes.CDLL(None, use_errno=True)
 IN_NONBLOCK = os.O_NONBLOCK
@@ -31,8 +31,8 @@ QUEUE_EVENTS = 1024
 
 
 class Watcher:
-    def __init__(self, root: str, recursive: bool) -> None:
-        self.root, self.recursive = root, recursive
+    def __init__(self, root: str, recursive: bool, include_entry: bool = False) -> None:
+        self.root, self.recursive, self.include_entry = root, recursive, include_entry
         self.fd = _libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
         if self.fd < 0:
             raise FileError(500, "OSError", os.strerror(ctypes.get_errno()))
@@ -83,7 +83,13 @@ class Watcher:
                 pass
         kind = next((k for bit, k in KINDS if mask & bit), None)
         if kind:
-            self.emit({"type": kind, "name": printable(path)})
+            event: dict[str, Any] = {"type": kind, "name": printable(path)}
+            if self.include_entry and kind not in ("remove", "rename"):
+                try:
+                    event["entry"] = entry(path)
+                except OSError:  # already gone again
+                    pass
+            self.emit(event)
 
     def emit(self, event: dict[str, Any] | None) -> None:
         try:

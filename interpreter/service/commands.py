@@ -76,6 +76,8 @@ def _clean(event: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "end", "exit_code": _int(event.get("exit_code"))}
         if isinstance(event.get("error"), str):
             out["error"] = event["error"][:1000]
+        if event.get("timed_out") is True:
+            out["timed_out"] = True
         return out
     data = event.get("data")
     return {"type": kind, "data": data if isinstance(data, str) else ""}

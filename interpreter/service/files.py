@@ -21,10 +21,18 @@ class SandboxFiles:
         return await self.agent.download({"path": path, "user": user})
 
     async def write(
-        self, path: str, content: AsyncIterator[bytes], user: User = "user"
+        self,
+        path: str,
+        content: AsyncIterator[bytes],
+        user: User = "user",
+        metadata: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Write (create or replace) a file from a stream; parent folders are made."""
-        return await self.agent.upload({"path": path, "user": user}, content)  # type: ignore[no-any-return]
+        """Write (create or replace) a file from a stream; parent folders are made. `metadata`
+        is kept with the file (extended attributes) and shown in its info."""
+        params = {"path": path, "user": user}
+        if metadata:
+            params["metadata"] = json.dumps(metadata)
+        return await self.agent.upload(params, content)  # type: ignore[no-any-return]
 
     async def info(self, path: str, user: User = "user") -> dict[str, Any]:
         return await self.agent.call("GET", "/files/info", params={"path": path, "user": user})  # type: ignore[no-any-return]
@@ -49,11 +57,17 @@ class SandboxFiles:
         await self.agent.call("DELETE", "/files", params={"path": path, "user": user})
 
     async def watch(
-        self, path: str, recursive: bool = False, user: User = "user"
-    ) -> AsyncIterator[dict[str, str]]:
+        self, path: str, recursive: bool = False, user: User = "user", include_entry: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
         """Events in a folder as they happen: `start` once armed, then create / write /
-        remove / rename / chmod (and `overflow` if events were lost)."""
-        params = {"path": path, "recursive": "1" if recursive else "0", "user": user}
+        remove / rename / chmod (and `overflow` if events were lost); with `include_entry`,
+        create / write / chmod events carry the entry's info."""
+        params = {
+            "path": path,
+            "recursive": "1" if recursive else "0",
+            "user": user,
+            "include_entry": "1" if include_entry else "0",
+        }
         lines = await self.agent.stream_lines("GET", "/files/watch", params=params)
         return _watch_events(lines)
 
@@ -65,7 +79,7 @@ class SandboxFiles:
 WATCH_EVENTS = {"start", "create", "write", "remove", "rename", "chmod", "overflow"}
 
 
-async def _watch_events(lines: AsyncIterator[bytes]) -> AsyncIterator[dict[str, str]]:
+async def _watch_events(lines: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
     # The agent runs inside the sandbox: check every event it sends.
     async for line in lines:
         try:
@@ -73,4 +87,7 @@ async def _watch_events(lines: AsyncIterator[bytes]) -> AsyncIterator[dict[str, 
         except ValueError as exc:
             raise GatewayError("the sandbox agent sent invalid JSON") from exc
         if isinstance(event, dict) and event.get("type") in WATCH_EVENTS:
-            yield {"type": event["type"], "name": str(event.get("name", ""))[:4096]}
+            out: dict[str, Any] = {"type": event["type"], "name": str(event.get("name", ""))[:4096]}
+            if isinstance(event.get("entry"), dict):
+                out["entry"] = event["entry"]
+            yield out
