@@ -163,6 +163,7 @@ async def execution_lines(
                 yield encode(obj)
     except InterpreterError as exc:
         if sandboxes.live.get(context.sandbox_id) is not live:
+            await _settled(sandboxes, context.sandbox_id)
             raise SandboxGone(context.sandbox_id) from exc
         yield encode(
             {"type": "error", "name": type(exc).__name__, "value": str(exc), "traceback": ""}
@@ -170,6 +171,19 @@ async def execution_lines(
     finally:
         await run.aclose()  # type: ignore[attr-defined]
     yield encode({"type": "end_of_execution"})
+
+
+async def _settled(sandboxes: SandboxManager, sandbox_id: str, timeout: float = 15.0) -> None:
+    """Wait until the kill (or pause) that stopped the run is over: on the dropped connection the
+    SDK asks envd's /health whether the sandbox still runs, and must hear that it does not."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            if sandboxes.get(sandbox_id).state == "paused":
+                return
+        except SandboxNotFoundError:
+            return
+        await asyncio.sleep(0.05)
 
 
 def create_app() -> FastAPI:

@@ -1,0 +1,196 @@
+"""The official E2B Python SDK's control plane (create, connect, list, info, timeout, metrics,
+kill, pause) against our server, sync and async. Two sandboxes are shared by the module."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from e2b import (
+    AuthenticationException,
+    SandboxException,
+    SandboxNotFoundException,
+    SandboxQuery,
+    SandboxState,
+)
+from e2b import Sandbox as BaseSandbox
+from e2b_code_interpreter import AsyncSandbox, Sandbox
+
+from interpreter.service.manager import SandboxManager
+from tests.conftest import Server
+
+WEIRD = {"weird key&=": "a&b=c d%+é"}  # survives the SDKs' double encoding of the list filter
+
+
+@pytest.fixture(scope="module")
+def tag(e2b_metadata: dict[str, str]) -> dict[str, str]:
+    return {**e2b_metadata, "module": "control-" + secrets.token_hex(3)}
+
+
+@pytest.fixture(scope="module")
+def sbx(tag: dict[str, str]) -> Iterator[Sandbox]:
+    sandbox = Sandbox.create(metadata={**tag, **WEIRD})
+    yield sandbox
+    sandbox.kill()
+
+
+@pytest.fixture(scope="module")
+def other(tag: dict[str, str]) -> Iterator[BaseSandbox]:
+    """The plain `e2b` SDK's sandbox (template "base"): our default template too."""
+    sandbox = BaseSandbox.create(metadata=tag, timeout=120)
+    yield sandbox
+    sandbox.kill()
+
+
+def near(moment: datetime, expected: datetime, seconds: float = 30) -> bool:
+    return abs((moment - expected).total_seconds()) < seconds
+
+
+def test_create_and_info(sbx: Sandbox, tag: dict[str, str]) -> None:
+    info = sbx.get_info()
+    assert info.sandbox_id == sbx.sandbox_id
+    assert info.template_id == "code-interpreter"
+    assert info.metadata == {**tag, **WEIRD}
+    assert info.state == SandboxState.RUNNING
+    assert info.envd_version == "0.5.7"
+    assert info.cpu_count >= 1 and info.memory_mb >= 128
+    assert near(info.end_at, info.started_at + timedelta(seconds=300))  # E2B's default timeout
+    assert sbx.is_running()
+
+
+def test_connect_runs_code(sbx: Sandbox) -> None:
+    sbx.run_code("connected = 41")
+    again = Sandbox.connect(sbx.sandbox_id)
+    assert again.sandbox_id == sbx.sandbox_id
+    assert again.run_code("connected + 1").text == "42"
+
+
+def test_list_filters_and_pages(sbx: Sandbox, other: BaseSandbox, tag: dict[str, str]) -> None:
+    ours = {sbx.sandbox_id, other.sandbox_id}
+    listed = Sandbox.list(query=SandboxQuery(metadata=tag)).next_items()
+    assert {s.sandbox_id for s in listed} == ours
+    weird = Sandbox.list(query=SandboxQuery(metadata={**tag, **WEIRD})).next_items()
+    assert [s.sandbox_id for s in weird] == [sbx.sandbox_id]
+    assert weird[0].metadata == {**tag, **WEIRD}
+
+    running = SandboxQuery(metadata=tag, state=[SandboxState.RUNNING])
+    assert {s.sandbox_id for s in Sandbox.list(query=running).next_items()} == ours
+    paused = SandboxQuery(metadata=tag, state=[SandboxState.PAUSED])
+    assert Sandbox.list(query=paused).next_items() == []
+
+    paginator = Sandbox.list(query=SandboxQuery(metadata=tag), limit=1)
+    pages = []
+    while paginator.has_next:
+        pages.append([s.sandbox_id for s in paginator.next_items()])
+    assert len(pages) == 2 and all(len(p) == 1 for p in pages)
+    assert {p[0] for p in pages} == ours
+
+
+def test_set_timeout(other: BaseSandbox) -> None:
+    other.set_timeout(600)
+    assert near(other.get_info().end_at, datetime.now(UTC) + timedelta(seconds=600))
+    other.set_timeout(120)
+    assert near(other.get_info().end_at, datetime.now(UTC) + timedelta(seconds=120))
+
+
+def test_metrics(sbx: Sandbox) -> None:
+    sbx.run_code("blob = bytearray(64 * 2**20)")  # 64 MiB the cgroup must see
+    (metric,) = sbx.get_metrics()
+    assert metric.mem_total == sbx.get_info().memory_mb * 2**20
+    assert 64 * 2**20 < metric.mem_used < metric.mem_total
+    assert metric.cpu_count >= 1 and 0 <= metric.cpu_used_pct <= 100
+    assert 0 < metric.disk_used < metric.disk_total
+    assert near(metric.timestamp, datetime.now(UTC))
+
+
+def test_unknown_sandboxes_and_templates(server: Server) -> None:
+    with pytest.raises(SandboxNotFoundException):
+        Sandbox.connect("doesnotexist0000")
+    with pytest.raises(SandboxNotFoundException):
+        Sandbox.get_info("doesnotexist0000")
+    assert Sandbox.kill("doesnotexist0000") is False
+    with pytest.raises(SandboxException, match="404.*nosuchtemplate"):
+        Sandbox.create(template="nosuchtemplate")
+
+
+def test_api_key_checked(server: Server) -> None:
+    with pytest.raises(AuthenticationException):
+        Sandbox.list(api_key="e2b_" + "0" * 40).next_items()
+    # E2B's error shape: {"code", "message"}.
+    bad = httpx.post(server.url + "/v2/sandboxes", json={"templateID": "base", "timeout": -1})
+    assert bad.status_code == 401 and set(bad.json()) == {"code", "message"}
+    invalid = httpx.post(
+        server.url + "/v2/sandboxes",
+        json={"templateID": "base", "timeout": -1},
+        headers={"X-API-KEY": server.api_key},
+    )
+    assert invalid.status_code == 400 and "timeout" in invalid.json()["message"]
+
+
+def test_code_interpreter_needs_the_sandbox_token(server: Server, sbx: Sandbox) -> None:
+    headers = {"E2b-Sandbox-Id": sbx.sandbox_id, "E2b-Sandbox-Port": "49999"}
+    response = httpx.post(server.url + "/execute", json={"code": "1"}, headers=headers)
+    assert response.status_code == 401
+    gone = httpx.post(
+        server.url + "/execute",
+        json={"code": "1"},
+        headers={**headers, "E2b-Sandbox-Id": "doesnotexist0000"},
+    )
+    assert gone.status_code == 502 and gone.json()["sandboxId"] == "doesnotexist0000"
+
+
+@pytest.mark.skipif(
+    not hasattr(SandboxManager, "pause"), reason="the manager cannot pause sandboxes yet"
+)
+def test_pause_and_connect_resumes(tag: dict[str, str]) -> None:
+    sandbox = Sandbox.create(metadata=tag, timeout=120)
+    try:
+        sandbox.run_code("kept = 'state'")
+        assert sandbox.pause() is True
+        assert Sandbox.get_info(sandbox.sandbox_id).state == SandboxState.PAUSED
+        paused = SandboxQuery(metadata=tag, state=[SandboxState.PAUSED])
+        assert [s.sandbox_id for s in Sandbox.list(query=paused).next_items()] == [
+            sandbox.sandbox_id
+        ]
+        assert sandbox.pause() is False  # 409: already paused
+        resumed = Sandbox.connect(sandbox.sandbox_id, timeout=120)
+        assert resumed.get_info().state == SandboxState.RUNNING
+        assert resumed.run_code("kept").text == "state"
+    finally:
+        sandbox.kill()
+
+
+def test_kill(tag: dict[str, str]) -> None:
+    sandbox = BaseSandbox.create(metadata=tag)
+    assert sandbox.kill() is True
+    assert not sandbox.is_running()
+    assert sandbox.sandbox_id not in [s.sandbox_id for s in Sandbox.list().next_items()]
+    assert sandbox.kill() is False
+
+
+def test_async_control_plane(tag: dict[str, str]) -> None:
+    async def scenario() -> None:
+        sandbox = await AsyncSandbox.create(metadata=tag, envs={"FROM_CREATE": "yes"})
+        try:
+            info = await sandbox.get_info()
+            assert info.metadata == tag and info.state == SandboxState.RUNNING
+            listed = await AsyncSandbox.list(query=SandboxQuery(metadata=tag)).next_items()
+            assert sandbox.sandbox_id in {s.sandbox_id for s in listed}
+            await sandbox.set_timeout(200)
+            end = (await sandbox.get_info()).end_at
+            assert near(end, datetime.now(UTC) + timedelta(seconds=200))
+            (metric,) = await sandbox.get_metrics()
+            assert metric.mem_used > 0
+            execution = await sandbox.run_code("import os; os.environ['FROM_CREATE']")
+            assert execution.text == "yes"
+            again = await AsyncSandbox.connect(sandbox.sandbox_id)
+            assert (await again.run_code("1 + 1")).text == "2"
+        finally:
+            assert await sandbox.kill() is True
+        assert not await sandbox.is_running()
+
+    asyncio.run(scenario())
