@@ -20,6 +20,7 @@ from e2b import (
 from e2b import Sandbox as BaseSandbox
 from e2b_code_interpreter import AsyncSandbox, Sandbox
 
+from interpreter.api.e2b.versions import ENVD_VERSION
 from interpreter.service.manager import SandboxManager
 from tests.conftest import Server
 
@@ -56,7 +57,7 @@ def test_create_and_info(sbx: Sandbox, tag: dict[str, str]) -> None:
     assert info.template_id == "code-interpreter"
     assert info.metadata == {**tag, **WEIRD}
     assert info.state == SandboxState.RUNNING
-    assert info.envd_version == "0.5.7"
+    assert info.envd_version == ENVD_VERSION
     assert info.cpu_count >= 1 and info.memory_mb >= 128
     assert near(info.end_at, info.started_at + timedelta(seconds=300))  # E2B's default timeout
     assert sbx.is_running()

@@ -32,6 +32,7 @@ SIGNAL_NAMES = {
     signal.SIGABRT: "aborted",
 }
 MAX_INPUT_BYTES = 1 << 20
+KILL_GRACE = 5.0  # seconds the sandbox may take to stop a process that reached its timeout
 
 
 async def _commands(request: Request) -> SandboxCommands:
@@ -145,7 +146,9 @@ async def start(request: Request) -> Response:
         events = await commands.start(spec)
     except Exception as exc:  # noqa: BLE001 - typed into the end-of-stream message
         return connect.stream_error(exc)
-    deadline = time.monotonic() + timeout if timeout is not None else None
+    # The sandbox ends the process at its timeout and then reports it (so it is gone when the
+    # client hears deadline_exceeded); the stream's own deadline is only a backstop.
+    deadline = time.monotonic() + timeout + KILL_GRACE if timeout is not None else None
     return connect.server_stream(
         _events(events, pty is not None), KEEPALIVE, connect.keepalive_of(request), deadline
     )
