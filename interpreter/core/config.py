@@ -45,12 +45,18 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Warm pool size per template, e.g. {"other": 1}; overrides pool_size.',
     )
+    pool_refill_delay: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds without claims before the pool starts refilling (a start-up takes "
+        "a core for seconds: it should not slow down the sandbox just handed out).",
+    )
     debian_mirror: str = Field(
         "http://deb.debian.org/debian", description="Debian mirror used to build images."
     )
     criu: Path = Field(
         Path("/usr/local/sbin/criu"),
-        description="CRIU binary (>= 4.2.1) used to pause sandboxes; scripts/build-criu.sh builds it.",
+        description="CRIU binary (>= 4.2.1) that pauses sandboxes (scripts/build-criu.sh).",
     )
 
     def pool_size_of(self, template: str) -> int:

@@ -13,6 +13,7 @@ InterpreterError
 ├── ConflictError                    409
 ├── SandboxStartError                500  the jail or its gateway did not come up
 ├── ImageBuildError                  500
+├── CheckpointError                  500  pausing or resuming (CRIU) failed
 ├── GatewayError                     502  the sandbox's gateway answered badly or not at all
 ├── KernelError                      502
 └── ExecutionTimeoutError            408  (mid-stream: sent as a fault event)
@@ -71,6 +72,10 @@ class SandboxStartError(InterpreterError):
 
 class ImageBuildError(InterpreterError):
     pass
+
+
+class CheckpointError(InterpreterError):
+    """A pause (checkpoint) or resume (restore) failed; the message says what is left."""
 
 
 class GatewayError(InterpreterError):

@@ -31,8 +31,13 @@ class SandboxProcess:
 
     sandbox_id: str
     folder: Path
-    pid: int  # the supervising process on the host (nsjail)
+    pid: int  # the supervising process on the host (nsjail); jail_pid once CRIU restored it
     jail_pid: int  # the jail's PID 1 (our supervisor), as the host sees it
+
+    @property
+    def restored(self) -> bool:
+        """Restored from a checkpoint: no nsjail supervises it any more (kill it by cgroup)."""
+        return self.pid == self.jail_pid
 
     @property
     def gateway_socket(self) -> Path:
@@ -66,6 +71,33 @@ class Runtime(ABC):
     @abstractmethod
     def diagnostics(self, process: SandboxProcess) -> str:
         """A bounded excerpt of the sandbox's logs, for error messages."""
+
+    def has_checkpoint(self, sandbox_id: str) -> bool:
+        """Whether a paused sandbox's memory checkpoint is there (a memory=True pause)."""
+        raise NotImplementedError
+
+    def pause(self, process: SandboxProcess, memory: bool) -> None:
+        """End the sandbox's processes, keeping its files (its folder, upper layer); with
+        ``memory``, checkpoint them first so that ``restore`` brings them back. If the
+        checkpoint fails the sandbox keeps running and the error is raised."""
+        raise NotImplementedError
+
+    def restore(self, sandbox_id: str, cpu: float, memory_mb: int) -> SandboxProcess:
+        """Bring a paused sandbox's processes back from its checkpoint (then discarded)."""
+        raise NotImplementedError
+
+    def discard_checkpoint(self, sandbox_id: str) -> None:
+        """Drop a paused sandbox's checkpoint, keeping its files: ``launch`` boots it fresh."""
+        raise NotImplementedError
+
+    def set_envs(self, process: SandboxProcess, envs: dict[str, str]) -> None:
+        """Give a started sandbox its environment variables (one from the warm pool: a cold one
+        gets them at launch); what starts inside from then on sees them."""
+        raise NotImplementedError
+
+    def set_limits(self, process: SandboxProcess, cpu: float, memory_mb: int) -> None:
+        """Change a started sandbox's CPU and memory limits; raises OSError if they can't be."""
+        raise NotImplementedError
 
 
 def load_runtime(name: str, settings: Settings) -> Runtime:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -85,3 +86,41 @@ def children(pid: int) -> list[int]:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
+
+
+def overlay_lower_layers(target: Path) -> list[Path]:
+    """The lower layers of the overlay mounted at ``target`` (top first), read from mountinfo."""
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            fields = line.split()
+            if fields[4] != str(target) or " - overlay " not in line:
+                continue
+            options = line.rsplit(" ", 1)[1].strip().split(",")
+            for option in options:
+                if option.startswith("lowerdir="):
+                    return [Path(p) for p in option.removeprefix("lowerdir=").split(":")]
+    raise OSError(f"no overlay mounted at {target}")
+
+
+def create_cgroups(name: str, values: dict[str, str]) -> list[Path]:
+    """Make ``NSJAIL/<name>`` under each controller and write ``values`` (file name -> value)
+    into the controller folders that have those files, e.g. {"memory.limit_in_bytes": "..."}."""
+    ensure_cgroup_parents()
+    folders = [CGROUP_ROOT / c / NSJAIL_CGROUP_PARENT / name for c in CGROUP_CONTROLLERS]
+    for folder in folders:
+        folder.mkdir(exist_ok=True)
+    for key, value in values.items():
+        controller = key.split(".", 1)[0]
+        (CGROUP_ROOT / controller / NSJAIL_CGROUP_PARENT / name / key).write_text(value)
+    return folders
+
+
+def rename_cgroups(folders: list[Path], name: str) -> list[Path]:
+    """Rename cgroup folders in place (cgroup v1 allows it; their processes stay in them)."""
+    renamed = []
+    for folder in folders:
+        with contextlib.suppress(FileNotFoundError):
+            folder.with_name(name).rmdir()  # a stale empty one (names are host PIDs)
+        folder.rename(folder.with_name(name))
+        renamed.append(folder.with_name(name))
+    return renamed

