@@ -67,6 +67,9 @@ def sandbox_kill(args: argparse.Namespace) -> None:
             for sandbox_id in ids:
                 await manager.kill(sandbox_id)
                 print("killed", sandbox_id)
+            if args.all:  # and the warm pool's (a running front end boots new ones)
+                for sandbox_id in await manager.discard_pooled():
+                    print("killed", sandbox_id, "(pooled)")
         finally:
             await manager.stop()
 

@@ -6,14 +6,42 @@ traffic off the sandbox's network and avoids the Nagle delay of its TCP websocke
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from typing import Any
 
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from kernel_gateway.gatewayapp import KernelGatewayApp
 from tornado import httpserver, netutil
 
+RUN = os.environ.get("INTERPRETER_RUN_DIR", "/run/sandbox")
 # In the run folder's `user` subfolder: the gateway runs as `user` and owns only that.
-SOCKET = os.path.join(os.environ.get("INTERPRETER_RUN_DIR", "/run/sandbox"), "user", "gateway.sock")
+SOCKET = os.path.join(RUN, "user", "gateway.sock")
+# The sandbox's environment variables when it came from the warm pool (a cold sandbox has them in
+# the jail's environment): written by the front end before the sandbox is handed out.
+SANDBOX_ENVS = os.path.join(RUN, "envs.json")
+
+
+def sandbox_envs() -> dict[str, str]:
+    try:
+        with open(SANDBOX_ENVS) as file:
+            return {str(k): str(v) for k, v in json.load(file).items()}
+    except FileNotFoundError:
+        return {}
+
+
+_pre_launch = LocalProvisioner.pre_launch
+
+
+async def _pre_launch_with_sandbox_envs(self: LocalProvisioner, **kwargs: Any) -> dict[str, Any]:
+    # Every kernel start and restart comes through here and copies os.environ: a kernel started
+    # after the sandbox left the pool sees its variables exactly as in a cold sandbox.
+    os.environ.update(sandbox_envs())
+    return await _pre_launch(self, **kwargs)
+
+
+LocalProvisioner.pre_launch = _pre_launch_with_sandbox_envs  # type: ignore[method-assign]
 
 
 class UnixSocketGatewayApp(KernelGatewayApp):

@@ -58,6 +58,9 @@ def start_server(home: Path, api_key: str, port: int | None = None, **env: str) 
             "INTERPRETER_IMAGES_DIR", "/var/lib/interpreter/images"
         ),
         "INTERPRETER_API_KEY": api_key,
+        # One warm sandbox: sandboxes come from the pool as in production, and its refills
+        # (a core for seconds each) stay affordable on a 2-core CI box.
+        "INTERPRETER_POOL_SIZE": os.environ.get("INTERPRETER_POOL_SIZE", "1"),
         **env,
     }
     with open(log, "ab") as out:

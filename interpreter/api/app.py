@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from interpreter import __version__
 from interpreter.api import e2b, errors
 from interpreter.api.deps import api_key_header, require_api_key
-from interpreter.api.routes import commands, contexts, execute, files, sandboxes
+from interpreter.api.routes import commands, contexts, execute, files, pool, sandboxes
 from interpreter.core.config import Settings
 from interpreter.service.manager import SandboxManager
 
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         manager = SandboxManager(settings)
         await manager.start()
+        await manager.start_pool()
         app.state.manager = manager
         try:
             yield
@@ -46,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(api_key_header), Depends(require_api_key)])
-    for module in (sandboxes, contexts, execute, files, commands):
+    for module in (sandboxes, contexts, execute, files, commands, pool):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(files.signed)  # authenticated by the URL's signature, not the key

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-SandboxState = Literal["starting", "running", "paused", "killed"]
+SandboxState = Literal["starting", "running", "paused", "killed", "pooled"]
+# "pooled": ready in the warm pool, not yet handed out (invisible to clients).
 
 
 class SandboxRecord(BaseModel):

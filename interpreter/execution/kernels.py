@@ -132,6 +132,18 @@ class SandboxKernels:
             context.prepared = True
         return context.channel
 
+    async def export_env(self, envs: dict[str, str]) -> None:
+        """Set sandbox-wide variables in every running kernel, for good (a sandbox from the warm
+        pool: its kernels started before it got its variables)."""
+        for context in self.contexts.values():
+            if context.kernel_id is None:
+                continue  # starts later, from the gateway's environment
+            export = context.language.export_env
+            if export is None:
+                raise KernelError(f"cannot set variables in a running {context.language.name}")
+            async with context.lock:
+                await _run_silent(await self._ensure_kernel(context), export(envs))
+
     def _start_failure(self, context: Context, reason: str) -> str:
         # The kernel's own words are in the gateway's log (it inherits its stderr).
         log_tail = read_tail(self.gateway.socket_path.parent / "supervisor.log", 1500).strip()

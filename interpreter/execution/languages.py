@@ -25,6 +25,9 @@ class Language:
     restore_env: Callable[[Env], str]
     # Some kernels publish "idle" before their last output: keep listening this long after it.
     settle_seconds: float = 0.0
+    # Sets sandbox-wide variables for good in a running kernel (a sandbox from the warm pool
+    # gets its variables after its kernel started); None: the language cannot.
+    export_env: Callable[[Env], str] | None = None
 
 
 def _q(value: str) -> str:
@@ -39,6 +42,7 @@ def _python() -> Language:
         chdir=lambda path: f"__import__('os').chdir({_q(path)})",
         set_env=lambda env: f"{helper}.set_env({json.dumps(env)})",
         restore_env=lambda env: f"{helper}.restore_env()",
+        export_env=lambda env: f"__import__('os').environ.update({json.dumps(env)})",
     )
 
 
@@ -57,6 +61,9 @@ def _deno(name: str) -> Language:
             "{ if (v === undefined) Deno.env.delete(k); else Deno.env.set(k, v); }"
         ),
         settle_seconds=0.01,
+        export_env=lambda env: (
+            f"for (const [k, v] of Object.entries({json.dumps(env)})) Deno.env.set(k, v);"
+        ),
     )
 
 
@@ -71,6 +78,9 @@ def _bash() -> Language:
         ),
         restore_env=lambda env: (
             "unset " + " ".join(env) + '; eval "$__interp_env"; unset __interp_env'
+        ),
+        export_env=lambda env: (
+            "export " + " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
         ),
     )
 
@@ -89,6 +99,7 @@ def _r() -> Language:
             "Sys.unsetenv(.k) else do.call(Sys.setenv, setNames(list(.interp_env[[.k]]), .k)); "
             "rm(.interp_env, .k)"
         ),
+        export_env=lambda env: f"invisible(do.call(Sys.setenv, as.list(c({_pairs(env)}))))",
     )
 
 

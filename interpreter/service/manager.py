@@ -17,6 +17,8 @@ from pathlib import Path
 
 from interpreter.core.config import Settings
 from interpreter.core.errors import (
+    CheckpointError,
+    ConflictError,
     ContextNotFoundError,
     InterpreterError,
     InvalidRequestError,
@@ -30,9 +32,11 @@ from interpreter.execution import languages
 from interpreter.execution.kernels import Context, SandboxKernels
 from interpreter.runtime import images
 from interpreter.runtime.base import Runtime, SandboxProcess, SandboxSpec, load_runtime
+from interpreter.runtime.images import Image
 from interpreter.service.agent_client import AgentClient
 from interpreter.service.commands import SandboxCommands
 from interpreter.service.files import SandboxFiles
+from interpreter.service.pool import Pooled, WarmPool
 from interpreter.service.signing import Signer
 
 log = logging.getLogger(__name__)
@@ -70,6 +74,9 @@ class SandboxManager:
         self.live: dict[str, LiveSandbox] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._killing: dict[str, asyncio.Task[None]] = {}
+        # Pause, resume and kill of one sandbox take turns.
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.pool: WarmPool | None = None  # the front end's (start_pool); the CLI's has none
 
     # -- lifecycle of the manager ---------------------------------------------------------
     async def start(self) -> None:
@@ -78,7 +85,10 @@ class SandboxManager:
         self._reaper = asyncio.create_task(self._reap_forever())
 
     async def stop(self) -> None:
-        """Stop serving; sandboxes keep running and are re-attached at the next start."""
+        """Stop serving; sandboxes keep running and are re-attached at the next start (pooled
+        ones are killed: nobody has them yet, and the next start boots fresh ones)."""
+        if self.pool is not None:
+            await self.pool.stop()
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -114,22 +124,50 @@ class SandboxManager:
     ) -> SandboxRecord:
         template = template or self.settings.default_template
         image = images.resolve(self.settings, template)
+        seconds = self._timeout(timeout)
+        envs = _checked_envs(envs or {})
+        cpu = cpu or self.settings.default_cpu
+        memory_mb = memory_mb or self.settings.default_memory_mb
+        if self.pool is not None:
+            claimed = await self._claim(
+                template, image, seconds, metadata or {}, envs, cpu, memory_mb
+            )
+            if claimed is not None:
+                return claimed
         created = now()
         record = SandboxRecord(
             id=secrets.token_hex(10),
             template=template,
             state="starting",
             created_at=created,
-            expires_at=created + timedelta(seconds=self._timeout(timeout)),
-            cpu=cpu or self.settings.default_cpu,
-            memory_mb=memory_mb or self.settings.default_memory_mb,
+            expires_at=created + timedelta(seconds=seconds),
+            cpu=cpu,
+            memory_mb=memory_mb,
             metadata=metadata or {},
-            envs=envs or {},
+            envs=envs,
         )
+        await self._boot(record, image)
+        record.state = "running"
+        # The lifetime counts from when the sandbox is ready, not from the request.
+        record.expires_at = now() + timedelta(seconds=seconds)
+        self.store.put_sandbox(record)
+        return record
+
+    async def _boot(self, record: SandboxRecord, image: Image) -> None:
+        """Launch a sandbox and wait until it is ready: gateway and agent answer, the default
+        Python context's kernel runs. A cold create and the warm pool both boot through here."""
         spec = SandboxSpec(record.id, image, record.cpu, record.memory_mb, record.envs)
         self.store.put_sandbox(record)
+        launching = asyncio.ensure_future(asyncio.to_thread(self.runtime.launch, spec))
         try:
-            process = await asyncio.to_thread(self.runtime.launch, spec)
+            process = await asyncio.shield(launching)
+        except asyncio.CancelledError:
+            # The launch goes on in its thread: let it finish, then undo it.
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self._destroy, await launching)
+            self.store.delete_sandbox(record.id)
+            await asyncio.to_thread(self._destroy_folder, record.id)
+            raise
         except Exception as exc:
             self.store.delete_sandbox(record.id)
             await asyncio.to_thread(self._destroy_folder, record.id)
@@ -154,13 +192,100 @@ class SandboxManager:
             await self._create_context(record.id, kernels, "python", DEFAULT_CWD, True, start=True)
             await self._create_context(record.id, kernels, "javascript", DEFAULT_CWD, True)
         except BaseException:
-            await self.kill(record.id)
+            if record.state == "pooled":
+                await self._kill(record)  # invisible: nobody else can be killing it
+            else:
+                await self.kill(record.id)
             raise
-        record.state = "running"
-        # The lifetime counts from when the sandbox is ready, not from the request.
-        record.expires_at = now() + timedelta(seconds=self._timeout(timeout))
-        self.store.put_sandbox(record)
-        return record
+
+    # -- the warm pool ----------------------------------------------------------------------
+    async def start_pool(self) -> None:
+        """Keep ready sandboxes per template (the serving front end only, after start())."""
+        await self.discard_pooled()  # left by a front end that did not stop cleanly
+        templates = {self.settings.default_template, *self.settings.pool_sizes}
+        self.pool = WarmPool(
+            {t: self.settings.pool_size_of(t) for t in sorted(templates)},
+            boot=self._boot_pooled,
+            discard=lambda pooled: self._kill(pooled.record),
+            alive=self._pooled_alive,
+            refill_delay=self.settings.pool_refill_delay,
+        )
+        self.pool.start()
+
+    async def discard_pooled(self) -> list[str]:
+        """Kill every pooled sandbox the store knows of (start_pool, `sandbox kill --all`)."""
+        records = self.store.list_sandboxes(("pooled",))
+        for record in records:
+            await self._kill(record)
+        return [record.id for record in records]
+
+    def pool_status(self) -> list[dict[str, object]]:
+        return self.pool.status() if self.pool is not None else []
+
+    async def _boot_pooled(self, template: str) -> Pooled:
+        image = await asyncio.to_thread(images.resolve, self.settings, template)
+        created = now()
+        record = SandboxRecord(
+            id=secrets.token_hex(10),
+            template=template,
+            state="pooled",
+            created_at=created,
+            expires_at=created + timedelta(seconds=self.settings.default_timeout),
+            cpu=self.settings.default_cpu,
+            memory_mb=self.settings.default_memory_mb,
+        )
+        await self._boot(record, image)
+        return Pooled(record, image)
+
+    def _pooled_alive(self, pooled: Pooled) -> bool:
+        live = self.live.get(pooled.record.id)
+        return live is not None and self.runtime.poll(live.process)
+
+    async def _claim(
+        self,
+        template: str,
+        image: Image,
+        seconds: int,
+        metadata: dict[str, str],
+        envs: dict[str, str],
+        cpu: float,
+        memory_mb: int,
+    ) -> SandboxRecord | None:
+        """Hand out a pooled sandbox made exactly what a cold create would have made, or None."""
+        assert self.pool is not None
+        while (pooled := self.pool.take(template, image)) is not None:
+            record, live = pooled.record, self.live[pooled.record.id]
+            if (cpu, memory_mb) != (record.cpu, record.memory_mb):
+                try:
+                    await asyncio.to_thread(self.runtime.set_limits, live.process, cpu, memory_mb)
+                except OSError as exc:  # e.g. less memory than the idle sandbox already uses
+                    log.info("pooled sandbox cannot take those limits (%s): going cold", exc)
+                    with contextlib.suppress(OSError):
+                        self.runtime.set_limits(live.process, record.cpu, record.memory_mb)
+                    self.pool.put_back(pooled)
+                    return None
+            try:
+                if envs:
+                    # A cold sandbox has them from launch; here the agent and the gateway read
+                    # them from the run folder and the running Python kernel is told directly.
+                    self.runtime.set_envs(live.process, envs)
+                    await live.kernels.export_env(envs)
+            except Exception:
+                log.exception("pooled sandbox %s refused its variables: discarding it", record.id)
+                self.pool.discard_later(pooled)
+                continue
+            except BaseException:
+                self.pool.discard_later(pooled)
+                raise
+            record.state = "running"
+            record.metadata, record.envs = metadata, envs
+            record.cpu, record.memory_mb = cpu, memory_mb
+            record.created_at = now()
+            record.expires_at = record.created_at + timedelta(seconds=seconds)
+            self.store.put_sandbox(record)
+            log.info("sandbox %s handed out from the warm pool", record.id)
+            return record
+        return None
 
     async def _agent_ready(self, live: LiveSandbox) -> bool:
         deadline = asyncio.get_running_loop().time() + self.settings.sandbox_ready_timeout
@@ -189,7 +314,7 @@ class SandboxManager:
 
     def get(self, sandbox_id: str) -> SandboxRecord:
         record = self.store.get_sandbox(sandbox_id)
-        if record is None or record.state == "killed":
+        if record is None or record.state in ("killed", "pooled"):
             raise SandboxNotFoundError(f"sandbox {sandbox_id!r} not found")
         return record
 
@@ -208,12 +333,17 @@ class SandboxManager:
         record = self.get(sandbox_id)
         task = self._killing.get(sandbox_id)
         if task is None:
-            task = asyncio.create_task(self._kill(record))
+            task = asyncio.create_task(self._kill_in_turn(record))
             self._killing[sandbox_id] = task
         try:
             await asyncio.shield(task)
         finally:
             self._killing.pop(sandbox_id, None)
+
+    async def _kill_in_turn(self, record: SandboxRecord) -> None:
+        async with self._lock(record.id):  # after a pause or resume in progress
+            await self._kill(self.store.get_sandbox(record.id) or record)
+        self._locks.pop(record.id, None)
 
     async def _kill(self, record: SandboxRecord) -> None:
         live = self.live.pop(record.id, None)
@@ -248,7 +378,114 @@ class SandboxManager:
 
     async def live_sandbox(self, sandbox_id: str) -> LiveSandbox:
         """The running sandbox; a paused one is resumed first (every adapter comes through here)."""
+        if sandbox_id not in self.live:
+            await self.resume(sandbox_id)  # waits out a pause or resume in progress too
         return self._live(sandbox_id)
+
+    # -- pause / resume ---------------------------------------------------------------------
+    def _lock(self, sandbox_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(sandbox_id, asyncio.Lock())
+
+    async def pause(self, sandbox_id: str, memory: bool = True) -> SandboxRecord:
+        """Pause a running sandbox: its processes end, its files stay. With ``memory`` its whole
+        process tree is checkpointed first (CRIU) and ``resume`` brings it back exactly as it
+        was (variables, processes, open files); without, ``resume`` boots it fresh on its files.
+        A failed checkpoint leaves the sandbox running and raises the error."""
+        async with self._lock(sandbox_id):
+            record = self.get(sandbox_id)
+            if record.state == "paused":
+                raise ConflictError(f"sandbox {sandbox_id!r} is already paused")
+            live = self.live.get(sandbox_id)
+            if record.state != "running" or live is None:
+                raise ConflictError(f"sandbox {sandbox_id!r} is {record.state}: cannot pause it")
+            # Connections from the host are not part of the tree CRIU dumps: close them first.
+            del self.live[sandbox_id]
+            await live.close()
+            try:
+                await asyncio.to_thread(self.runtime.pause, live.process, memory)
+            except BaseException as exc:
+                if self.runtime.poll(live.process):  # CRIU resumed it: reconnect
+                    self.live[sandbox_id] = self._attach(record.id, live.process)
+                if isinstance(exc, InterpreterError):
+                    raise
+                if isinstance(exc, Exception):
+                    raise CheckpointError(f"could not pause sandbox {sandbox_id!r}: {exc}") from exc
+                raise
+            record.state = "paused"
+            record.pid = record.jail_pid = None
+            # A paused sandbox's clock stops; it is deleted if not resumed within max_timeout.
+            record.expires_at = now() + timedelta(seconds=self.settings.max_timeout)
+            self.store.put_sandbox(record)
+            log.info("sandbox %s paused (memory=%s)", sandbox_id, memory)
+            return record
+
+    async def resume(
+        self, sandbox_id: str, timeout: int | None = None, memory: bool = True
+    ) -> SandboxRecord:
+        """Resume a paused sandbox (a running one is returned as is). From its checkpoint if it
+        has one (``memory=False``: discard it and boot fresh on the kept files)."""
+        async with self._lock(sandbox_id):
+            record = self.get(sandbox_id)
+            if record.state != "paused":
+                return record
+            seconds = self._timeout(timeout)
+            restore = memory and self.runtime.has_checkpoint(sandbox_id)
+            if restore:
+                try:
+                    process = await asyncio.to_thread(
+                        self.runtime.restore, sandbox_id, record.cpu, record.memory_mb
+                    )
+                except InterpreterError as exc:
+                    raise CheckpointError(
+                        f"sandbox {sandbox_id!r} could not be restored from its checkpoint; it "
+                        "stays paused with its files kept (resume with memory=false to boot it "
+                        f"fresh on them, losing its memory state). {exc}"
+                    ) from exc
+            else:
+                image = await asyncio.to_thread(images.resolve, self.settings, record.template)
+                spec = SandboxSpec(record.id, image, record.cpu, record.memory_mb, record.envs)
+                await asyncio.to_thread(self.runtime.discard_checkpoint, sandbox_id)
+                process = await asyncio.to_thread(self.runtime.launch, spec)
+            live = self._attach(record.id, process, fresh=not restore)
+            try:
+                await self._until_ready(live)
+                if not restore:  # as at create: the default Python kernel runs
+                    for ctx in self.store.list_contexts(sandbox_id):
+                        if ctx.is_default and ctx.language == "python":
+                            await live.kernels.start(live.kernels.get(ctx.id))
+            except BaseException:
+                await live.close()
+                await asyncio.to_thread(self.runtime.kill, process)
+                await asyncio.to_thread(self.runtime.discard_checkpoint, sandbox_id)
+                raise
+            self.live[sandbox_id] = live
+            record.state = "running"
+            record.pid, record.jail_pid = process.pid, process.jail_pid
+            record.expires_at = now() + timedelta(seconds=seconds)
+            self.store.put_sandbox(record)
+            log.info("sandbox %s resumed (%s)", sandbox_id, "memory" if restore else "fresh")
+            return record
+
+    def _attach(self, sandbox_id: str, process: SandboxProcess, fresh: bool = False) -> LiveSandbox:
+        kernels = self._kernels(sandbox_id, process)
+        for ctx in self.store.list_contexts(sandbox_id):
+            if fresh and ctx.kernel_id is not None:
+                ctx.kernel_id = None  # its kernel is gone: a new one starts on first use
+                self.store.put_context(ctx)
+            context = kernels.add(languages.resolve(ctx.language), ctx.cwd, ctx.id, ctx.kernel_id)
+            context.prepared = ctx.kernel_id is not None  # a restored kernel kept its own cwd
+        return LiveSandbox.attach(process, kernels)
+
+    async def _until_ready(self, live: LiveSandbox) -> None:
+        if not (
+            await live.kernels.wait_ready(
+                self.settings.sandbox_ready_timeout, lambda: self.runtime.poll(live.process)
+            )
+            and await self._agent_ready(live)
+        ):
+            raise SandboxStartError(
+                "resumed sandbox did not become ready: " + self.runtime.diagnostics(live.process)
+            )
 
     def _live(self, sandbox_id: str) -> LiveSandbox:
         self.get(sandbox_id)
@@ -351,6 +588,16 @@ class SandboxManager:
     ) -> AsyncIterator[Event]:
         live = self._live(context.sandbox_id)
         return live.kernels.run(context.id, code, envs=envs, timeout=timeout)
+
+
+def _checked_envs(envs: dict[str, str]) -> dict[str, str]:
+    for key, value in envs.items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise InvalidRequestError(
+                f"invalid environment variable {key!r}: names must be non-empty without '=' "
+                "or NUL, values without NUL"
+            )
+    return envs
 
 
 def _process_of(record: SandboxRecord) -> SandboxProcess | None:

@@ -3,8 +3,10 @@ responses and of the NDJSON event stream, and the mapping of errors."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,7 +65,15 @@ class ConnectionConfig:
             "base_url": self.api_url + "/v1",
             "headers": {"X-API-Key": self.api_key},
             "timeout": httpx.Timeout(self.request_timeout),
+            "verify": _ssl_context(),
         }
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # httpx builds (and loads the CA bundle into) a new SSL context for every client unless
+    # given one: 50-150 ms, paid twice by every create. One context serves every client.
+    return httpx.create_ssl_context()
 
 
 def create_body(

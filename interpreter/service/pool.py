@@ -1,0 +1,141 @@
+"""The warm pool: per template, sandboxes started ahead of demand, so a create only claims one.
+
+A pooled sandbox is booted exactly as a cold create boots one (gateway and agent answering, the
+default Python kernel started) and only then joins the pool: a claim never hands out a half-ready
+sandbox. Pooled sandboxes are invisible to clients until claimed (their record's state is
+"pooled"); the manager gives a claimed one its variables, limits and metadata. The pool refills in
+the background, one sandbox at a time, so refilling never takes more than one core's worth of
+start-up from the sandboxes in use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from interpreter.core.models import SandboxRecord
+from interpreter.runtime.images import Image
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = 60.0  # seconds between attempts when boots keep failing (a broken image)
+
+
+@dataclass
+class Pooled:
+    record: SandboxRecord
+    image: Image  # the image it was booted from: a rebuilt template makes it stale
+
+
+class WarmPool:
+    def __init__(
+        self,
+        sizes: dict[str, int],
+        boot: Callable[[str], Awaitable[Pooled]],
+        discard: Callable[[Pooled], Awaitable[None]],
+        alive: Callable[[Pooled], bool],
+        refill_delay: float = 0.0,
+    ) -> None:
+        self.sizes = {template: size for template, size in sizes.items() if size > 0}
+        self.ready: dict[str, deque[Pooled]] = {template: deque() for template in self.sizes}
+        self.booting: str | None = None
+        self._boot = boot
+        self._discard = discard
+        self._alive = alive
+        # A start-up takes a core for seconds: wait until claims have been quiet this long, so a
+        # refill does not slow down the first runs in the sandbox just handed out.
+        self.refill_delay = refill_delay
+        self._last_take = 0.0
+        self._wake = asyncio.Event()
+        self._filler: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def start(self) -> None:
+        if self.sizes:
+            self._filler = asyncio.create_task(self._fill_forever())
+
+    async def stop(self) -> None:
+        """Stop refilling and kill every pooled sandbox (a restarted front end boots new ones)."""
+        if self._filler is not None:
+            self._filler.cancel()  # a boot in progress undoes itself
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._filler
+        for queue in self.ready.values():
+            while queue:
+                self.discard_later(queue.popleft())
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    def take(self, template: str, image: Image) -> Pooled | None:
+        """A ready sandbox of this template, at once, or None (the caller starts a cold one)."""
+        queue = self.ready.get(template)
+        while queue:
+            pooled = queue.popleft()
+            self._last_take = asyncio.get_running_loop().time()
+            self._wake.set()
+            if pooled.image == image and self._alive(pooled):
+                return pooled
+            log.info("pooled sandbox %s is stale or dead: discarding it", pooled.record.id)
+            self.discard_later(pooled)
+        return None
+
+    def put_back(self, pooled: Pooled) -> None:
+        """Return an untouched sandbox that a claim could not use."""
+        self.ready[pooled.record.template].appendleft(pooled)
+
+    def discard_later(self, pooled: Pooled) -> None:
+        task = asyncio.create_task(self._discard(pooled))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "template": template,
+                "size": size,
+                "ready": len(self.ready[template]),
+                "booting": self.booting == template,
+            }
+            for template, size in self.sizes.items()
+        ]
+
+    def _wanting(self) -> str | None:
+        for template, size in self.sizes.items():
+            if len(self.ready[template]) < size:
+                return template
+        return None
+
+    async def _fill_forever(self) -> None:
+        failures = 0
+        while True:
+            template = self._wanting()
+            if template is None:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            quiet = self._last_take + self.refill_delay - asyncio.get_running_loop().time()
+            if quiet > 0:
+                await asyncio.sleep(quiet)
+                continue
+            self.booting = template
+            try:
+                pooled = await self._boot(template)
+            except Exception:
+                failures += 1
+                delay = min(MAX_BACKOFF, 2.0**failures)
+                log.exception(
+                    "warm pool: a %s sandbox failed to start; retry in %gs", template, delay
+                )
+                await asyncio.sleep(delay)
+                continue
+            finally:
+                self.booting = None
+            failures = 0
+            self.ready[template].append(pooled)
+            log.info("warm pool: %s ready (%d/%d)", pooled.record.id, len(self.ready[template]),
+                     self.sizes[template])  # fmt: skip
