@@ -21,7 +21,6 @@ from e2b import Sandbox as BaseSandbox
 from e2b_code_interpreter import AsyncSandbox, Sandbox
 
 from interpreter.api.e2b.versions import ENVD_VERSION
-from interpreter.service.manager import SandboxManager
 from tests.conftest import Server
 
 WEIRD = {"weird key&=": "a&b=c d%+é"}  # survives the SDKs' double encoding of the list filter
@@ -144,9 +143,6 @@ def test_code_interpreter_needs_the_sandbox_token(server: Server, sbx: Sandbox) 
     assert gone.status_code == 502 and gone.json()["sandboxId"] == "doesnotexist0000"
 
 
-@pytest.mark.skipif(
-    not hasattr(SandboxManager, "pause"), reason="the manager cannot pause sandboxes yet"
-)
 def test_pause_and_connect_resumes(tag: dict[str, str]) -> None:
     sandbox = Sandbox.create(metadata=tag, timeout=120)
     try:
@@ -161,6 +157,19 @@ def test_pause_and_connect_resumes(tag: dict[str, str]) -> None:
         resumed = Sandbox.connect(sandbox.sandbox_id, timeout=120)
         assert resumed.get_info().state == SandboxState.RUNNING
         assert resumed.run_code("kept").text == "state"
+    finally:
+        sandbox.kill()
+
+
+def test_pause_file_system_only_then_reboot(tag: dict[str, str]) -> None:
+    sandbox = Sandbox.create(metadata=tag, timeout=120)
+    try:
+        sandbox.run_code("open('/home/user/kept.txt', 'w').write('on disk')\nlost = 1")
+        assert sandbox.pause(mode="filesystem") is True
+        resumed = Sandbox.connect(sandbox.sandbox_id, on_resume="reboot")
+        assert resumed.run_code("open('/home/user/kept.txt').read()").text == "on disk"
+        error = resumed.run_code("lost").error
+        assert error is not None and error.name == "NameError"
     finally:
         sandbox.kill()
 

@@ -139,7 +139,9 @@ async def connect_sandbox(
     timeout = body.timeout if body and body.timeout else None
     record = sandboxes.get(sandbox_id)
     if record.state == "paused":
-        return _created(await sandboxes.resume(sandbox_id, timeout=timeout), request)
+        # memory=false (the SDK's on_resume="reboot"): boot fresh on the kept files.
+        memory = not (body and body.memory is False)
+        return _created(await sandboxes.resume(sandbox_id, timeout, memory=memory), request)
     if timeout is not None and datetime.now(UTC) + timedelta(seconds=timeout) > record.expires_at:
         record = await sandboxes.set_timeout(sandbox_id, timeout)
     return _created(record, request, status=200)
