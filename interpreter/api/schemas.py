@@ -34,6 +34,25 @@ class SetTimeout(Body):
     timeout: int = Field(..., ge=1, description="New lifetime in seconds, counted from now.")
 
 
+class PauseSandbox(Body):
+    memory: bool = Field(
+        True,
+        description="Checkpoint the processes and their memory (resume continues them); "
+        "false: keep only the files (resume boots fresh on them).",
+    )
+
+
+class ResumeSandbox(Body):
+    timeout: int | None = Field(
+        None, ge=1, description="Lifetime in seconds from the resume (default: the server's)."
+    )
+    memory: bool = Field(
+        True,
+        description="Restore the checkpointed processes; false: discard the checkpoint and "
+        "boot fresh on the kept files (e.g. when the checkpoint cannot be restored).",
+    )
+
+
 class Sandbox(BaseModel):
     id: str
     template: str

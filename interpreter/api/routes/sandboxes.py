@@ -1,4 +1,4 @@
-"""/v1/sandboxes: create, get, list, kill, set timeout."""
+"""/v1/sandboxes: create, get, list, kill, set timeout, pause, resume."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from interpreter.api.deps import manager
-from interpreter.api.schemas import CreateSandbox, Sandbox, SetTimeout
+from interpreter.api.schemas import (
+    CreateSandbox,
+    PauseSandbox,
+    ResumeSandbox,
+    Sandbox,
+    SetTimeout,
+)
 from interpreter.core.errors import InvalidRequestError
 from interpreter.service.manager import SandboxManager
 
@@ -56,3 +62,23 @@ async def kill_sandbox(sandbox_id: str, sandboxes: Manager) -> Response:
 async def set_timeout(sandbox_id: str, body: SetTimeout, sandboxes: Manager) -> Sandbox:
     """Set the sandbox's remaining lifetime, counted from now."""
     return Sandbox.of(await sandboxes.set_timeout(sandbox_id, body.timeout))
+
+
+@router.post("/{sandbox_id}/pause")
+async def pause_sandbox(
+    sandbox_id: str, sandboxes: Manager, body: PauseSandbox | None = None
+) -> Sandbox:
+    """Pause a sandbox: its processes are checkpointed (memory=true) and stop; its files stay.
+    409 if it is already paused. If the checkpoint fails the sandbox keeps running."""
+    memory = body.memory if body else True
+    return Sandbox.of(await sandboxes.pause(sandbox_id, memory=memory))
+
+
+@router.post("/{sandbox_id}/resume")
+async def resume_sandbox(
+    sandbox_id: str, sandboxes: Manager, body: ResumeSandbox | None = None
+) -> Sandbox:
+    """Resume a paused sandbox (a running one is returned as is). Any request that needs the
+    sandbox running (run code, files, commands) resumes it too."""
+    body = body or ResumeSandbox()
+    return Sandbox.of(await sandboxes.resume(sandbox_id, timeout=body.timeout, memory=body.memory))

@@ -93,6 +93,24 @@ class Sandbox:
         )
         self.info = _base.sandbox_info(data)
 
+    def pause(self, memory: bool = True) -> None:
+        """Pause the sandbox: with ``memory`` its processes (kernel variables, running commands)
+        are checkpointed and continue on resume; without, only its files are kept. Any later
+        call that needs it running (``run_code``, files, commands) resumes it."""
+        data = self._call(
+            "POST", f"/sandboxes/{self.sandbox_id}/pause", json={"memory": memory}, timeout=None
+        )
+        self.info = _base.sandbox_info(data)
+
+    def resume(self, timeout: int | None = None, memory: bool = True) -> None:
+        """Resume a paused sandbox; ``timeout``: its new lifetime in seconds. ``memory=False``
+        discards the checkpoint and boots fresh on the kept files."""
+        body: dict[str, Any] = {"memory": memory}
+        if timeout is not None:
+            body["timeout"] = timeout
+        data = self._call("POST", f"/sandboxes/{self.sandbox_id}/resume", json=body, timeout=None)
+        self.info = _base.sandbox_info(data)
+
     def run_code(
         self,
         code: str,
