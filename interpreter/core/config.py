@@ -45,6 +45,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Warm pool size per template, e.g. {"other": 1}; overrides pool_size.',
     )
+    snapshots: bool = Field(
+        True,
+        description="Restore new sandboxes from a template snapshot (CRIU) when the pool is empty.",
+    )
     pool_refill_delay: float = Field(
         1.0,
         ge=0,

@@ -28,6 +28,9 @@ class Language:
     # Sets sandbox-wide variables for good in a running kernel (a sandbox from the warm pool
     # gets its variables after its kernel started); None: the language cannot.
     export_env: Callable[[Env], str] | None = None
+    # New seeds for the random generators of a running kernel (kernels restored from one
+    # snapshot start with the same generator state).
+    reseed: str | None = None
 
 
 def _q(value: str) -> str:
@@ -43,6 +46,7 @@ def _python() -> Language:
         set_env=lambda env: f"{helper}.set_env({json.dumps(env)})",
         restore_env=lambda env: f"{helper}.restore_env()",
         export_env=lambda env: f"__import__('os').environ.update({json.dumps(env)})",
+        reseed="__import__('random').seed(); __import__('numpy').random.seed()",
     )
 
 

@@ -30,7 +30,7 @@ from interpreter.core.models import ContextRecord, SandboxRecord
 from interpreter.core.store import Store
 from interpreter.execution import languages
 from interpreter.execution.kernels import Context, SandboxKernels
-from interpreter.runtime import images
+from interpreter.runtime import criu, images, snapshot
 from interpreter.runtime.base import Runtime, SandboxProcess, SandboxSpec, load_runtime
 from interpreter.runtime.images import Image
 from interpreter.service.agent_client import AgentClient
@@ -134,6 +134,11 @@ class SandboxManager:
             )
             if claimed is not None:
                 return claimed
+            restored = await self._restore(
+                template, image, seconds, metadata or {}, envs, cpu, memory_mb
+            )
+            if restored is not None:
+                return restored
         created = now()
         record = SandboxRecord(
             id=secrets.token_hex(10),
@@ -203,12 +208,21 @@ class SandboxManager:
         """Keep ready sandboxes per template (the serving front end only, after start())."""
         await self.discard_pooled()  # left by a front end that did not stop cleanly
         templates = {self.settings.default_template, *self.settings.pool_sizes}
+        snapshots = self.settings.snapshots
+        if snapshots:
+            try:
+                await asyncio.to_thread(criu.version, self.settings.criu)
+            except criu.CriuError as exc:
+                log.warning("no template snapshots: %s", exc)
+                snapshots = False
         self.pool = WarmPool(
             {t: self.settings.pool_size_of(t) for t in sorted(templates)},
             boot=self._boot_pooled,
             discard=lambda pooled: self._kill(pooled.record),
             alive=self._pooled_alive,
             refill_delay=self.settings.pool_refill_delay,
+            snapshot=self._take_snapshot if snapshots else None,
+            snapshot_templates=sorted(templates),
         )
         self.pool.start()
 
@@ -224,8 +238,14 @@ class SandboxManager:
 
     async def _boot_pooled(self, template: str) -> Pooled:
         image = await asyncio.to_thread(images.resolve, self.settings, template)
+        record = self._hidden_record(template)
+        await self._boot(record, image)
+        return Pooled(record, image)
+
+    def _hidden_record(self, template: str) -> SandboxRecord:
+        """A sandbox no client sees (pool, snapshot source): killed with the pool if left."""
         created = now()
-        record = SandboxRecord(
+        return SandboxRecord(
             id=secrets.token_hex(10),
             template=template,
             state="pooled",
@@ -234,8 +254,124 @@ class SandboxManager:
             cpu=self.settings.default_cpu,
             memory_mb=self.settings.default_memory_mb,
         )
+
+    async def _take_snapshot(self, template: str) -> None:
+        """Checkpoint a freshly booted sandbox of the template, once per build of it (kept on
+        disk): restoring it skips the gateway's and the kernel's start-up."""
+        image = await asyncio.to_thread(images.resolve, self.settings, template)
+        folder = snapshot.folder_for(self.settings, image)
+        if snapshot.read_info(folder) is not None:
+            return
+        record = self._hidden_record(template)
         await self._boot(record, image)
-        return Pooled(record, image)
+        live = self.live.pop(record.id)
+        (python,) = [c for c in live.kernels.contexts.values() if c.language.name == "python"]
+        await live.close()  # a checkpoint holds no connection from outside the sandbox
+        try:
+            info = {"kernel_id": python.kernel_id, "cwd": python.cwd}
+            await asyncio.to_thread(snapshot.take, self.settings, live.process, image, folder, info)
+            await asyncio.to_thread(snapshot.discard_others, folder)
+        finally:
+            await self._kill(record)
+        log.info("snapshot of %s taken: %s", template, folder)
+
+    async def _restore(
+        self,
+        template: str,
+        image: Image,
+        seconds: int,
+        metadata: dict[str, str],
+        envs: dict[str, str],
+        cpu: float,
+        memory_mb: int,
+    ) -> SandboxRecord | None:
+        """A sandbox restored from the template's snapshot, or None (the caller goes cold)."""
+        assert self.pool is not None
+        if self.pool.snapshots.get(template) != "ready":
+            return None
+        folder = snapshot.folder_for(self.settings, image)
+        info = snapshot.read_info(folder)
+        if info is None:
+            self.pool.snapshot_stale(template)  # the template was rebuilt: take a new one
+            return None
+        created = now()
+        record = SandboxRecord(
+            id=secrets.token_hex(10),
+            template=template,
+            state="starting",
+            created_at=created,
+            expires_at=created + timedelta(seconds=seconds),
+            cpu=cpu,
+            memory_mb=memory_mb,
+            metadata=metadata,
+            envs=envs,
+        )
+        self.store.put_sandbox(record)
+        restoring = asyncio.ensure_future(
+            asyncio.to_thread(
+                snapshot.restore,
+                self.settings,
+                folder,
+                record.id,
+                self.settings.sandboxes_path / record.id,
+                cpu,
+                memory_mb,
+            )
+        )
+        try:
+            process = await asyncio.shield(restoring)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._destroy, await restoring)
+            self.store.delete_sandbox(record.id)
+            await asyncio.to_thread(self._destroy_folder, record.id)
+            if not isinstance(exc, Exception):
+                raise
+            log.exception("restore from the %s snapshot failed: starting cold", template)
+            return None
+        record.pid, record.jail_pid = process.pid, process.jail_pid
+        record.folder = str(process.folder)
+        self.store.put_sandbox(record)
+        kernels = self._kernels(record.id, process)
+        live = LiveSandbox.attach(process, kernels)
+        self.live[record.id] = live
+        try:
+            ready = await kernels.wait_ready(
+                self.settings.sandbox_ready_timeout, lambda: self.runtime.poll(process)
+            ) and await self._agent_ready(live)
+            if not ready:
+                raise SandboxStartError("restored sandbox did not become ready")
+            python = kernels.add(languages.resolve("python"), info["cwd"], None, info["kernel_id"])
+            self.store.put_context(
+                ContextRecord(
+                    id=python.id,
+                    sandbox_id=record.id,
+                    language="python",
+                    cwd=python.cwd,
+                    created_at=now(),
+                    is_default=True,
+                    kernel_id=python.kernel_id,
+                )
+            )
+            await kernels.start(python)  # connects to the restored kernel
+            await self._create_context(record.id, kernels, "javascript", DEFAULT_CWD, True)
+            await kernels.reseed()
+            if envs:
+                self.runtime.set_envs(process, envs)
+                await kernels.export_env(envs)
+        except Exception:
+            log.exception("sandbox restored from the %s snapshot failed: starting cold", template)
+            await self.kill(record.id)
+            return None
+        except BaseException:
+            await self.kill(record.id)
+            raise
+        record.state = "running"
+        record.expires_at = now() + timedelta(seconds=seconds)
+        self.store.put_sandbox(record)
+        log.info("sandbox %s restored from the %s snapshot", record.id, template)
+        return record
 
     def _pooled_alive(self, pooled: Pooled) -> bool:
         live = self.live.get(pooled.record.id)

@@ -5,7 +5,8 @@ default Python kernel started) and only then joins the pool: a claim never hands
 sandbox. Pooled sandboxes are invisible to clients until claimed (their record's state is
 "pooled"); the manager gives a claimed one its variables, limits and metadata. The pool refills in
 the background, one sandbox at a time, so refilling never takes more than one core's worth of
-start-up from the sandboxes in use.
+start-up from the sandboxes in use. The same worker takes each template's snapshot (a ready
+sandbox checkpointed once, restored when the pool is empty), after the pool is full.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,8 +41,14 @@ class WarmPool:
         discard: Callable[[Pooled], Awaitable[None]],
         alive: Callable[[Pooled], bool],
         refill_delay: float = 0.0,
+        snapshot: Callable[[str], Awaitable[None]] | None = None,
+        snapshot_templates: Iterable[str] = (),
     ) -> None:
         self.sizes = {template: size for template, size in sizes.items() if size > 0}
+        self._snapshot = snapshot
+        self.snapshots: dict[str, str] = {  # template -> "pending", "ready" or "failed"
+            template: "pending" for template in (snapshot_templates if snapshot else ())
+        }
         self.ready: dict[str, deque[Pooled]] = {template: deque() for template in self.sizes}
         self.booting: str | None = None
         self._boot = boot
@@ -56,8 +63,14 @@ class WarmPool:
         self._background: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
-        if self.sizes:
+        if self.sizes or self.snapshots:
             self._filler = asyncio.create_task(self._fill_forever())
+
+    def snapshot_stale(self, template: str) -> None:
+        """The template's snapshot is missing or of an older build: take a new one."""
+        if self.snapshots.get(template) == "ready":
+            self.snapshots[template] = "pending"
+            self._wake.set()
 
     async def stop(self) -> None:
         """Stop refilling and kill every pooled sandbox (a restarted front end boots new ones)."""
@@ -97,30 +110,52 @@ class WarmPool:
         return [
             {
                 "template": template,
-                "size": size,
-                "ready": len(self.ready[template]),
+                "size": self.sizes.get(template, 0),
+                "ready": len(self.ready.get(template, ())),
                 "booting": self.booting == template,
+                "snapshot": self.snapshots.get(template, "off"),
             }
-            for template, size in self.sizes.items()
+            for template in sorted({*self.sizes, *self.snapshots})
         ]
 
-    def _wanting(self) -> str | None:
+    def _wanting(self) -> tuple[str, str] | None:
         for template, size in self.sizes.items():
             if len(self.ready[template]) < size:
-                return template
+                return "pool", template
+        for template, state in self.snapshots.items():
+            if state == "pending":
+                return "snapshot", template
         return None
+
+    async def _take_snapshot(self, template: str) -> None:
+        assert self._snapshot is not None
+        self.booting = template
+        try:
+            await self._snapshot(template)
+        except Exception:
+            # Not retried (each try costs a start-up): creates go cold when the pool is empty.
+            log.exception("warm pool: no snapshot of %s; creates will start cold", template)
+            self.snapshots[template] = "failed"
+        else:
+            self.snapshots[template] = "ready"
+        finally:
+            self.booting = None
 
     async def _fill_forever(self) -> None:
         failures = 0
         while True:
-            template = self._wanting()
-            if template is None:
+            wanted = self._wanting()
+            if wanted is None:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             quiet = self._last_take + self.refill_delay - asyncio.get_running_loop().time()
             if quiet > 0:
                 await asyncio.sleep(quiet)
+                continue
+            kind, template = wanted
+            if kind == "snapshot":
+                await self._take_snapshot(template)
                 continue
             self.booting = template
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from interpreter.api.deps import manager
 from interpreter.service.manager import SandboxManager
@@ -19,9 +19,11 @@ class PoolState(BaseModel):
     size: int
     ready: int
     booting: bool
+    snapshot: str = Field(description='"pending", "ready", "failed" or "off".')
 
 
 @router.get("")
 async def pool_state(sandboxes: Manager) -> list[PoolState]:
-    """Per template: the configured size, the ready sandboxes, whether one is starting."""
+    """Per template: the configured size, the ready sandboxes, whether one is starting, the
+    state of its snapshot."""
     return [PoolState.model_validate(state) for state in sandboxes.pool_status()]

@@ -1,0 +1,117 @@
+"""Template snapshots: one ready sandbox checkpointed once, restored into every new sandbox.
+
+A snapshot folder holds the CRIU images of a ready sandbox's process tree (supervisor, agent,
+gateway, the Python kernel with pandas and matplotlib imported), a copy of its upper layer and
+of its run folder as they were at the checkpoint, and the image layers it ran on. Restoring gives
+a new sandbox its own copies of the upper layer and run folder, its own overlay, namespaces and
+cgroups: two sandboxes from one snapshot share nothing writable (the images are only read).
+
+Blocking functions: call them from a thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from interpreter.core.config import Settings
+from interpreter.runtime import criu, linux
+from interpreter.runtime.base import SandboxProcess
+from interpreter.runtime.images import Image
+
+IMAGES, UPPER, RUN, INFO = "images", "upper", "run", "snapshot.json"
+
+
+def folder_for(settings: Settings, image: Image) -> Path:
+    """Where the snapshot of this image (template at a given build) lives."""
+    key = hashlib.sha256("\0".join(map(str, image.layers)).encode()).hexdigest()[:16]
+    return settings.home / "snapshots" / image.name / key
+
+
+def discard_others(snapshot: Path) -> None:
+    """Remove the template's snapshots of older builds."""
+    for other in snapshot.parent.iterdir():
+        if other != snapshot:
+            shutil.rmtree(other, ignore_errors=True)
+
+
+def take(settings: Settings, process: SandboxProcess, image: Image, dest: Path, info: dict) -> None:
+    """Checkpoint a ready sandbox into ``dest`` (its host connections must be closed first).
+    The sandbox's processes are gone afterwards; its folder is left for the caller to clean."""
+    new = dest.with_name(dest.name + ".new")
+    shutil.rmtree(new, ignore_errors=True)
+    new.mkdir(parents=True)
+    criu.dump(settings.criu, process.jail_pid, new / IMAGES, work_dir=new)
+    # Copied while nothing runs: the files the restored processes find are those they left.
+    _copy(process.folder / "upper", new / UPPER)
+    _copy(process.folder / "run", new / RUN)
+    for path in (new / RUN).rglob("*"):
+        if path.is_socket():  # each restored gateway and agent binds its own
+            path.unlink()
+    layers = [str(layer) for layer in image.layers]
+    (new / INFO).write_text(json.dumps({**info, "layers": layers}))
+    shutil.rmtree(dest, ignore_errors=True)
+    new.rename(dest)
+
+
+def read_info(snapshot: Path) -> dict | None:
+    try:
+        return dict(json.loads((snapshot / INFO).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def restore(
+    settings: Settings, snapshot: Path, sandbox_id: str, folder: Path, cpu: float, memory_mb: int
+) -> SandboxProcess:
+    """Make sandbox ``sandbox_id`` in ``folder`` from the snapshot; returns its process (no
+    nsjail: CRIU's restored tree, found and killed by its cgroups)."""
+    info = read_info(snapshot)
+    if info is None:
+        raise criu.CriuError(f"no snapshot in {snapshot}")
+    folder.mkdir(parents=True)
+    _copy(snapshot / UPPER, folder / "upper")
+    _copy(snapshot / RUN, folder / "run")
+    (folder / "work").mkdir()
+    (folder / "root").mkdir()
+    linux.mount_overlay(
+        [Path(p) for p in info["layers"]], folder / "upper", folder / "work", folder / "root"
+    )
+    cgroups = linux.create_cgroups(
+        f"restore.{sandbox_id}",
+        {
+            "memory.limit_in_bytes": str(memory_mb * 1024 * 1024),
+            "pids.max": str(settings.pids_max),
+            "cpu.cfs_period_us": "1000000",
+            "cpu.cfs_quota_us": str(int(cpu * 1000) * 1000),
+        },
+    )
+    try:
+        pid = criu.restore(
+            settings.criu,
+            snapshot / IMAGES,
+            folder / "root",
+            folder / "run",
+            cgroups,
+            work_dir=folder / "criu",
+        )
+        linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
+    except BaseException:
+        for cgroup in cgroups:
+            linux.kill_cgroup(cgroup)
+        raise
+    return SandboxProcess(sandbox_id, folder, pid, pid)
+
+
+def _copy(src: Path, dst: Path) -> None:
+    # cp keeps what an overlay upper layer needs: owners, modes, xattrs, whiteout devices.
+    result = subprocess.run(
+        ["cp", "-a", "--reflink=auto", "--", str(src), str(dst)],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise OSError(f"copy of {src} failed: {result.stderr.strip()}")
