@@ -228,8 +228,9 @@ def create_app() -> FastAPI:
 
     @app.post("/contexts")
     async def create_context(
-        body: ContextRequest, sandbox: SandboxId, sandboxes: Manager
+        sandbox: SandboxId, sandboxes: Manager, body: ContextRequest | None = None
     ) -> dict[str, str]:
+        body = body or ContextRequest()
         return context_json(await sandboxes.create_context(sandbox, body.language, body.cwd))
 
     @app.get("/contexts")
