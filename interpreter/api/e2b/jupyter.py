@@ -130,7 +130,9 @@ class ExecutionResponse(StreamingResponse):
         finally:
             for task in (streaming, watching):
                 task.cancel()
-            await asyncio.gather(streaming, watching, return_exceptions=True)
+            failure, _ = await asyncio.gather(streaming, watching, return_exceptions=True)
+        if isinstance(failure, Exception):
+            raise failure  # a bug: logged by the server, the connection is dropped
 
     async def _stream(self, send: Send) -> None:
         try:
