@@ -204,3 +204,28 @@ def test_async_control_plane(tag: dict[str, str]) -> None:
         assert not await sandbox.is_running()
 
     asyncio.run(scenario())
+
+
+def test_legacy_paths(server: Server, sbx: Sandbox, tag: dict[str, str]) -> None:
+    """What older SDKs call: POST /sandboxes, /connect and /resume without v2, refreshes,
+    ids suffixed with the clientID."""
+    with httpx.Client(
+        base_url=server.url, headers={"X-API-KEY": server.api_key}, timeout=120
+    ) as api:
+        created = api.post(
+            "/sandboxes", json={"templateID": "base", "metadata": tag, "secure": True}
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["clientID"] == "6532622b" and body["envdVersion"] == ENVD_VERSION
+        assert body["envdAccessToken"] and body["trafficAccessToken"] and body["domain"] is None
+        assert api.delete(f"/sandboxes/{body['sandboxID']}").status_code == 204
+
+        suffixed = f"{sbx.sandbox_id}-6532622b"
+        assert api.get(f"/sandboxes/{suffixed}").json()["sandboxID"] == sbx.sandbox_id
+        assert api.post(f"/sandboxes/{sbx.sandbox_id}/connect", json={}).status_code == 200
+        resumed = api.post(f"/sandboxes/{sbx.sandbox_id}/resume", json={"timeout": 300})
+        assert resumed.status_code == 409 and resumed.json()["code"] == 409
+        assert api.post(f"/sandboxes/{sbx.sandbox_id}/refreshes", json={}).status_code == 204
+        listed = api.get("/sandboxes", params={"metadata": f"module={tag['module']}"}).json()
+        assert sbx.sandbox_id in {s["sandboxID"] for s in listed}
