@@ -112,7 +112,15 @@ test('timeout interrupts, the next run works', async () => {
   assert.ok(Date.now() - started < 10000)
 })
 
-test('kill', async () => {
+test('kill, also during an execution', async () => {
+  const busy = await Sandbox.create({ metadata: tag })
+  const killer = setTimeout(() => Sandbox.kill(busy.sandboxId), 1500)
+  await assert.rejects(
+    busy.runCode('import time\ntime.sleep(60)'),
+    (err) => err.name === 'TimeoutError' && /sandbox was killed/.test(err.message),
+  )
+  clearTimeout(killer)
+
   const other = await Sandbox.create({ metadata: tag })
   assert.equal(await Sandbox.kill(other.sandboxId), true)
   assert.equal(await other.isRunning(), false)
