@@ -1,7 +1,10 @@
-"""Fast start (issue #6): a sandbox from the warm pool behaves exactly like a cold one.
+"""Fast start (issue #6): a sandbox from the warm pool or from the template's snapshot behaves
+exactly like a cold one.
 
-The session server keeps one warm sandbox (conftest); a second server in this module has no
-pool, so every check runs side by side on a pooled and a cold sandbox.
+The session server keeps one warm sandbox (conftest) and a snapshot: its first create after the
+pool is full gets the pooled sandbox, the next ones (the pool waits a second before refilling)
+are restored from the snapshot. A second server in this module has neither, so every check runs
+side by side on a pooled, a restored and a cold sandbox.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import pytest
 from interpreter_sdk import NotFoundError, Sandbox
 
 from ..conftest import RUN_ID, Server, start_server, stop_server
-from .host import cgroups_of, folder_of, nsjail_pids
+from .host import folder_of
 
 ENVS = {"POOL_VAR": "a b'c\"$d `e` \\f", "SECOND_VAR": "2", "PATH_LIKE": "/x:/y"}
 # Set by the jail or the kernel itself and different in any two sandboxes.
@@ -29,7 +32,9 @@ VOLATILE = {"JPY_PARENT_PID", "JPY_SESSION_NAME", "OLDPWD", "SHLVL", "_", "PWD"}
 @pytest.fixture(scope="module")
 def cold_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("interpreter-cold")
-    srv = start_server(home, api_key=secrets.token_hex(16), INTERPRETER_POOL_SIZE="0")
+    srv = start_server(
+        home, api_key=secrets.token_hex(16), INTERPRETER_POOL_SIZE="0", INTERPRETER_SNAPSHOTS="0"
+    )
     yield srv
     stop_server(srv)
 
@@ -41,10 +46,12 @@ def pool_state(server: Server) -> list[dict[str, object]]:
     return list(response.json())
 
 
-def wait_pool_full(server: Server, timeout: float = 120.0) -> None:
+def wait_pool_full(server: Server, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if all(s["ready"] == s["size"] for s in pool_state(server)):
+        state = pool_state(server)
+        if all(s["ready"] == s["size"] and s["snapshot"] != "pending" for s in state):
+            assert all(s["snapshot"] == "ready" for s in state), state
             return
         time.sleep(0.1)
     raise AssertionError(f"the pool did not refill: {pool_state(server)}")
@@ -52,6 +59,10 @@ def wait_pool_full(server: Server, timeout: float = 120.0) -> None:
 
 def from_pool(server: Server, sandbox_id: str) -> bool:
     return f"sandbox {sandbox_id} handed out from the warm pool" in server.log.read_text()
+
+
+def from_snapshot(server: Server, sandbox_id: str) -> bool:
+    return f"sandbox {sandbox_id} restored from the " in server.log.read_text()
 
 
 @pytest.fixture
@@ -70,6 +81,8 @@ def make(server: Server) -> Iterator[Callable[..., Sandbox]]:
             sbx.kill()
         except NotFoundError:
             pass
+        except Exception as exc:  # go on: the others must not be left running
+            print("could not kill", sbx.sandbox_id, exc)
         finally:
             sbx.close()
 
@@ -115,91 +128,123 @@ def env_lines(text: str) -> dict[str, str]:
     return strip({key: value for key, _, value in pairs})
 
 
-def test_pooled_sandbox_sees_its_envs_and_metadata_exactly_like_a_cold_one(
+def test_pooled_and_restored_sandboxes_see_envs_and_metadata_exactly_like_a_cold_one(
     server: Server, cold_server: Server, make: Callable[..., Sandbox]
 ) -> None:
     wait_pool_full(server)
-    assert pool_state(cold_server) == []
+    assert pool_state(cold_server) == []  # neither pool nor snapshot
     tag = secrets.token_hex(4)
     with ThreadPoolExecutor(2) as pool:
         cold_future = pool.submit(make, cold_server, envs=ENVS, metadata={"tag": tag})
-        pooled = make(server, envs=ENVS, metadata={"tag": tag})
-        # Never half-ready: code runs the moment create returns, with the variables set.
-        first = pooled.run_code("import os; print(os.environ['POOL_VAR'], end='')")
-        assert first.error is None and first.logs.stdout == [ENVS["POOL_VAR"]]
+        fast = []
+        for _ in range(2):  # the pooled one, then one from the snapshot
+            sbx = make(server, envs=ENVS, metadata={"tag": tag})
+            # Never half-ready: code runs the moment create returns, with the variables set.
+            first = sbx.run_code("import os; print(os.environ['POOL_VAR'], end='')")
+            assert first.error is None and first.logs.stdout == [ENVS["POOL_VAR"]]
+            fast.append(sbx)
         cold = cold_future.result()
+    pooled, restored = fast
     assert from_pool(server, pooled.sandbox_id)
+    assert from_snapshot(server, restored.sandbox_id)
     assert not from_pool(cold_server, cold.sandbox_id)
+    assert not from_snapshot(cold_server, cold.sandbox_id)
 
-    seen_pooled, seen_cold = observe(pooled), observe(cold)
-    assert seen_pooled == seen_cold
-    assert seen_pooled["bash"] == ENVS["POOL_VAR"] + "\n2\n"
-    assert seen_pooled["r"] == ENVS["POOL_VAR"]
-    assert seen_pooled["python subprocess"] == ENVS["POOL_VAR"] + "\n"
-    assert seen_pooled["command with its own envs"] == ENVS["POOL_VAR"] + "|per-command\n"
+    seen_cold = observe(cold)
+    assert observe(pooled) == seen_cold
+    assert observe(restored) == seen_cold
+    assert seen_cold["bash"] == ENVS["POOL_VAR"] + "\n2\n"
+    assert seen_cold["r"] == ENVS["POOL_VAR"]
+    assert seen_cold["python subprocess"] == ENVS["POOL_VAR"] + "\n"
+    assert seen_cold["command with its own envs"] == ENVS["POOL_VAR"] + "|per-command\n"
     for name in ("python", "deno", "node", "command", "command as root"):
-        env = seen_pooled[name]
+        env = seen_cold[name]
         assert isinstance(env, dict)
         assert {k: env.get(k) for k in ENVS} == ENVS, name
 
     # Metadata is the host's: listed and filtered exactly as for a cold sandbox.
     listed = Sandbox.list(metadata={"tag": tag}, api_url=server.url, api_key=server.api_key)
-    assert [(s.id, s.metadata) for s in listed] == [
-        (pooled.sandbox_id, {"test_run": RUN_ID, "tag": tag})
-    ]
-    assert pooled.get_info().metadata == cold.get_info().metadata
+    assert sorted((s.id, s.metadata == {"test_run": RUN_ID, "tag": tag}) for s in listed) == sorted(
+        [(pooled.sandbox_id, True), (restored.sandbox_id, True)]
+    )
+    assert pooled.get_info().metadata == restored.get_info().metadata == cold.get_info().metadata
 
 
-def test_pooled_sandboxes_share_nothing_and_the_pool_refills(
+def test_fast_sandboxes_share_nothing_and_the_pool_refills(
     server: Server, make: Callable[..., Sandbox]
 ) -> None:
     wait_pool_full(server)
-    first = make(server, envs={"WHO": "first"})
+    pooled = make(server, envs={"WHO": "first"})
+    restored = [make(server, envs={"WHO": "first"}), make(server)]
+    assert from_pool(server, pooled.sandbox_id)
+    assert all(from_snapshot(server, sbx.sandbox_id) for sbx in restored)
     # The pool refills in the background; nothing else is visible meanwhile.
     wait_pool_full(server)
-    second = make(server)
-    assert from_pool(server, first.sandbox_id) and from_pool(server, second.sandbox_id)
+    refilled = make(server)
+    assert from_pool(server, refilled.sandbox_id)
+    wait_pool_full(server)
     listed = {s.id for s in Sandbox.list(api_url=server.url, api_key=server.api_key)}
-    assert {first.sandbox_id, second.sandbox_id} <= listed
     pooled_now = {p.name for p in (server.home / "sandboxes").iterdir()} - listed
+    assert pooled_now
     for hidden in pooled_now:  # not reachable by id until claimed
         with server.client() as client:
             assert client.get(f"/v1/sandboxes/{hidden}").status_code == 404
 
-    first.files.write("/home/user/mine.txt", "first's")
-    first.commands.run("echo root-owned > /etc/marker", user="root")
-    first.run_code("import os; os.environ['SET_AT_RUN'] = '1'; shared = 42")
-    first.commands.start("sleep 300")
-    assert not second.files.exists("/home/user/mine.txt")
-    assert second.commands.run("cat /etc/marker 2>&1 || true").stdout.startswith("cat:")
-    assert second.run_code("'shared' in globals()").text == "False"
+    # Two sandboxes restored from one snapshot: their generators were reseeded.
+    draws = [sbx.run_code("import random; random.random()").text for sbx in restored]
+    assert draws[0] != draws[1]
+    for first, second in ((pooled, refilled), (restored[0], restored[1]), (pooled, restored[1])):
+        assert_isolated(server, first, second)
+
+
+def assert_isolated(server: Server, first: Sandbox, second: Sandbox) -> None:
+    mark = secrets.token_hex(4)
+    first.files.write(f"/home/user/{mark}.txt", "first's")
+    first.commands.run(f"echo root-owned > /etc/{mark}", user="root")
+    first.run_code(f"import os; os.environ['SET_AT_RUN'] = '1'; shared_{mark} = 42")
+    first.commands.start(f"sleep 300 && echo {mark}")  # bash stays, with the mark in argv
+    assert not second.files.exists(f"/home/user/{mark}.txt")
+    assert second.commands.run(f"cat /etc/{mark} 2>&1 || true").stdout.startswith("cat:")
+    assert second.run_code(f"'shared_{mark}' in globals()").text == "False"
     code = "import os; print(os.environ.get('WHO'), os.environ.get('SET_AT_RUN'))"
-    assert second.run_code(code).logs.stdout == ["None None\n"]
+    assert second.run_code(code).logs.stdout[0].endswith(" None\n")
     processes = "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"
-    assert "sleep 300" in first.commands.run(processes).stdout
-    assert "sleep 300" not in second.commands.run(processes).stdout
-    assert second.commands.run("printenv WHO || echo unset").stdout == "unset\n"
+    assert mark in first.commands.run(processes).stdout
+    assert mark not in second.commands.run(processes).stdout
     # Each has its own upper layer (the writable part of its root).
-    upper_first = folder_of(server, first.sandbox_id) / "upper"
-    upper_second = folder_of(server, second.sandbox_id) / "upper"
-    assert (upper_first / "home/user/mine.txt").exists()
-    assert not (upper_second / "home/user/mine.txt").exists()
+    assert (folder_of(server, first.sandbox_id) / f"upper/home/user/{mark}.txt").exists()
+    assert not (folder_of(server, second.sandbox_id) / f"upper/home/user/{mark}.txt").exists()
 
 
-def test_pooled_sandbox_takes_non_default_limits(
+def test_fast_sandboxes_take_non_default_limits(
     server: Server, make: Callable[..., Sandbox]
 ) -> None:
     wait_pool_full(server)
-    sbx = make(server, cpu=0.5, memory_mb=2048)
-    assert from_pool(server, sbx.sandbox_id)
-    info = sbx.get_info()
-    assert (info.cpu, info.memory_mb) == (0.5, 2048)
-    (nsjail,) = nsjail_pids(folder_of(server, sbx.sandbox_id))
-    jail_pid = int(Path(f"/proc/{nsjail}/task/{nsjail}/children").read_text().split()[0])
-    memory, _, cpu = cgroups_of(jail_pid)
-    assert (memory / "memory.limit_in_bytes").read_text().strip() == str(2048 * 2**20)
-    assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "500000"
-    assert sbx.run_code("1+1").text == "2"
+    pooled, restored = make(server, cpu=0.5, memory_mb=2048), make(server, cpu=1.5, memory_mb=768)
+    assert from_pool(server, pooled.sandbox_id) and from_snapshot(server, restored.sandbox_id)
+    for sbx, cpu, memory_mb in ((pooled, 0.5, 2048), (restored, 1.5, 768)):
+        info = sbx.get_info()
+        assert (info.cpu, info.memory_mb) == (cpu, memory_mb)
+        memory, cpu_cgroup = cgroups_by_root(folder_of(server, sbx.sandbox_id) / "root")
+        assert (memory / "memory.limit_in_bytes").read_text().strip() == str(memory_mb * 2**20)
+        assert (cpu_cgroup / "cpu.cfs_quota_us").read_text().strip() == str(int(cpu * 1e6))
+        assert sbx.run_code("1+1").text == "2"
+
+
+def cgroups_by_root(root: Path) -> tuple[Path, Path]:
+    """The memory and cpu cgroups of the sandbox whose processes have this root (nsjail's or
+    CRIU's: a restored tree has no nsjail)."""
+    want = root.stat()
+    for memory in Path("/sys/fs/cgroup/memory/NSJAIL").glob("NSJAIL.*"):
+        for pid in (memory / "cgroup.procs").read_text().split():
+            try:
+                got = Path(f"/proc/{pid}/root/").stat()  # the process's own root directory
+            except OSError:
+                continue
+            if (got.st_dev, got.st_ino) == (want.st_dev, want.st_ino):
+                return memory, Path("/sys/fs/cgroup/cpu/NSJAIL") / memory.name
+            break
+    raise AssertionError(f"no cgroup holds the sandbox at {root}")
 
 
 def test_invalid_env_names_are_refused(server: Server) -> None:
