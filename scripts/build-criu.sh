@@ -6,11 +6,14 @@
 # here with `make criu`, so we fetch it with apt alone (a private sources list with a deb-src line
 # for unstable; the host's own lists are untouched) and install the binary to
 # /opt/interpreter/criu-<version>/criu, linked from /usr/local/sbin/criu (the default of the
-# INTERPRETER_CRIU setting). Idempotent: a working CRIU >= 4.2.1 at that link is kept as is.
+# INTERPRETER_CRIU setting). Idempotent: a working CRIU >= 4.2.1 built with these options is kept.
 set -euo pipefail
 
 LINK=/usr/local/sbin/criu
 MIN_VERSION=4.2.1
+# CRIU caches what it learns about the kernel (~50-100 ms per run) only on a tmpfs: this folder,
+# which interpreter/runtime/criu.py mounts as a small root-only tmpfs (/run is not one here).
+OPTIONS="RUNDIR=/run/interpreter-criu"
 BUILD_DEPS=(
     make gcc pkg-config libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
     python3-protobuf libnl-3-dev libnet1-dev libcap-dev libbsd-dev libgnutls28-dev
@@ -23,6 +26,8 @@ works() {
     [ -n "$version" ] || return 1
     # At least MIN_VERSION (sort -V puts the smaller first)...
     [ "$(printf '%s\n%s\n' "$MIN_VERSION" "$version" | sort -V | head -1)" = "$MIN_VERSION" ] || return 1
+    # ...built with our options...
+    [ "$(cat "$(dirname "$(readlink -f "$LINK")")/build-options" 2>/dev/null)" = "$OPTIONS" ] || return 1
     # ...and usable on this kernel.
     "$LINK" check >/dev/null 2>&1
 }
@@ -41,7 +46,7 @@ mkdir -p "$work/lists/partial"
 echo "deb-src http://deb.debian.org/debian unstable main" > "$work/sources.list"
 apt_private=(
     -o "Dir::Etc::sourcelist=$work/sources.list" -o Dir::Etc::sourceparts=/dev/null
-    -o "Dir::State::Lists=$work/lists"
+    -o "Dir::State::Lists=$work/lists" -o APT::Sandbox::User=root
 )
 apt-get -qq "${apt_private[@]}" update
 # Only the upstream tarball is needed; Debian's patch tarball may be missing from the mirror.
@@ -54,7 +59,8 @@ fi
 tar -C "$work" -xf "$tarball"
 src=$(ls -d "$work"/criu-*/ | head -1)
 version=$(basename "$src" | sed 's/^criu-//')
-if ! make -C "$src" -j"$(nproc)" criu >"$work/build.log" 2>&1; then
+# shellcheck disable=SC2086 # OPTIONS is a list of make variables
+if ! make -C "$src" -j"$(nproc)" criu $OPTIONS >"$work/build.log" 2>&1; then
     tail -30 "$work/build.log" >&2
     echo "setup: building CRIU $version failed" >&2
     exit 1
@@ -62,6 +68,7 @@ fi
 dest=/opt/interpreter/criu-$version
 mkdir -p "$dest"
 install -m 0755 "$src/criu/criu" "$dest/criu"
+echo "$OPTIONS" > "$dest/build-options"
 ln -sfn "$dest/criu" "$LINK"
 if ! works; then
     "$LINK" check >&2 || true

@@ -43,6 +43,9 @@ from interpreter.core.errors import CheckpointError
 from interpreter.core.files import read_tail
 
 RUN_DIR_INSIDE = "/run/sandbox"
+# Where our CRIU build (scripts/build-criu.sh: RUNDIR) caches its kernel probe; it keeps the cache
+# only on a tmpfs, and it saves 50-100 ms per dump and per restore.
+KDAT_DIR = Path("/run/interpreter-criu")
 RUN_MOUNT_KEY = "sandbox-run"
 # A process may hold open files that were deleted: CRIU copies them into the images up to this.
 GHOST_LIMIT = str(256 << 20)
@@ -73,6 +76,8 @@ def dump(
     images folder)."""
     images.mkdir(parents=True, exist_ok=True)
     work = work_dir or images
+    _ensure_kdat_dir()
+    _await_host_sockets_closed(jail_pid)
     argv = [
         str(criu), "dump",
         "--tree", str(jail_pid),
@@ -83,6 +88,9 @@ def dump(
         # The run folder is a bind mount from the host: name it, so restore can rebind any folder.
         "--external", f"mnt[{RUN_DIR_INSIDE}]:{RUN_MOUNT_KEY}",
         "--ghost-limit", GHOST_LIMIT,
+        # No iptables/nftables lock around the dump (~2 process starts each way): the sandbox's
+        # network namespace has only loopback, and both ends of each connection are frozen.
+        "--network-lock", "skip",
     ]  # fmt: skip
     if leave_running:
         argv.append("--leave-running")
@@ -112,6 +120,7 @@ def restore(
     work.mkdir(parents=True, exist_ok=True)
     pidfile = work / "restored.pid"
     pidfile.unlink(missing_ok=True)
+    _ensure_kdat_dir()
     argv = [
         str(criu), "restore",
         "--restore-detached",
@@ -153,6 +162,72 @@ def version(criu: Path) -> str:
         if line.startswith("Version:"):
             return line.split(":", 1)[1].strip()
     return out.strip()
+
+
+def _await_host_sockets_closed(jail_pid: int, timeout: float = 3.0) -> None:
+    """Wait until no process of the tree holds a unix socket of the host's network namespace.
+
+    A connection from the host (kernel websocket, agent HTTP) is accepted inside the sandbox as a
+    socket of the *host's* namespace, which CRIU cannot dump ("Unix socket ... not found"). The
+    caller closed its end; this waits for the sandbox's side to notice and close its own."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            host = {line.split()[6] for line in Path("/proc/net/unix").read_text().splitlines()[1:]}
+        except (OSError, IndexError):
+            return
+        if not any(inode in host for inode in _socket_inodes(_tree(jail_pid))):
+            return
+        time.sleep(0.005)
+
+
+def _tree(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                todo += map(int, Path(f"/proc/{current}/task/{task}/children").read_text().split())
+            except OSError:
+                pass
+    return pids
+
+
+def _socket_inodes(pids: list[int]) -> set[str]:
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    return inodes
+
+
+def _ensure_kdat_dir() -> None:
+    if os.path.ismount(KDAT_DIR):
+        return
+    try:
+        KDAT_DIR.mkdir(mode=0o700, exist_ok=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "interpreter-criu", str(KDAT_DIR)],
+            capture_output=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        pass  # CRIU then probes the kernel on every run: slower, not wrong
 
 
 def _common_options() -> list[str]:

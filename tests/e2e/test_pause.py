@@ -206,6 +206,13 @@ def test_a_paused_sandbox_survives_a_killed_front_end(tmp_path: Path) -> None:
         again = Sandbox.connect(sbx.sandbox_id, **options)  # type: ignore[arg-type]
         again.resume()
         assert again.run_code("int(survivor.sum()) * 7").text == "42"
+        # A restored (nsjail-less) sandbox is re-attached by a restarted front end too.
+        stop_server(srv)
+        srv = start_server(tmp_path, api_key="pause-key")
+        options["api_url"] = srv.url
+        again = Sandbox.connect(sbx.sandbox_id, **options)  # type: ignore[arg-type]
+        assert again.info.state == "running"
+        assert again.run_code("int(survivor.sum()) * 7").text == "42"
         # The restored tree has no nsjail above it: the new front end still kills it wholly.
         folder = folder_of(srv, sbx.sandbox_id)
         jail_pid = _jail_pid(srv, sbx.sandbox_id)

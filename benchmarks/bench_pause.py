@@ -1,0 +1,132 @@
+"""Issue #6 figures: pause and resume time against the live data in a sandbox's kernel.
+
+For each size, a sandbox's Python kernel fills a NumPy array of that many MiB (written pages),
+then pause/resume cycles run through the SandboxManager (the code path of the API, without
+HTTP). Reported per size (medians over the rounds): the CRIU images' size, pause (host
+connections closed + `criu dump` + bookkeeping) and the `criu dump` part, resume (`criu
+restore` + cgroups + reconnect + readiness) and the `criu restore` part, and the first
+`run_code` after resume (reconnecting the kernel's websocket).
+
+    .venv/bin/python benchmarks/bench_pause.py [--sizes 50,200,1024] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from interpreter.core.config import Settings  # noqa: E402
+from interpreter.runtime import criu  # noqa: E402
+from interpreter.service.manager import SandboxManager  # noqa: E402
+from tests.conftest import traversable  # noqa: E402
+
+
+def timed(fn: Callable[..., Any], into: list[float]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            into.append(time.perf_counter() - started)
+
+    return wrapper
+
+
+async def run(manager: SandboxManager, sandbox_id: str, code: str) -> str:
+    context = await manager.prepare_run(sandbox_id)
+    out = []
+    async for event in manager.run(context, code):
+        text = getattr(event, "text", None)
+        if event.type in ("stdout", "stderr") and text:
+            out.append(text)
+        if event.type == "error":
+            raise RuntimeError(str(event))
+    return "".join(out)
+
+
+async def measure(manager: SandboxManager, size_mib: int, rounds: int) -> dict[str, float]:
+    dumps: list[float] = []
+    restores: list[float] = []
+    image_sizes: list[int] = []
+    real_dump = criu.dump
+
+    def dump(*args: Any, **kwargs: Any) -> criu.Dumped:
+        result = real_dump(*args, **kwargs)
+        dumps.append(result.seconds)
+        image_sizes.append(result.image_bytes)
+        return result
+
+    criu.dump = dump  # type: ignore[assignment]
+    restore_real = manager.runtime.restore
+    manager.runtime.restore = timed(restore_real, restores)  # type: ignore[method-assign]
+    record = await manager.create(memory_mb=max(1024, size_mib * 2 + 512))
+    pauses, resumes, firsts = [], [], []
+    try:
+        await run(
+            manager,
+            record.id,
+            f"import numpy as np\ndata = np.full({size_mib} * 2**20 // 8, 1.5)\nprint(data.nbytes)",
+        )
+        for _ in range(rounds):
+            started = time.perf_counter()
+            await manager.pause(record.id)
+            pauses.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            await manager.resume(record.id)
+            resumes.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            out = await run(manager, record.id, "print(data.nbytes >> 20, float(data[-1]))")
+            firsts.append(time.perf_counter() - started)
+            assert out == f"{size_mib} 1.5\n", out
+    finally:
+        criu.dump = real_dump  # type: ignore[assignment]
+        manager.runtime.restore = restore_real  # type: ignore[method-assign]
+        await manager.kill(record.id)
+    median = statistics.median
+    return {
+        "images_mib": median(image_sizes) / 2**20,
+        "pause": median(pauses),
+        "dump": median(dumps),
+        "resume": median(resumes),
+        "restore": median(restores),
+        "first_run": median(firsts),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="50,200,1024", help="MiB of live data, comma-separated")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    home = traversable(Path(tempfile.mkdtemp(prefix="bench-pause-")))
+    settings = Settings(
+        home=home, images_dir=Path("/var/lib/interpreter/images"), pool_size=0, max_timeout=3600
+    )
+    manager = SandboxManager(settings)
+    await manager.start()
+    print(f"CRIU {criu.version(settings.criu)}; {args.rounds} rounds per size, medians (ms)")
+    header = "live data | images | pause | of which criu dump | resume | of which criu restore"
+    print(header + " | first run_code after resume")
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            r = await measure(manager, size, args.rounds)
+            print(
+                f"{size} MiB | {r['images_mib']:.0f} MiB | {r['pause'] * 1000:.0f} | "
+                f"{r['dump'] * 1000:.0f} | {r['resume'] * 1000:.0f} | {r['restore'] * 1000:.0f} | "
+                f"{r['first_run'] * 1000:.0f}",
+                flush=True,
+            )
+    finally:
+        await manager.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
