@@ -1,11 +1,13 @@
-"""Issue #6 figures: create -> first result, from the warm pool and cold, in the same run.
+"""Issue #6 figures: create -> first result from the warm pool, from a template snapshot and
+cold, in the same run.
 
     .venv/bin/python benchmarks/bench_create.py [--creates 15]
 
-Two front ends, each with its own state folder: one keeps a warm pool of one sandbox, the other
-has none. Samples alternate between them; before each, the pool is full and idle (its refill
-done), so neither kind of sample pays for the other's start-ups. A sample is what a user sees
-through the SDK: ``Sandbox.create()`` until ``run_code("1+1")`` returned its result.
+Three front ends, each with its own state folder: one keeps a warm pool of one sandbox (no
+snapshot), one restores every sandbox from the template's snapshot (no pool), one has neither.
+Samples rotate between them; before each, every pool is full and idle (its refill done), so no
+kind of sample pays for another's start-ups. A sample is what a user sees through the SDK:
+``Sandbox.create()`` until ``run_code("1+1")`` returned its result.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -39,7 +39,9 @@ def wait_pool_full(server: Server) -> None:
     with server.client() as client:
         while time.monotonic() < deadline:
             state = client.get("/v1/pool").json()
-            if all(s["ready"] == s["size"] for s in state):
+            if all(s["ready"] == s["size"] and s["snapshot"] != "pending" for s in state):
+                if any(s["snapshot"] == "failed" for s in state):
+                    raise RuntimeError(f"no snapshot: {state}")
                 return
             time.sleep(0.1)
     raise RuntimeError(f"the pool did not refill: {state}")
@@ -65,14 +67,20 @@ def main() -> None:
 
     servers: dict[str, Server] = {}
     try:
-        for kind, size in (("pool", "1"), ("cold", "0")):
+        kinds = (("pool", "1", "0"), ("snapshot", "0", "1"), ("cold", "0", "0"))
+        for kind, size, snapshots in kinds:
             home = traversable(Path(tempfile.mkdtemp(prefix=f"bench-create-{kind}-")))
-            servers[kind] = start_server(home, secrets.token_hex(8), INTERPRETER_POOL_SIZE=size)
-        httpx.get(servers["pool"].url + "/health")
+            servers[kind] = start_server(
+                home,
+                secrets.token_hex(8),
+                INTERPRETER_POOL_SIZE=size,
+                INTERPRETER_SNAPSHOTS=snapshots,
+            )
         results: dict[str, list[tuple[float, float]]] = {kind: [] for kind in servers}
         for i in range(args.creates + 1):
             for kind, server in servers.items():
-                wait_pool_full(servers["pool"])
+                for each in servers.values():
+                    wait_pool_full(each)
                 time.sleep(0.5)  # let the refill's last work settle
                 measured = sample(server)
                 if i > 0:  # the first of each kind warms the front end and the SDK up
@@ -83,7 +91,12 @@ def main() -> None:
 
     print("| create -> first result | p50 | p95 | create alone, p50 |")
     print("|---|---|---|---|")
-    for kind, label in (("pool", "from the warm pool"), ("cold", "cold (no pool)")):
+    labels = {
+        "pool": "from the warm pool",
+        "snapshot": "restored from the template snapshot",
+        "cold": "cold (no pool, no snapshot)",
+    }
+    for kind, label in labels.items():
         firsts = [first for first, _ in results[kind]]
         creates = [create for _, create in results[kind]]
         print(

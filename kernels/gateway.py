@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from kernel_gateway.gatewayapp import KernelGatewayApp
 from tornado import httpserver, netutil
+from tornado.ioloop import IOLoop
 
 RUN = os.environ.get("INTERPRETER_RUN_DIR", "/run/sandbox")
 # In the run folder's `user` subfolder: the gateway runs as `user` and owns only that.
@@ -42,6 +44,27 @@ async def _pre_launch_with_sandbox_envs(self: LocalProvisioner, **kwargs: Any) -
 
 
 LocalProvisioner.pre_launch = _pre_launch_with_sandbox_envs  # type: ignore[method-assign]
+
+# A new kernel websocket is answered once the kernel replied to a kernel_info_request AND one
+# iopub message came through (ZMQ subscriptions take a moment). jupyter_server re-sends the
+# request every 0.5 s, so a connection that misses the first iopub message waits half a second
+# (e.g. every reconnection to a sandbox restored from a snapshot). The first retries come after
+# 20 ms; a kernel still starting then gets the usual 0.5 s (each request queues in it).
+QUICK_NUDGES, NUDGE_SECONDS = 10, 0.02
+_call_later = IOLoop.call_later
+
+
+def _call_later_quick_nudge(
+    self: IOLoop, delay: float, callback: Callable[..., Any], *args: Any, **kwargs: Any
+) -> object:
+    if delay == 0.5 and getattr(callback, "__name__", "") == "nudge":
+        count = args[0] if args else kwargs.get("count", QUICK_NUDGES)
+        if isinstance(count, int) and count < QUICK_NUDGES:
+            delay = NUDGE_SECONDS
+    return _call_later(self, delay, callback, *args, **kwargs)
+
+
+IOLoop.call_later = _call_later_quick_nudge  # type: ignore[method-assign]
 
 
 class UnixSocketGatewayApp(KernelGatewayApp):
