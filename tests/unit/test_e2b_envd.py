@@ -1,0 +1,124 @@
+"""The envd adapter's pure parts: Connect framing, ProtoJSON field names, URL signatures (checked
+against the official SDK's own signer), entry translation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+from e2b.sandbox.signature import get_signature
+
+from interpreter.api.e2b.envd import access, connect, messages, process
+from interpreter.core import errors
+
+
+def test_signature_matches_the_sdks() -> None:
+    for user in (None, "root"):
+        for expiration in (None, 60):
+            made = get_signature("/home/user/a b.txt", "read", user, "tok", expiration)
+            ours = access.signature(
+                "/home/user/a b.txt", "read", user or "", "tok", str(made["expiration"] or "")
+            )
+            assert ours == made["signature"]
+
+
+def test_fields_by_proto_or_json_name() -> None:
+    assert connect.field({"watcherId": "a"}, "watcher_id") == "a"
+    assert connect.field({"watcher_id": "b"}, "watcher_id") == "b"
+    assert connect.field({"path": "/"}, "include_entry", False) is False
+
+
+def test_envelopes() -> None:
+    frame = connect.envelope(0, {"a": 1})
+    assert frame[:5] == struct.pack(">BI", 0, len(b'{"a":1}')) and frame[5:] == b'{"a":1}'
+    end = connect.end_stream(connect.ConnectError("not_found", "gone"))
+    assert end[0] == 2 and json.loads(end[5:]) == {
+        "error": {"code": "not_found", "message": "gone"}
+    }
+
+
+def test_errors_map_to_connect_codes() -> None:
+    assert connect.connect_error(errors.FileNotFoundInSandboxError("x")).code == "not_found"
+    assert connect.connect_error(errors.InvalidRequestError("x")).code == "invalid_argument"
+    assert connect.connect_error(errors.ConflictError("x")).code == "already_exists"
+    assert connect.connect_error(errors.GatewayError("x")).code == "unavailable"
+    assert connect.connect_error(RuntimeError("secret detail")).message == "internal error"
+
+
+def collect(body: AsyncIterator[bytes]) -> list[tuple[int, dict[str, Any]]]:
+    async def run() -> list[tuple[int, dict[str, Any]]]:
+        out = []
+        async for frame in body:
+            out.append((frame[0], json.loads(frame[5:])))
+        return out
+
+    return asyncio.run(run())
+
+
+def test_stream_keepalive_and_error_at_the_end() -> None:
+    async def slow() -> AsyncIterator[dict[str, Any]]:
+        yield {"n": 1}
+        await asyncio.sleep(0.25)
+        raise errors.FileNotFoundInSandboxError("vanished")
+
+    frames = collect(connect._frames(slow(), {"keepalive": {}}, 0.1, None))
+    assert frames[0] == (0, {"n": 1})
+    assert (0, {"keepalive": {}}) in frames
+    assert frames[-1] == (2, {"error": {"code": "not_found", "message": "vanished"}})
+
+
+def test_stream_deadline() -> None:
+    async def endless() -> AsyncIterator[dict[str, Any]]:
+        while True:
+            await asyncio.sleep(1)
+            yield {}
+
+    frames = collect(connect._frames(endless(), {}, 10, deadline=0.0))  # already over
+    assert frames == [
+        (2, {"error": {"code": "deadline_exceeded", "message": frames[0][1]["error"]["message"]}})
+    ]
+
+
+def test_entry_info_protojson() -> None:
+    entry = {
+        "name": "l",
+        "path": "/home/user/l",
+        "type": "symlink",
+        "target_type": "dir",
+        "size": 0,
+        "mode": 0o120777,
+        "permissions": "lrwxrwxrwx",
+        "owner": "user",
+        "group": "user",
+        "modified_time": "2026-01-01T00:00:00+00:00",
+        "symlink_target": "/tmp",
+        "metadata": {},
+    }
+    info = messages.entry_info(entry)
+    assert info == {
+        "name": "l",
+        "type": "FILE_TYPE_DIRECTORY",
+        "path": "/home/user/l",
+        "mode": 0o20000000777,
+        "permissions": "lrwxrwxrwx",
+        "owner": "user",
+        "group": "user",
+        "modifiedTime": "2026-01-01T00:00:00Z",
+        "symlinkTarget": "/tmp",
+        "isSymlink": True,
+    }
+    plain = messages.entry_info({"name": "f", "type": "file", "size": 12, "mode": 0o100644})
+    assert plain["size"] == "12" and plain["mode"] == 0o644  # int64 as a string
+    assert messages.entry_info({"type": "weird"})["type"] == "FILE_TYPE_UNSPECIFIED"
+
+
+def test_process_end_events() -> None:
+    assert process._end({"exit_code": 0}) == {
+        "event": {"end": {"exited": True, "status": "exit status 0"}}
+    }
+    assert process._end({"exit_code": 2})["event"]["end"]["exitCode"] == 2
+    killed = process._end({"exit_code": -9})["event"]["end"]
+    assert killed == {"exitCode": -1, "status": "signal: killed"}
