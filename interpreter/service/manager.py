@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -329,6 +330,8 @@ class SandboxManager:
             if not isinstance(exc, Exception):
                 raise
             log.exception("restore from the %s snapshot failed: starting cold", template)
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+            self.pool.snapshot_broken(template)
             return None
         record.pid, record.jail_pid = process.pid, process.jail_pid
         record.folder = str(process.folder)
@@ -363,6 +366,7 @@ class SandboxManager:
         except Exception:
             log.exception("sandbox restored from the %s snapshot failed: starting cold", template)
             await self.kill(record.id)
+            self.pool.snapshot_broken(template)
             return None
         except BaseException:
             await self.kill(record.id)

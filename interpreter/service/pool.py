@@ -61,6 +61,7 @@ class WarmPool:
         self._wake = asyncio.Event()
         self._filler: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._retaken: set[str] = set()  # templates whose snapshot broke and was taken again
 
     def start(self) -> None:
         if self.sizes or self.snapshots:
@@ -71,6 +72,19 @@ class WarmPool:
         if self.snapshots.get(template) == "ready":
             self.snapshots[template] = "pending"
             self._wake.set()
+
+    def snapshot_broken(self, template: str) -> None:
+        """A restore from the snapshot failed: take it again, once per run of the front end
+        (e.g. it was taken before a reboot); after that, creates go cold."""
+        if self.snapshots.get(template) != "ready":
+            return
+        if template in self._retaken:
+            log.error("warm pool: the %s snapshot fails again: no more snapshots", template)
+            self.snapshots[template] = "failed"
+            return
+        self._retaken.add(template)
+        self.snapshots[template] = "pending"
+        self._wake.set()
 
     async def stop(self) -> None:
         """Stop refilling and kill every pooled sandbox (a restarted front end boots new ones)."""
