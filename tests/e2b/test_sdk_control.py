@@ -174,6 +174,18 @@ def test_pause_file_system_only_then_reboot(tag: dict[str, str]) -> None:
         sandbox.kill()
 
 
+def test_idempotency_key(tag: dict[str, str]) -> None:
+    """The SDK's retries reuse the key: a repeated create is the same sandbox."""
+    key = "retry-" + secrets.token_hex(8)
+    first = Sandbox.create(metadata=tag, idempotency_key=key)
+    try:
+        again = Sandbox.create(metadata=tag, idempotency_key=key)
+        assert again.sandbox_id == first.sandbox_id
+        assert again.run_code("1 + 1").text == "2"
+    finally:
+        first.kill()
+
+
 def test_kill(tag: dict[str, str]) -> None:
     sandbox = BaseSandbox.create(metadata=tag)
     assert sandbox.kill() is True
