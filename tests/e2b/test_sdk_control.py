@@ -210,7 +210,11 @@ def test_async_control_plane(tag: dict[str, str]) -> None:
             execution = await sandbox.run_code("import os; os.environ['FROM_CREATE']")
             assert execution.text == "yes"
             again = await AsyncSandbox.connect(sandbox.sandbox_id)
-            assert (await again.run_code("1 + 1")).text == "2"
+            assert (await again.run_code("kept = 2; kept")).text == "2"
+            assert await sandbox.pause() is True
+            assert (await sandbox.get_info()).state == SandboxState.PAUSED
+            resumed = await AsyncSandbox.connect(sandbox.sandbox_id)
+            assert (await resumed.run_code("kept + 1")).text == "3"
         finally:
             assert await sandbox.kill() is True
         assert not await sandbox.is_running()
