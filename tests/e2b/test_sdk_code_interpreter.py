@@ -316,6 +316,21 @@ def test_stream_lines(server: Server, sbx: Sandbox) -> None:
     }
 
 
+def test_keepalive_lines_while_silent(server: Server, sbx: Sandbox) -> None:
+    headers = {
+        "E2b-Sandbox-Id": sbx.sandbox_id,
+        "E2b-Sandbox-Port": "49999",
+        "E2B-Traffic-Access-Token": sbx.traffic_access_token or "",
+    }
+    code = "import time\ntime.sleep(5.5)\nprint('done')"
+    with httpx.stream(
+        "POST", server.url + "/execute", json={"code": code}, headers=headers, timeout=60
+    ) as response:
+        types = [json.loads(line)["type"] for line in response.iter_lines()]
+    assert "keepalive" in types
+    assert types[-2:] == ["stdout", "end_of_execution"]
+
+
 def test_timeout_interrupts_and_the_next_run_works(sbx: Sandbox) -> None:
     sbx.run_code("kept = 'yes'")
     with pytest.raises(TimeoutException, match="Execution timed out"):
