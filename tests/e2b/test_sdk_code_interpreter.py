@@ -192,6 +192,21 @@ def _text(execution: Execution) -> str | None:
     return execution.results[-1].text if execution.results else None
 
 
+RICH_ELSEWHERE = [
+    ("r", "plot(1:10)", "png"),
+    ("r", "data.frame(a = 1:2)", "html"),
+    ("javascript", "Deno.jupyter.html`<b>x</b>`", "html"),
+    ("typescript", "Deno.jupyter.svg`<svg xmlns='http://www.w3.org/2000/svg'/>`", "svg"),
+]
+
+
+@pytest.mark.parametrize(("language", "code", "fmt"), RICH_ELSEWHERE)
+def test_rich_results_in_other_languages(sbx: Sandbox, language: str, code: str, fmt: str) -> None:
+    execution = sbx.run_code(code, language=language)
+    assert execution.error is None, execution.error
+    assert fmt in execution.results[-1].formats()
+
+
 ERRORS = [
     ("javascript", "throw new TypeError('boom')", "TypeError", "boom"),
     ("r", 'stop("boom")', None, "boom"),
