@@ -32,7 +32,7 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def sbx(e2b_metadata: dict[str, str]) -> Iterator[Sandbox]:
-    sandbox = Sandbox.create(metadata=e2b_metadata, timeout=300)
+    sandbox = Sandbox.create(metadata=e2b_metadata, timeout=300, envs={"FROM_CREATE": "yes"})
     yield sandbox
     sandbox.kill()
 
@@ -166,7 +166,10 @@ def test_access_token_is_required(sbx: Sandbox, server: Server) -> None:
     assert stat["entry"]["type"] == "FILE_TYPE_DIRECTORY" and stat["entry"]["name"] == "user"
     assert httpx.get(f"{server.url}/health", headers=headers).status_code == 204
     envs = httpx.get(f"{server.url}/envs", headers=right)
-    assert envs.status_code == 200 and isinstance(envs.json(), dict)
+    assert envs.status_code == 200 and envs.json() == {"FROM_CREATE": "yes"}
+    assert httpx.get(f"{server.url}/envs", headers=headers).status_code == 401
+    usage = httpx.get(f"{server.url}/metrics", headers=right).json()
+    assert usage["cpu_count"] >= 1 and usage["mem_total_mib"] >= 128 and usage["mem_used"] > 0
 
 
 def test_watch_dir_polling_recursive(sbx: Sandbox) -> None:
@@ -207,6 +210,9 @@ def test_run_envs_cwd_user(sbx: Sandbox) -> None:
     result = sbx.commands.run("echo $GREETING; pwd; whoami", envs={"GREETING": "hi"}, cwd="/tmp")
     assert result.stdout == "hi\n/tmp\nuser\n"
     assert sbx.commands.run("whoami; echo $HOME", user="root").stdout == "root\n/root\n"
+    # The sandbox's own variables (given at create) reach every command; per-command ones win.
+    assert sbx.commands.run("echo $FROM_CREATE").stdout == "yes\n"
+    assert sbx.commands.run("echo $FROM_CREATE", envs={"FROM_CREATE": "no"}).stdout == "no\n"
 
 
 def test_background_connect_list_kill(sbx: Sandbox) -> None:

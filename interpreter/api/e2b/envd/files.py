@@ -1,4 +1,4 @@
-"""envd's plain HTTP routes: ``/health``, ``/files`` (download, upload), ``/envs``.
+"""envd's plain HTTP routes: ``/health``, ``/files`` (download, upload), ``/envs``, ``/metrics``.
 
 Files stream both ways: a download goes from the sandbox's agent to the client chunk by chunk
 (gzip on the fly when asked), an upload (multipart or raw octet-stream, possibly gzip) goes to
@@ -22,11 +22,13 @@ from interpreter.api.e2b.envd.connect import ConnectError, SandboxGone
 from interpreter.api.e2b.envd.messages import write_info
 from interpreter.api.e2b.routing import sandbox_unavailable
 from interpreter.core import errors
+from interpreter.service import metrics
 from interpreter.service.files import SandboxFiles
 
 router = APIRouter()
 METADATA_HEADER = "x-metadata-"
 UPLOAD_QUEUE_CHUNKS = 8  # chunks in flight between the client and the sandbox per file
+DRAIN_LIMIT = 64 << 20  # bytes of a refused upload still read before the connection is dropped
 
 # Our errors -> envd's HTTP statuses (the SDKs map 400/401/404/507).
 STATUSES: list[tuple[type[errors.InterpreterError], int]] = [
@@ -85,6 +87,33 @@ async def envs(request: Request) -> Response:
     return await answer(run)
 
 
+@router.get("/metrics")
+async def sandbox_metrics(request: Request) -> Response:
+    """envd's own resource report (snake_case, unlike the control plane's)."""
+
+    async def run() -> Response:
+        sandbox_id = access.live_sandbox_id(request)
+        access.check_token(request, sandbox_id)
+        record = access.manager_of(request).get(sandbox_id)
+        sample = await asyncio.to_thread(metrics.read, record)
+        return JSONResponse(
+            {
+                "ts": int(sample.timestamp.timestamp()),
+                "cpu_count": sample.cpu_count,
+                "cpu_used_pct": round(sample.cpu_used_pct, 2),
+                "mem_total": sample.mem_total,
+                "mem_used": sample.mem_used,
+                "mem_cache": sample.mem_cache,
+                "mem_total_mib": sample.mem_total >> 20,
+                "mem_used_mib": sample.mem_used >> 20,
+                "disk_used": sample.disk_used,
+                "disk_total": sample.disk_total,
+            }
+        )
+
+    return await answer(run)
+
+
 async def _files_of(request: Request, operation: access.Operation) -> SandboxFiles:
     sandbox_id = access.files_sandbox_id(request, operation)
     return await access.manager_of(request).files(sandbox_id)
@@ -123,38 +152,76 @@ async def _gzip(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     yield compressor.flush()
 
 
+class RequestBody:
+    """The request body as chunks, remembering how far it was read: an upload refused early
+    still reads (a bounded amount of) the rest, so the client gets the answer instead of a
+    connection broken under its feet."""
+
+    def __init__(self, request: Request) -> None:
+        self.request, self.started, self.finished = request, False, False
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        self.started = True
+        async for chunk in self.request.stream():
+            yield chunk
+        self.finished = True
+
+    async def drain(self) -> None:
+        if self.finished:
+            return
+        received = 0
+        if not self.started:
+            async for chunk in self.request.stream():
+                received += len(chunk)
+                if received > DRAIN_LIMIT:
+                    return
+            return
+        while True:  # the stream was left half-read: take the rest from the channel
+            message = await self.request.receive()
+            if message["type"] != "http.request":
+                return
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False) or received > DRAIN_LIMIT:
+                return
+
+
 @router.post("/files")
 async def upload(request: Request) -> Response:
-    async def run() -> Response:
-        sandbox_files = await _files_of(request, "write")
-        user = access.user_of(request)
-        metadata = {
-            key[len(METADATA_HEADER) :]: value
-            for key, value in request.headers.items()
-            if key.startswith(METADATA_HEADER)
-        }
-        path = request.query_params.get("path") or None
-        kind, options = parse_options_header(request.headers.get("content-type", ""))
-        if kind == b"multipart/form-data" and options.get(b"boundary"):
-            written = await _multipart(request, sandbox_files, options[b"boundary"], path, user,
-                                       metadata)  # fmt: skip
-        elif kind == b"application/octet-stream":
-            if not path:
-                raise ConnectError("invalid_argument", "the path query parameter is required")
-            body = request.stream()
-            encoding = request.headers.get("content-encoding", "identity").lower()
-            if encoding == "gzip":
-                body = _gunzip(body)
-            elif encoding != "identity":
-                raise ConnectError("invalid_argument", f"unsupported Content-Encoding {encoding}")
-            written = [await sandbox_files.write(path, body, user, metadata)]
-        else:
-            raise ConnectError("invalid_argument", "send multipart/form-data or octet-stream")
-        if not written:
-            raise ConnectError("invalid_argument", "no file in the request (field 'file')")
-        return JSONResponse([write_info(entry) for entry in written])
+    body = RequestBody(request)
+    response = await answer(lambda: _upload(request, body))
+    if response.status_code >= 400:
+        await body.drain()
+    return response
 
-    return await answer(run)
+
+async def _upload(request: Request, request_body: RequestBody) -> Response:
+    sandbox_files = await _files_of(request, "write")
+    user = access.user_of(request)
+    metadata = {
+        key[len(METADATA_HEADER) :]: value
+        for key, value in request.headers.items()
+        if key.startswith(METADATA_HEADER)
+    }
+    path = request.query_params.get("path") or None
+    kind, options = parse_options_header(request.headers.get("content-type", ""))
+    if kind == b"multipart/form-data" and options.get(b"boundary"):
+        written = await _multipart(request_body, sandbox_files, options[b"boundary"], path,
+                                   user, metadata)  # fmt: skip
+    elif kind == b"application/octet-stream":
+        if not path:
+            raise ConnectError("invalid_argument", "the path query parameter is required")
+        body = request_body.chunks()
+        encoding = request.headers.get("content-encoding", "identity").lower()
+        if encoding == "gzip":
+            body = _gunzip(body)
+        elif encoding != "identity":
+            raise ConnectError("invalid_argument", f"unsupported Content-Encoding {encoding}")
+        written = [await sandbox_files.write(path, body, user, metadata)]
+    else:
+        raise ConnectError("invalid_argument", "send multipart/form-data or octet-stream")
+    if not written:
+        raise ConnectError("invalid_argument", "no file in the request (field 'file')")
+    return JSONResponse([write_info(entry) for entry in written])
 
 
 async def _gunzip(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -170,7 +237,7 @@ async def _gunzip(body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 
 async def _multipart(
-    request: Request,
+    body: RequestBody,
     sandbox_files: SandboxFiles,
     boundary: bytes,
     path: str | None,
@@ -205,7 +272,7 @@ async def _multipart(
     written: list[dict[str, Any]] = []
     upload: _Upload | None = None
     try:
-        async for chunk in request.stream():
+        async for chunk in body.chunks():
             try:
                 parser.write(chunk)
             except Exception as exc:  # noqa: BLE001 - the parser's errors vary by version
