@@ -117,6 +117,13 @@ def test_unknown_sandboxes_and_templates(server: Server) -> None:
         Sandbox.create(template="nosuchtemplate")
 
 
+def test_unsupported_features_say_so(sbx: Sandbox) -> None:
+    with pytest.raises(SandboxException, match="501: forking a sandbox: not supported"):
+        sbx.fork()
+    with pytest.raises(SandboxException, match="501: snapshots: not supported"):
+        sbx.create_snapshot()
+
+
 def test_api_key_checked(server: Server) -> None:
     with pytest.raises(AuthenticationException):
         Sandbox.list(api_key="e2b_" + "0" * 40).next_items()

@@ -340,3 +340,26 @@ async def sandbox_metrics(
     record = sandboxes.get(_sandbox_id(sandbox_id))
     sample = await asyncio.to_thread(metrics.read, record)
     return [schemas.metric(sample)]
+
+
+# -- not here ----------------------------------------------------------------------------------
+UNSUPPORTED = [
+    ("POST", "/sandboxes/{sandbox_id}/fork", "forking a sandbox"),
+    ("POST", "/sandboxes/{sandbox_id}/snapshots", "snapshots"),
+    ("GET", "/snapshots", "snapshots"),
+    ("PUT", "/sandboxes/{sandbox_id}/network", "network rules (sandboxes are loopback-only)"),
+    ("GET", "/templates", "the templates API (use `interpreter template build`)"),
+    ("POST", "/templates", "the templates API (use `interpreter template build`)"),
+    ("DELETE", "/templates/{template_id}", "the templates API"),
+]
+
+
+def _unsupported(feature: str) -> Callable[[], Awaitable[Response]]:
+    async def answer() -> Response:
+        raise E2BError(501, f"{feature}: not supported by this server")
+
+    return answer
+
+
+for _method, _path, _feature in UNSUPPORTED:
+    router.add_api_route(_path, _unsupported(_feature), methods=[_method], include_in_schema=False)
