@@ -11,7 +11,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -37,10 +36,8 @@ from interpreter.core.models import SandboxRecord
 from interpreter.service import metrics
 from interpreter.service.manager import SandboxManager
 
-log = logging.getLogger(__name__)
-
 # E2B's own templates, which clients name by default, are our default template.
-DEFAULT_TEMPLATE_ALIASES = {"code-interpreter-v1", "code-interpreter", "base"}
+DEFAULT_TEMPLATE_ALIASES = {"code-interpreter-v1", "base"}
 MAX_PAGE = 1000
 
 
