@@ -256,3 +256,21 @@ def test_invalid_env_names_are_refused(server: Server) -> None:
 
 def test_pool_endpoint_needs_the_api_key(server: Server) -> None:
     assert httpx.get(server.url + "/v1/pool").status_code == 401
+
+
+def test_a_broken_snapshot_is_taken_again_and_creates_go_cold_meanwhile(
+    server: Server, make: Callable[..., Sandbox]
+) -> None:
+    wait_pool_full(server)
+    (snapshot,) = (server.home / "snapshots" / "code-interpreter").iterdir()
+    (snapshot / "images" / "inventory.img").unlink()  # e.g. taken before a reboot, now unusable
+    pooled, cold = make(server), make(server)
+    assert from_pool(server, pooled.sandbox_id)
+    assert not from_snapshot(server, cold.sandbox_id) and not from_pool(server, cold.sandbox_id)
+    assert cold.run_code("1+1").text == "2"
+    wait_pool_full(server)  # the snapshot was taken again
+    assert (snapshot / "images" / "inventory.img").exists()
+    make(server)  # the refilled pool's
+    restored = make(server)
+    assert from_snapshot(server, restored.sandbox_id)
+    assert restored.run_code("1+1").text == "2"
