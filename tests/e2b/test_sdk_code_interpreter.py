@@ -247,8 +247,8 @@ def test_env_vars_per_run(sbx: Sandbox, language: str) -> None:
 
 
 def test_env_vars_of_the_sandbox(sbx: Sandbox) -> None:
-    assert _read_env(sbx, "python", "SANDBOX_VAR") == "from-create"
-    assert _read_env(sbx, "bash", "SANDBOX_VAR") == "from-create"
+    for language in ("python", "javascript", "r", "bash"):
+        assert _read_env(sbx, language, "SANDBOX_VAR") == "from-create", language
     assert _read_env(sbx, "python", "SANDBOX_VAR", envs={"SANDBOX_VAR": "x"}) == "x"
     assert _read_env(sbx, "python", "SANDBOX_VAR") == "from-create"  # restored
 
