@@ -234,10 +234,16 @@ class NsjailRuntime(Runtime):
         images, new = process.folder / CHECKPOINT, process.folder / (CHECKPOINT + ".new")
         shutil.rmtree(new, ignore_errors=True)
         layers = linux.overlay_lower_layers(process.folder / "root")
+        # CRIU's page copying runs in the sandbox's own (frozen) tasks: lift their CPU quota
+        # for the dump, or a 1-core sandbox is throttled for most of a second per GB.
+        quota = linux.sandbox_cgroups(process.jail_pid)[2] / "cpu.cfs_quota_us"
+        limit = quota.read_text().strip()
+        quota.write_text("-1")
         try:
             dumped = criu.dump(self.settings.criu, process.jail_pid, new)
         except criu.CriuError:
             shutil.rmtree(new, ignore_errors=True)  # CRIU resumed the tree: it runs on
+            quota.write_text(limit)
             raise
         # To mount the same layers again if the overlay is gone (e.g. after a reboot).
         (new / LAYERS).write_text(json.dumps([str(layer) for layer in layers]))
@@ -270,12 +276,14 @@ class NsjailRuntime(Runtime):
                 "memory.limit_in_bytes": str(memory_mb * 1024 * 1024),
                 "pids.max": str(self.settings.pids_max),
                 "cpu.cfs_period_us": "1000000",
-                "cpu.cfs_quota_us": str(int(cpu * 1000) * 1000),
+                "cpu.cfs_quota_us": "-1",  # CRIU's restore runs in them: not throttled...
             },
         )
         try:
             pid = criu.restore(self.settings.criu, images, root, folder / "run", cgroups)
-            linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
+            cgroups = linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
+            # ...then the sandbox's own quota.
+            (cgroups[2] / "cpu.cfs_quota_us").write_text(str(int(cpu * 1000) * 1000))
         except BaseException:
             for cgroup in cgroups:
                 linux.kill_cgroup(cgroup)
