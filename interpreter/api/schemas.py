@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +29,9 @@ class CreateSandbox(Body):
     envs: EnvVars | None = Field(None, description="Environment variables of every process inside.")
     cpu: float | None = Field(None, gt=0, le=64, description="CPU cores (cgroup quota).")
     memory_mb: int | None = Field(None, ge=128, le=262144, description="Memory limit in MiB.")
+    on_timeout: Literal["kill", "pause"] = Field(
+        "kill", description="At its timeout the sandbox is killed, or paused (resumable)."
+    )
 
 
 class SetTimeout(Body):

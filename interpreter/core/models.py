@@ -24,6 +24,7 @@ class SandboxRecord(BaseModel):
     pid: int | None = None  # nsjail on the host
     jail_pid: int | None = None  # the jail's PID 1 on the host
     folder: str | None = None
+    on_timeout: Literal["kill", "pause"] = "kill"  # what the reaper does when it expires
 
 
 class ContextRecord(BaseModel):

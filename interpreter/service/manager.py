@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from interpreter.core.config import Settings
 from interpreter.core.errors import (
@@ -122,7 +123,10 @@ class SandboxManager:
         envs: dict[str, str] | None = None,
         cpu: float | None = None,
         memory_mb: int | None = None,
+        on_timeout: Literal["kill", "pause"] = "kill",
     ) -> SandboxRecord:
+        """Create a sandbox and wait until it is ready. ``on_timeout="pause"``: when its timeout
+        fires it is paused (memory kept), not killed."""
         template = template or self.settings.default_template
         image = images.resolve(self.settings, template)
         seconds = self._timeout(timeout)
@@ -134,12 +138,12 @@ class SandboxManager:
                 template, image, seconds, metadata or {}, envs, cpu, memory_mb
             )
             if claimed is not None:
-                return claimed
+                return self._set_on_timeout(claimed, on_timeout)
             restored = await self._restore(
                 template, image, seconds, metadata or {}, envs, cpu, memory_mb
             )
             if restored is not None:
-                return restored
+                return self._set_on_timeout(restored, on_timeout)
         created = now()
         record = SandboxRecord(
             id=secrets.token_hex(10),
@@ -157,6 +161,14 @@ class SandboxManager:
         # The lifetime counts from when the sandbox is ready, not from the request.
         record.expires_at = now() + timedelta(seconds=seconds)
         self.store.put_sandbox(record)
+        return self._set_on_timeout(record, on_timeout)
+
+    def _set_on_timeout(
+        self, record: SandboxRecord, on_timeout: Literal["kill", "pause"]
+    ) -> SandboxRecord:
+        if on_timeout != record.on_timeout:
+            record.on_timeout = on_timeout
+            self.store.put_sandbox(record)
         return record
 
     async def _boot(self, record: SandboxRecord, image: Image) -> None:
@@ -510,6 +522,14 @@ class SandboxManager:
         while True:
             await asyncio.sleep(self.settings.reaper_interval)
             for sandbox_id in self.store.expired(now()):
+                record = self.store.get_sandbox(sandbox_id)
+                if record and record.state == "running" and record.on_timeout == "pause":
+                    log.info("sandbox %s timed out: pausing it", sandbox_id)
+                    try:
+                        await self.pause(sandbox_id)
+                        continue
+                    except Exception:
+                        log.exception("reaper could not pause %s: killing it", sandbox_id)
                 log.info("sandbox %s timed out: killing it", sandbox_id)
                 try:
                     await self.kill(sandbox_id)

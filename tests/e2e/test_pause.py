@@ -116,6 +116,17 @@ def test_run_code_resumes_a_paused_sandbox(sandbox: Sandbox) -> None:
     assert sandbox.get_info().state == "running"
 
 
+def test_on_timeout_pause_pauses_instead_of_killing(sandbox_factory) -> None:  # type: ignore[no-untyped-def]
+    sbx = sandbox_factory(timeout=3, on_timeout="pause")
+    sbx.run_code("kept = 'across the timeout'")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and sbx.get_info().state != "paused":
+        time.sleep(0.3)
+    assert sbx.get_info().state == "paused"
+    assert sbx.run_code("print(kept)").logs.stdout == ["across the timeout\n"]
+    assert sbx.get_info().state == "running"
+
+
 def test_filesystem_only_pause_boots_fresh_on_the_kept_files(
     server: Server, sandbox: Sandbox
 ) -> None:

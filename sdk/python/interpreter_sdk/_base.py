@@ -83,6 +83,7 @@ def create_body(
     envs: dict[str, str] | None,
     cpu: float | None,
     memory_mb: int | None,
+    on_timeout: str | None = None,
 ) -> dict[str, Any]:
     body = {
         "template": template,
@@ -91,6 +92,7 @@ def create_body(
         "envs": envs,
         "cpu": cpu,
         "memory_mb": memory_mb,
+        "on_timeout": on_timeout,
     }
     return {k: v for k, v in body.items() if v is not None}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -37,6 +37,7 @@ class Sandbox:
         memory_mb: int | None = None,
         api_url: str | None = None,
         api_key: str | None = None,
+        on_timeout: Literal["kill", "pause"] | None = None,
     ) -> Sandbox:
         """Create a sandbox and wait until it is ready.
 
@@ -46,10 +47,11 @@ class Sandbox:
             metadata: key/value tags, usable as a ``list`` filter.
             envs: environment variables of every process in the sandbox.
             cpu: CPU cores. memory_mb: memory limit in MiB.
+            on_timeout: ``"pause"`` to pause it (resumable) instead of killing it at its timeout.
             api_url, api_key: default to ``INTERPRETER_API_URL`` / ``INTERPRETER_API_KEY``.
         """
         config = ConnectionConfig.resolve(api_url, api_key)
-        body = _base.create_body(template, timeout, metadata, envs, cpu, memory_mb)
+        body = _base.create_body(template, timeout, metadata, envs, cpu, memory_mb, on_timeout)
         with httpx.Client(**config.client_options()) as http:
             data = _call(http, "POST", "/sandboxes", json=body, timeout=None)
         return cls(_base.sandbox_info(data), config)
