@@ -9,6 +9,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -85,6 +86,26 @@ def test_background_command_continues_after_resume(sandbox: Sandbox) -> None:
     assert later > resumed  # the same process goes on counting
     assert handle.info().status == "running"
     handle.kill("KILL")
+
+
+def test_pause_with_a_watch_a_pty_and_a_running_cell(sandbox: Sandbox) -> None:
+    sandbox.files.watch_dir("/home/user")  # the agent's inotify watch ends with its stream
+    sandbox.pty.create(cols=80, rows=24)
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["run"] = sandbox.run_code("import time\nfor i in range(6): time.sleep(0.5)")
+        except SandboxError as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(1.0)
+    sandbox.pause()  # the cell's stream breaks; the cell itself is checkpointed mid-way
+    thread.join(30)
+    assert "error" in outcome or "run" in outcome
+    assert sandbox.run_code("print('next')").logs.stdout == ["next\n"]
 
 
 def test_ten_cycles_on_a_kernel_that_ran_pandas_and_matplotlib(sandbox: Sandbox) -> None:
