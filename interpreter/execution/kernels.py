@@ -144,12 +144,11 @@ class SandboxKernels:
             async with context.lock:
                 await _run_silent(await self._ensure_kernel(context), export(envs))
 
-    async def reseed(self) -> None:
-        """New random seeds in every running kernel (a sandbox restored from a snapshot)."""
-        for context in self.contexts.values():
-            if context.kernel_id is not None and context.language.reseed is not None:
-                async with context.lock:
-                    await _run_silent(await self._ensure_kernel(context), context.language.reseed)
+    async def run_silent(self, context_id: str, code: str) -> None:
+        """Run service code in a context: no output, no execution count; raises on an error."""
+        context = self.get(context_id)
+        async with context.lock:
+            await _run_silent(await self._ensure_kernel(context), code)
 
     def _start_failure(self, context: Context, reason: str) -> str:
         # The kernel's own words are in the gateway's log (it inherits its stderr).

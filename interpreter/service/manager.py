@@ -351,13 +351,11 @@ class SandboxManager:
         kernels = self._kernels(record.id, process)
         live = LiveSandbox.attach(process, kernels)
         self.live[record.id] = live
+        # The gateway and the agent were listening when checkpointed: no start-up to wait for.
+        agent = asyncio.create_task(self._agent_ready(live))
         try:
-            ready = await kernels.wait_ready(
-                self.settings.sandbox_ready_timeout, lambda: self.runtime.poll(process)
-            ) and await self._agent_ready(live)
-            if not ready:
-                raise SandboxStartError("restored sandbox did not become ready")
             python = kernels.add(languages.resolve("python"), info["cwd"], None, info["kernel_id"])
+            python.prepared = True  # its cwd was set before the checkpoint
             self.store.put_context(
                 ContextRecord(
                     id=python.id,
@@ -370,11 +368,16 @@ class SandboxManager:
                 )
             )
             await kernels.start(python)  # connects to the restored kernel
+            if not await agent:
+                raise SandboxStartError("the restored sandbox's agent does not answer")
             await self._create_context(record.id, kernels, "javascript", DEFAULT_CWD, True)
-            await kernels.reseed()
             if envs:
                 self.runtime.set_envs(process, envs)
-                await kernels.export_env(envs)
+            # One silent cell: fresh random seeds (every restore starts from the same generator
+            # state) and the request's variables.
+            lang = python.language
+            setup = [lang.reseed, lang.export_env(envs) if envs and lang.export_env else None]
+            await kernels.run_silent(python.id, "\n".join(code for code in setup if code))
         except Exception:
             log.exception("sandbox restored from the %s snapshot failed: starting cold", template)
             await self.kill(record.id)
@@ -383,6 +386,8 @@ class SandboxManager:
         except BaseException:
             await self.kill(record.id)
             raise
+        finally:
+            agent.cancel()
         record.state = "running"
         record.expires_at = now() + timedelta(seconds=seconds)
         self.store.put_sandbox(record)
