@@ -15,10 +15,12 @@ MIN_VERSION=4.2.1
 # CRIU caches what it learns about the kernel (~50-100 ms per run) only on a tmpfs: this folder,
 # which interpreter/runtime/criu.py mounts as a small root-only tmpfs (/run is not one here).
 OPTIONS="RUNDIR=/run/interpreter-criu"
-# Our one patch: restore memory that was madvise(MADV_HUGEPAGE)d (NumPy's large arrays) as huge
-# pages (4K page faults made a 1 GB restore 15-30% slower here).
-PATCH=scripts/criu-restore-thp.patch
-STAMP="$OPTIONS $(sha256sum "$PATCH" | cut -c1-16)"
+# Our patches (scripts/criu-patches/), both for restore speed: memory that was
+# madvise(MADV_HUGEPAGE)d (NumPy's large arrays) comes back as huge pages (4K page faults made a
+# 1 GB restore 15-30% slower here); no iptables tools are probed and run for a network namespace
+# without rules (four process starts).
+PATCHES=(scripts/criu-patches/*.patch)
+STAMP="$OPTIONS $(cat "${PATCHES[@]}" | sha256sum | cut -c1-16)"
 BUILD_DEPS=(
     make gcc patch pkg-config libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
     python3-protobuf libnl-3-dev libnet1-dev libcap-dev libbsd-dev libgnutls28-dev
@@ -64,7 +66,9 @@ fi
 tar -C "$work" -xf "$tarball"
 src=$(ls -d "$work"/criu-*/ | head -1)
 version=$(basename "$src" | sed 's/^criu-//')
-patch -d "$src" -p1 --quiet < "$PATCH"
+for p in "${PATCHES[@]}"; do
+    patch -d "$src" -p1 --quiet < "$p"
+done
 # shellcheck disable=SC2086 # OPTIONS is a list of make variables
 if ! make -C "$src" -j"$(nproc)" criu $OPTIONS >"$work/build.log" 2>&1; then
     tail -30 "$work/build.log" >&2
