@@ -15,7 +15,14 @@ Two verbs, both blocking (call them from a thread):
 What it takes on this host (each learned from a failure, see kernels-and-jail.md): CRIU >= 4.2.1;
 dump the jail's PID 1, not nsjail; a user namespace mapping root and a range; no cgroup
 namespace, and ``--manage-cgroups=ignore`` at restore; ``--root`` at restore; host connections
-into the sandbox (kernel websockets, agent HTTP) closed before the dump, reconnected after.
+into the sandbox (kernel websockets, agent HTTP) closed before the dump, reconnected after: a
+connection from the host is a socket of the host's network namespace, which CRIU cannot dump,
+so ``dump`` first waits (up to 3 s) until the sandbox has closed its side of them.
+
+Speed (BENCHMARKS.md): CRIU copies pages inside the sandbox's own tasks, so a CPU quota on their
+cgroups throttles dump and restore: lift it (``cpu.cfs_quota_us`` = -1) for the dump and create
+the restore's cgroups without it, then set the sandbox's quota once ``restore`` returned (see
+NsjailRuntime.pause/restore).
 
 Reuse for a template snapshot (one checkpoint, many sandboxes):
 
