@@ -44,6 +44,10 @@ def take(settings: Settings, process: SandboxProcess, image: Image, dest: Path, 
     new = dest.with_name(dest.name + ".new")
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
+    # CRIU's page copying runs in the sandbox's own (frozen) tasks: lift their CPU quota meanwhile.
+    quota = linux.sandbox_cgroups(process.jail_pid)[linux.CGROUP_CONTROLLERS.index("cpu")]
+    quota = quota / "cpu.cfs_quota_us"
+    quota.write_text("-1")
     criu.dump(settings.criu, process.jail_pid, new / IMAGES, work_dir=new)
     # Copied while nothing runs: the files the restored processes find are those they left.
     _copy(process.folder / "upper", new / UPPER)
@@ -86,7 +90,8 @@ def restore(
             "memory.limit_in_bytes": str(memory_mb * 1024 * 1024),
             "pids.max": str(settings.pids_max),
             "cpu.cfs_period_us": "1000000",
-            "cpu.cfs_quota_us": str(int(cpu * 1000) * 1000),
+            # CRIU copies the pages in the restored tasks, inside these cgroups: not throttled...
+            "cpu.cfs_quota_us": "-1",
         },
     )
     try:
@@ -98,7 +103,10 @@ def restore(
             cgroups,
             work_dir=folder / "criu",
         )
-        linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
+        cgroups = linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
+        # ...then the sandbox's own quota.
+        cpu_cgroup = cgroups[linux.CGROUP_CONTROLLERS.index("cpu")]
+        (cpu_cgroup / "cpu.cfs_quota_us").write_text(str(int(cpu * 1000) * 1000))
     except BaseException:
         for cgroup in cgroups:
             linux.kill_cgroup(cgroup)
