@@ -26,6 +26,35 @@ def nsjail_pids(folder: Path) -> list[int]:
     return pids
 
 
+def sandbox_tree(folder: Path) -> tuple[int, list[int]]:
+    """The jail's PID 1 as the host sees it, and the sandbox's processes on the host: nsjail and
+    its tree, or, for a sandbox CRIU restored (from a template snapshot or a resume: no nsjail),
+    the restored tree."""
+    pids = nsjail_pids(folder)
+    if pids:
+        (nsjail,) = pids
+        tree = [nsjail, *descendants(nsjail)]
+        return tree[1], tree
+    want = (folder / "root").stat()
+    inside = []
+    for entry in Path("/proc").iterdir():
+        try:
+            root = (entry / "root").stat() if entry.name.isdigit() else None
+        except OSError:
+            continue
+        if root is not None and (root.st_dev, root.st_ino) == (want.st_dev, want.st_ino):
+            inside.append(int(entry.name))
+    (pid1,) = [pid for pid in inside if _parent(pid) not in inside]
+    return pid1, [pid1, *descendants(pid1)]
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
 def descendants(pid: int) -> list[int]:
     found: list[int] = []
     todo = [pid]
