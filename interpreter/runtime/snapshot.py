@@ -44,19 +44,22 @@ def take(settings: Settings, process: SandboxProcess, image: Image, dest: Path, 
     new = dest.with_name(dest.name + ".new")
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
-    # CRIU's page copying runs in the sandbox's own (frozen) tasks: lift their CPU quota meanwhile.
-    quota = linux.sandbox_cgroups(process.jail_pid)[linux.CGROUP_CONTROLLERS.index("cpu")]
-    quota = quota / "cpu.cfs_quota_us"
-    quota.write_text("-1")
-    criu.dump(settings.criu, process.jail_pid, new / IMAGES, work_dir=new)
-    # Copied while nothing runs: the files the restored processes find are those they left.
-    _copy(process.folder / "upper", new / UPPER)
-    _copy(process.folder / "run", new / RUN)
-    for path in (new / RUN).rglob("*"):
-        if path.is_socket():  # each restored gateway and agent binds its own
-            path.unlink()
-    layers = [str(layer) for layer in image.layers]
-    (new / INFO).write_text(json.dumps({**info, "layers": layers}))
+    try:
+        # CRIU's page copying runs in the sandbox's own (frozen) tasks: lift their CPU quota.
+        cgroup = linux.sandbox_cgroups(process.jail_pid)[linux.CGROUP_CONTROLLERS.index("cpu")]
+        (cgroup / "cpu.cfs_quota_us").write_text("-1")
+        criu.dump(settings.criu, process.jail_pid, new / IMAGES, work_dir=new)
+        # Copied while nothing runs: the files the restored processes find are those they left.
+        _copy(process.folder / "upper", new / UPPER)
+        _copy(process.folder / "run", new / RUN)
+        for path in (new / RUN).rglob("*"):
+            if path.is_socket():  # each restored gateway and agent binds its own
+                path.unlink()
+        layers = [str(layer) for layer in image.layers]
+        (new / INFO).write_text(json.dumps({**info, "layers": layers}))
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
     shutil.rmtree(dest, ignore_errors=True)
     new.rename(dest)
 
