@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -252,3 +253,19 @@ def test_legacy_paths(server: Server, sbx: Sandbox, tag: dict[str, str]) -> None
         assert api.post(f"/sandboxes/{sbx.sandbox_id}/refreshes", json={}).status_code == 204
         listed = api.get("/sandboxes", params={"metadata": f"module={tag['module']}"}).json()
         assert sbx.sandbox_id in {s["sandboxID"] for s in listed}
+
+
+def test_auto_pause_at_timeout(tag: dict[str, str]) -> None:
+    """lifecycle on_timeout=pause (E2B's autoPause): the timeout pauses, connect resumes."""
+    sandbox = Sandbox.create(metadata=tag, timeout=2, lifecycle={"on_timeout": "pause"})
+    try:
+        sandbox.run_code("kept = 'across the timeout'")
+        assert sandbox.get_info().lifecycle["on_timeout"] == "pause"
+        deadline = datetime.now(UTC) + timedelta(seconds=90)
+        while Sandbox.get_info(sandbox.sandbox_id).state != SandboxState.PAUSED:
+            assert datetime.now(UTC) < deadline, "the timeout did not pause the sandbox"
+            time.sleep(0.5)
+        resumed = Sandbox.connect(sandbox.sandbox_id, timeout=120)
+        assert resumed.run_code("kept").text == "across the timeout"
+    finally:
+        sandbox.kill()

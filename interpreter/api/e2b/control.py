@@ -145,15 +145,15 @@ def _created(record: SandboxRecord, request: Request, status: int = 201) -> JSON
 async def create_sandbox(
     body: schemas.NewSandbox, request: Request, sandboxes: Manager
 ) -> JSONResponse:
-    # autoPause (pause instead of kill at timeout) is not supported: sandboxes are killed at
-    # their timeout; secure and allow_internet_access are accepted (the network is loopback-only
-    # and the data plane always checks the per-sandbox tokens).
+    # autoPause: pause instead of kill at the timeout; secure and allow_internet_access are
+    # accepted (the network is loopback-only and the data plane always checks per-sandbox tokens).
     def start() -> Awaitable[SandboxRecord]:
         return sandboxes.create(
             template=_template(sandboxes, body.template_id),
             timeout=body.timeout or None,  # E2B: 0 or absent = the default (300 s)
             metadata=body.metadata,
             envs=body.env_vars,
+            on_timeout="pause" if body.auto_pause else "kill",
         )
 
     key = request.headers.get("Idempotency-Key")

@@ -125,7 +125,7 @@ def sandbox_detail(record: SandboxRecord, key: bytes) -> dict[str, Any]:
         "envdAccessToken": tokens.envd_access_token(key, record.id),
         "domain": None,
         "allowInternetAccess": False,  # sandboxes have a loopback-only network
-        "lifecycle": {"autoResume": True, "onTimeout": "kill"},
+        "lifecycle": {"autoResume": True, "onTimeout": record.on_timeout},
     }
 
 
