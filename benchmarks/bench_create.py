@@ -21,17 +21,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.stats import ms, pct  # noqa: E402
 from interpreter_sdk import Sandbox  # noqa: E402
 from tests.conftest import Server, start_server, stop_server, traversable  # noqa: E402
-
-
-def pct(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def ms(x: float) -> str:
-    return f"{x * 1000:.1f} ms"
 
 
 def wait_pool_full(server: Server) -> None:

@@ -26,18 +26,15 @@ from jupyter_client.manager import KernelManager
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from benchmarks.stats import ms as _ms  # noqa: E402
+from benchmarks.stats import pct  # noqa: E402
 from interpreter_sdk import Sandbox  # noqa: E402
 from tests.conftest import start_server, stop_server, traversable  # noqa: E402
 from tests.e2e.host import descendants, folder_of, nsjail_pids  # noqa: E402
 
 
-def pct(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def ms(x: float) -> str:
-    return f"{x * 1000:.2f} ms"
+def ms(seconds: float) -> str:
+    return _ms(seconds, 2)
 
 
 def raw_execute(kc: BlockingKernelClient) -> None:
