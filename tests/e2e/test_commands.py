@@ -82,7 +82,12 @@ def test_kill(sandbox: Sandbox) -> None:
 
 def test_pty_echo_and_resize(sandbox: Sandbox) -> None:
     terminal = sandbox.pty.create(cols=100, rows=30)
-    terminal.send_stdin("stty size\n")
+    terminal.send_stdin("stty size; stty size > /tmp/first-size\n")
+    # Resize only once the shell has answered at the first size (else it may read the second).
+    deadline = time.monotonic() + 30
+    while not (sandbox.files.exists("/tmp/first-size") and sandbox.files.read("/tmp/first-size")):
+        assert time.monotonic() < deadline, "the first stty size never ran"
+        time.sleep(0.05)
     terminal.resize(cols=120, rows=40)
     terminal.send_stdin("stty size; tty; exit\n")
     output = terminal.wait(check=False).stdout

@@ -71,7 +71,9 @@ def test_variables_dataframe_cwd_and_open_files_survive(server: Server, sandbox:
 
 def test_background_command_continues_after_resume(sandbox: Sandbox) -> None:
     handle = sandbox.commands.start(
-        "i=0; while true; do i=$((i+1)); echo $i > /tmp/counter; sleep 0.05; done"
+        # Written aside and renamed, so a read never sees the file half-written.
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/c.new; mv /tmp/c.new /tmp/counter;"
+        " sleep 0.05; done"
     )
     time.sleep(1.0)
     before = int(sandbox.files.read("/tmp/counter"))
