@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/bench_e2b.py [--rounds 300] [--creates 10]
 
 1. create -> first result: ``Sandbox.create()`` until ``run_code("1+1")`` returned, p50 / p95,
-   from the warm pool (default set-up) and cold (a second front end without a pool). Samples
-   alternate between the SDKs and the front ends; before each, the pool is full and idle.
+   from the warm pool (default set-up), from the template snapshot (a front end without a pool)
+   and cold (neither pool nor snapshot). Samples alternate between the SDKs and the front ends;
+   before each, the pool is full and idle.
 2. ``run_code("1+1")`` round trip on a running sandbox, p50 / p99: E2B's code-interpreter SDK
    (HTTP/1.1 + NDJSON through the E2B adapter) interleaved with the native SDK.
 """
@@ -76,6 +77,13 @@ def round_trips(server: Server, rounds: int) -> tuple[list[float], list[float]]:
     return native, e2b
 
 
+MODES: dict[str, dict[str, str]] = {
+    "pool": {"INTERPRETER_POOL_SIZE": "1"},
+    "snapshot": {"INTERPRETER_POOL_SIZE": "0"},
+    "cold": {"INTERPRETER_POOL_SIZE": "0", "INTERPRETER_SNAPSHOTS": "0"},
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=300)
@@ -89,10 +97,12 @@ def main() -> None:
     }
     creates: dict[tuple[str, str], list[float]] = {}
     try:
-        for pool, size in (("pool", "1"), ("cold", "0")):
+        for pool, env in MODES.items():
             home = traversable(Path(tempfile.mkdtemp(prefix=f"bench-e2b-{pool}-")))
             key = "e2b_" + secrets.token_hex(20)
-            servers[pool] = start_server(home, key, INTERPRETER_POOL_SIZE=size)
+            servers[pool] = start_server(home, key, **env)
+            if pool == "snapshot":
+                wait_pool_full(servers[pool])  # its snapshot is taken
         for i in range(args.creates + 1):
             for pool, server in servers.items():
                 for sdk, measure in kinds.items():
@@ -109,7 +119,8 @@ def main() -> None:
 
     print("| measure | native SDK p50 | p95 / p99 | E2B SDK p50 | p95 / p99 |")
     print("|---|---|---|---|---|")
-    for pool, label in (("pool", "from the warm pool"), ("cold", "cold (no pool)")):
+    labels = {"pool": "from the warm pool", "snapshot": "from the snapshot", "cold": "cold"}
+    for pool, label in labels.items():
         a, b = creates[("native", pool)], creates[("e2b", pool)]
         print(
             f"| create -> first result, {label} ({len(a)} each), p50 / p95 | "
