@@ -22,7 +22,7 @@ OPTIONS="RUNDIR=/run/interpreter-criu"
 PATCHES=(scripts/criu-patches/*.patch)
 STAMP="$OPTIONS $(cat "${PATCHES[@]}" | sha256sum | cut -c1-16)"
 BUILD_DEPS=(
-    make gcc patch pkg-config libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
+    make gcc patch xz-utils pkg-config libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler
     python3-protobuf libnl-3-dev libnet1-dev libcap-dev libbsd-dev libgnutls28-dev
     libnftables-dev uuid-dev libaio-dev iptables
 )
@@ -44,6 +44,7 @@ if works; then
 fi
 
 echo "setup: building CRIU (>= $MIN_VERSION) from Debian unstable's source tarball"
+apt-get update -qq  # a fresh machine may have no package lists yet
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${BUILD_DEPS[@]}" >/dev/null
 

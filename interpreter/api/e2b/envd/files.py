@@ -21,6 +21,7 @@ from interpreter.api.e2b.envd import access
 from interpreter.api.e2b.envd.connect import ConnectError, SandboxGone
 from interpreter.api.e2b.envd.messages import write_info
 from interpreter.api.e2b.routing import sandbox_unavailable
+from interpreter.api.errors import status_of
 from interpreter.core import errors
 from interpreter.service import metrics
 from interpreter.service.files import SandboxFiles
@@ -30,15 +31,6 @@ METADATA_HEADER = "x-metadata-"
 UPLOAD_QUEUE_CHUNKS = 8  # chunks in flight between the client and the sandbox per file
 DRAIN_LIMIT = 64 << 20  # bytes of a refused upload still read before the connection is dropped
 
-# Our errors -> envd's HTTP statuses (the SDKs map 400/401/404/507).
-STATUSES: list[tuple[type[errors.InterpreterError], int]] = [
-    (errors.SandboxNotFoundError, 502),
-    (errors.NotFoundError, 404),
-    (errors.InvalidRequestError, 400),
-    (errors.PermissionDeniedError, 403),
-    (errors.ConflictError, 409),
-    (errors.GatewayError, 502),
-]
 CONNECT_STATUSES = {"unauthenticated": 401, "invalid_argument": 400, "not_found": 404}
 
 
@@ -52,8 +44,7 @@ def http_error(exc: Exception) -> Response:
     if isinstance(exc, ConnectError):
         status, message = CONNECT_STATUSES.get(exc.code, 400), exc.message
     elif isinstance(exc, errors.InterpreterError):
-        status = next((s for cls, s in STATUSES if isinstance(exc, cls)), 500)
-        message = str(exc)
+        status, message = status_of(exc), str(exc)  # the native API's table
         if "No space left on device" in message:
             status = 507
     return JSONResponse({"message": message, "code": status}, status_code=status)
