@@ -71,7 +71,12 @@ def descendants(pid: int) -> list[int]:
 
 
 def alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
+    """Running, not a zombie: a CRIU-restored tree's PID 1 is a child of the host's init, which
+    reaps it when it gets to it (not promptly on every machine)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def mounted_under(folder: Path) -> list[str]:

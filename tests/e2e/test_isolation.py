@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
 from interpreter_sdk import Sandbox
 
 from ..conftest import Server
-from .host import cgroups_of, folder_of, sandbox_tree
+from .host import alive, cgroups_of, folder_of, sandbox_tree
 
 
 def test_two_sandboxes_share_no_files_processes_or_variables(sandbox_factory) -> None:  # type: ignore[no-untyped-def]
@@ -93,7 +92,7 @@ def test_kill_removes_processes_mounts_cgroups_and_folder(server: Server, sandbo
     assert all(c.exists() for c in cgroups_of(jail_pid))
     assert (folder / "upper").exists()
     sbx.kill()
-    assert not [pid for pid in tree if os.path.exists(f"/proc/{pid}")]
+    assert not [pid for pid in tree if alive(pid)]
     assert str(folder) not in Path("/proc/mounts").read_text()
     assert not any(c.exists() for c in cgroups_of(jail_pid))
     assert not folder.exists()
