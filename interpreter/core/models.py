@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 SandboxState = Literal["starting", "running", "paused", "killed", "pooled"]
 # "pooled": ready in the warm pool, not yet handed out (invisible to clients).
+
+
+def now() -> datetime:
+    """The time records are stamped with (aware, UTC)."""
+    return datetime.now(UTC)
 
 
 class SandboxRecord(BaseModel):

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from interpreter.core.errors import UnsupportedLanguageError
 
+DEFAULT_CWD = "/home/user"  # where code runs unless its context says otherwise
+
 Env = dict[str, str]
 
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -28,26 +26,21 @@ from interpreter.core.errors import (
     SandboxStartError,
 )
 from interpreter.core.events import Event
-from interpreter.core.models import ContextRecord, SandboxRecord
+from interpreter.core.models import ContextRecord, SandboxRecord, now
 from interpreter.core.store import Store
 from interpreter.execution import languages
 from interpreter.execution.kernels import Context, SandboxKernels
-from interpreter.runtime import criu, images, snapshot
+from interpreter.execution.languages import DEFAULT_CWD
+from interpreter.runtime import images
 from interpreter.runtime.base import Runtime, SandboxProcess, SandboxSpec, load_runtime
 from interpreter.runtime.images import Image
 from interpreter.service.agent_client import AgentClient
 from interpreter.service.commands import SandboxCommands
+from interpreter.service.fast_start import CreateRequest, FastStart
 from interpreter.service.files import SandboxFiles
-from interpreter.service.pool import Pooled, WarmPool
 from interpreter.service.signing import Signer
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CWD = "/home/user"
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -78,7 +71,7 @@ class SandboxManager:
         self._killing: dict[str, asyncio.Task[None]] = {}
         # Pause, resume and kill of one sandbox take turns.
         self._locks: dict[str, asyncio.Lock] = {}
-        self.pool: WarmPool | None = None  # the front end's (start_pool); the CLI's has none
+        self.fast_start: FastStart | None = None  # the front end's (start_pool); not the CLI's
 
     # -- lifecycle of the manager ---------------------------------------------------------
     async def start(self) -> None:
@@ -89,8 +82,8 @@ class SandboxManager:
     async def stop(self) -> None:
         """Stop serving; sandboxes keep running and are re-attached at the next start (pooled
         ones are killed: nobody has them yet, and the next start boots fresh ones)."""
-        if self.pool is not None:
-            await self.pool.stop()
+        if self.fast_start is not None:
+            await self.fast_start.stop()
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -125,41 +118,27 @@ class SandboxManager:
         memory_mb: int | None = None,
         on_timeout: Literal["kill", "pause"] = "kill",
     ) -> SandboxRecord:
-        """Create a sandbox and wait until it is ready. ``on_timeout="pause"``: when its timeout
-        fires it is paused (memory kept), not killed."""
+        """Create a sandbox and wait until it is ready: from the warm pool, else from the
+        template's snapshot, else cold. ``on_timeout="pause"``: when its timeout fires it is
+        paused (memory kept), not killed."""
         template = template or self.settings.default_template
-        image = images.resolve(self.settings, template)
-        seconds = self._timeout(timeout)
-        envs = _checked_envs(envs or {})
-        cpu = cpu or self.settings.default_cpu
-        memory_mb = memory_mb or self.settings.default_memory_mb
-        if self.pool is not None:
-            claimed = await self._claim(
-                template, image, seconds, metadata or {}, envs, cpu, memory_mb
-            )
-            if claimed is not None:
-                return self._set_on_timeout(claimed, on_timeout)
-            restored = await self._restore(
-                template, image, seconds, metadata or {}, envs, cpu, memory_mb
-            )
-            if restored is not None:
-                return self._set_on_timeout(restored, on_timeout)
-        created = now()
-        record = SandboxRecord(
-            id=secrets.token_hex(10),
+        request = CreateRequest(
             template=template,
-            state="starting",
-            created_at=created,
-            expires_at=created + timedelta(seconds=seconds),
-            cpu=cpu,
-            memory_mb=memory_mb,
+            image=images.resolve(self.settings, template),
+            seconds=self._timeout(timeout),
+            cpu=cpu or self.settings.default_cpu,
+            memory_mb=memory_mb or self.settings.default_memory_mb,
             metadata=metadata or {},
-            envs=envs,
+            envs=_checked_envs(envs or {}),
         )
-        await self._boot(record, image)
+        fast = await self.fast_start.create(request) if self.fast_start else None
+        if fast is not None:
+            return self._set_on_timeout(fast, on_timeout)
+        record = request.new_record("starting")
+        await self._boot(record, request.image)
         record.state = "running"
         # The lifetime counts from when the sandbox is ready, not from the request.
-        record.expires_at = now() + timedelta(seconds=seconds)
+        record.expires_at = now() + timedelta(seconds=request.seconds)
         self.store.put_sandbox(record)
         return self._set_on_timeout(record, on_timeout)
 
@@ -216,233 +195,18 @@ class SandboxManager:
                 await self.kill(record.id)
             raise
 
-    # -- the warm pool ----------------------------------------------------------------------
+    # -- fast start (warm pool, template snapshots) -----------------------------------------
     async def start_pool(self) -> None:
         """Keep ready sandboxes per template (the serving front end only, after start())."""
-        await self.discard_pooled()  # left by a front end that did not stop cleanly
-        templates = {self.settings.default_template, *self.settings.pool_sizes}
-        snapshots = self.settings.snapshots
-        if snapshots:
-            try:
-                await asyncio.to_thread(criu.version, self.settings.criu)
-            except criu.CriuError as exc:
-                log.warning("no template snapshots: %s", exc)
-                snapshots = False
-        self.pool = WarmPool(
-            {t: self.settings.pool_size_of(t) for t in sorted(templates)},
-            boot=self._boot_pooled,
-            discard=lambda pooled: self._kill(pooled.record),
-            alive=self._pooled_alive,
-            refill_delay=self.settings.pool_refill_delay,
-            snapshot=self._take_snapshot if snapshots else None,
-            snapshot_templates=sorted(templates),
-        )
-        self.pool.start()
+        self.fast_start = FastStart(self)
+        await self.fast_start.start()
 
     async def discard_pooled(self) -> list[str]:
-        """Kill every pooled sandbox the store knows of (start_pool, `sandbox kill --all`)."""
-        records = self.store.list_sandboxes(("pooled",))
-        for record in records:
-            await self._kill(record)
-        return [record.id for record in records]
+        """Kill every pooled sandbox the store knows of (`sandbox kill --all`)."""
+        return await FastStart(self).discard_pooled()
 
     def pool_status(self) -> list[dict[str, object]]:
-        return self.pool.status() if self.pool is not None else []
-
-    async def _boot_pooled(self, template: str) -> Pooled:
-        image = await asyncio.to_thread(images.resolve, self.settings, template)
-        record = self._hidden_record(template)
-        await self._boot(record, image)
-        return Pooled(record, image)
-
-    def _hidden_record(self, template: str) -> SandboxRecord:
-        """A sandbox no client sees (pool, snapshot source): killed with the pool if left."""
-        created = now()
-        return SandboxRecord(
-            id=secrets.token_hex(10),
-            template=template,
-            state="pooled",
-            created_at=created,
-            expires_at=created + timedelta(seconds=self.settings.default_timeout),
-            cpu=self.settings.default_cpu,
-            memory_mb=self.settings.default_memory_mb,
-        )
-
-    async def _take_snapshot(self, template: str) -> None:
-        """Checkpoint a freshly booted sandbox of the template, once per build of it (kept on
-        disk): restoring it skips the gateway's and the kernel's start-up."""
-        image = await asyncio.to_thread(images.resolve, self.settings, template)
-        folder = snapshot.folder_for(self.settings, image)
-        if snapshot.read_info(folder) is not None:
-            return
-        record = self._hidden_record(template)
-        await self._boot(record, image)
-        live = self.live.pop(record.id)
-        (python,) = [c for c in live.kernels.contexts.values() if c.language.name == "python"]
-        await live.close()  # a checkpoint holds no connection from outside the sandbox
-        try:
-            info = {"kernel_id": python.kernel_id, "cwd": python.cwd}
-            await asyncio.to_thread(snapshot.take, self.settings, live.process, image, folder, info)
-            await asyncio.to_thread(snapshot.discard_others, folder)
-        finally:
-            await self._kill(record)
-        log.info("snapshot of %s taken: %s", template, folder)
-
-    async def _restore(
-        self,
-        template: str,
-        image: Image,
-        seconds: int,
-        metadata: dict[str, str],
-        envs: dict[str, str],
-        cpu: float,
-        memory_mb: int,
-    ) -> SandboxRecord | None:
-        """A sandbox restored from the template's snapshot, or None (the caller goes cold)."""
-        assert self.pool is not None
-        if self.pool.snapshots.get(template) != "ready":
-            return None
-        folder = snapshot.folder_for(self.settings, image)
-        info = snapshot.read_info(folder)
-        if info is None:
-            self.pool.snapshot_stale(template)  # the template was rebuilt: take a new one
-            return None
-        created = now()
-        record = SandboxRecord(
-            id=secrets.token_hex(10),
-            template=template,
-            state="starting",
-            created_at=created,
-            expires_at=created + timedelta(seconds=seconds),
-            cpu=cpu,
-            memory_mb=memory_mb,
-            metadata=metadata,
-            envs=envs,
-        )
-        self.store.put_sandbox(record)
-        restoring = asyncio.ensure_future(
-            asyncio.to_thread(
-                snapshot.restore,
-                self.settings,
-                folder,
-                record.id,
-                self.settings.sandboxes_path / record.id,
-                cpu,
-                memory_mb,
-            )
-        )
-        try:
-            process = await asyncio.shield(restoring)
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                with contextlib.suppress(Exception):
-                    await asyncio.to_thread(self._destroy, await restoring)
-            self.store.delete_sandbox(record.id)
-            await asyncio.to_thread(self._destroy_folder, record.id)
-            if not isinstance(exc, Exception):
-                raise
-            log.exception("restore from the %s snapshot failed: starting cold", template)
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-            self.pool.snapshot_broken(template)
-            return None
-        record.pid, record.jail_pid = process.pid, process.jail_pid
-        record.folder = str(process.folder)
-        self.store.put_sandbox(record)
-        kernels = self._kernels(record.id, process)
-        live = LiveSandbox.attach(process, kernels)
-        self.live[record.id] = live
-        # The gateway and the agent were listening when checkpointed: no start-up to wait for.
-        agent = asyncio.create_task(self._agent_ready(live))
-        try:
-            python = kernels.add(languages.resolve("python"), info["cwd"], None, info["kernel_id"])
-            python.prepared = True  # its cwd was set before the checkpoint
-            self.store.put_context(
-                ContextRecord(
-                    id=python.id,
-                    sandbox_id=record.id,
-                    language="python",
-                    cwd=python.cwd,
-                    created_at=now(),
-                    is_default=True,
-                    kernel_id=python.kernel_id,
-                )
-            )
-            await kernels.start(python)  # connects to the restored kernel
-            if not await agent:
-                raise SandboxStartError("the restored sandbox's agent does not answer")
-            await self._create_context(record.id, kernels, "javascript", DEFAULT_CWD, True)
-            if envs:
-                self.runtime.set_envs(process, envs)
-            # One silent cell: fresh random seeds (every restore starts from the same generator
-            # state) and the request's variables.
-            lang = python.language
-            setup = [lang.reseed, lang.export_env(envs) if envs and lang.export_env else None]
-            await kernels.run_silent(python.id, "\n".join(code for code in setup if code))
-        except Exception:
-            log.exception("sandbox restored from the %s snapshot failed: starting cold", template)
-            await self.kill(record.id)
-            self.pool.snapshot_broken(template)
-            return None
-        except BaseException:
-            await self.kill(record.id)
-            raise
-        finally:
-            agent.cancel()
-        record.state = "running"
-        record.expires_at = now() + timedelta(seconds=seconds)
-        self.store.put_sandbox(record)
-        log.info("sandbox %s restored from the %s snapshot", record.id, template)
-        return record
-
-    def _pooled_alive(self, pooled: Pooled) -> bool:
-        live = self.live.get(pooled.record.id)
-        return live is not None and self.runtime.poll(live.process)
-
-    async def _claim(
-        self,
-        template: str,
-        image: Image,
-        seconds: int,
-        metadata: dict[str, str],
-        envs: dict[str, str],
-        cpu: float,
-        memory_mb: int,
-    ) -> SandboxRecord | None:
-        """Hand out a pooled sandbox made exactly what a cold create would have made, or None."""
-        assert self.pool is not None
-        while (pooled := self.pool.take(template, image)) is not None:
-            record, live = pooled.record, self.live[pooled.record.id]
-            if (cpu, memory_mb) != (record.cpu, record.memory_mb):
-                try:
-                    await asyncio.to_thread(self.runtime.set_limits, live.process, cpu, memory_mb)
-                except OSError as exc:  # e.g. less memory than the idle sandbox already uses
-                    log.info("pooled sandbox cannot take those limits (%s): going cold", exc)
-                    with contextlib.suppress(OSError):
-                        self.runtime.set_limits(live.process, record.cpu, record.memory_mb)
-                    self.pool.put_back(pooled)
-                    return None
-            try:
-                if envs:
-                    # A cold sandbox has them from launch; here the agent and the gateway read
-                    # them from the run folder and the running Python kernel is told directly.
-                    self.runtime.set_envs(live.process, envs)
-                    await live.kernels.export_env(envs)
-            except Exception:
-                log.exception("pooled sandbox %s refused its variables: discarding it", record.id)
-                self.pool.discard_later(pooled)
-                continue
-            except BaseException:
-                self.pool.discard_later(pooled)
-                raise
-            record.state = "running"
-            record.metadata, record.envs = metadata, envs
-            record.cpu, record.memory_mb = cpu, memory_mb
-            record.created_at = now()
-            record.expires_at = record.created_at + timedelta(seconds=seconds)
-            self.store.put_sandbox(record)
-            log.info("sandbox %s handed out from the warm pool", record.id)
-            return record
-        return None
+        return self.fast_start.status() if self.fast_start else []
 
     async def _agent_ready(self, live: LiveSandbox) -> bool:
         deadline = asyncio.get_running_loop().time() + self.settings.sandbox_ready_timeout
