@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
+from interpreter.core.envs import checked_envs
 from interpreter.core.errors import GatewayError, InvalidRequestError
 from interpreter.service.agent_client import AgentClient
 
@@ -21,6 +22,7 @@ class SandboxCommands:
     async def start(self, spec: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Start a process; its events (start, stdout, stderr, end) as they come. The process
         keeps running if the caller stops reading."""
+        spec = {**spec, "envs": checked_envs(spec.get("envs"))}
         lines = await self.agent.stream_lines("POST", "/processes", json=spec)
         return _events(lines)
 

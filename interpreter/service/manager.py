@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from interpreter.core.config import Settings
+from interpreter.core.envs import checked_envs
 from interpreter.core.errors import (
     CheckpointError,
     ConflictError,
@@ -129,7 +130,7 @@ class SandboxManager:
             cpu=cpu or self.settings.default_cpu,
             memory_mb=memory_mb or self.settings.default_memory_mb,
             metadata=metadata or {},
-            envs=_checked_envs(envs or {}),
+            envs=checked_envs(envs),
         )
         fast = await self.fast_start.create(request) if self.fast_start else None
         if fast is not None:
@@ -516,17 +517,7 @@ class SandboxManager:
         timeout: float | None = None,
     ) -> AsyncIterator[Event]:
         live = self._live(context.sandbox_id)
-        return live.kernels.run(context.id, code, envs=envs, timeout=timeout)
-
-
-def _checked_envs(envs: dict[str, str]) -> dict[str, str]:
-    for key, value in envs.items():
-        if not key or "=" in key or "\0" in key or "\0" in value:
-            raise InvalidRequestError(
-                f"invalid environment variable {key!r}: names must be non-empty without '=' "
-                "or NUL, values without NUL"
-            )
-    return envs
+        return live.kernels.run(context.id, code, envs=checked_envs(envs), timeout=timeout)
 
 
 def _process_of(record: SandboxRecord) -> SandboxProcess | None:

@@ -90,6 +90,10 @@ def test_errors_travel_in_the_end_of_stream_message(envd: httpx.Client) -> None:
     assert got[-1][0] == 2 and got[-1][1]["error"]["code"] == "invalid_argument"
     got = stream_call(envd, "/filesystem.Filesystem/WatchDir", {"path": "/nowhere"})
     assert got[-1][1]["error"]["code"] == "not_found"
+    bad_env = {"process": {"cmd": "/bin/true", "envs": {"A=B": "x"}}}
+    got = stream_call(envd, "/process.Process/Start", bad_env)
+    assert got[-1][0] == 2 and got[-1][1]["error"]["code"] == "invalid_argument"
+    assert "'A=B'" in got[-1][1]["error"]["message"]
 
 
 def test_unary_protojson_rules(envd: httpx.Client) -> None:

@@ -65,6 +65,30 @@ def test_unknown_language_is_400(sandbox: Sandbox, server: Server) -> None:
         assert "python" in response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("name", ["A=B", "1ST", "a-b", "", "x y"])
+def test_bad_env_names_are_400_for_sandbox_run_and_command(
+    sandbox: Sandbox, server: Server, name: str
+) -> None:
+    sid = sandbox.sandbox_id
+    with server.client() as http:
+        requests = [
+            ("/v1/sandboxes", {"envs": {name: "x"}}),
+            (f"/v1/sandboxes/{sid}/execute", {"code": "1", "envs": {name: "x"}}),
+            (f"/v1/sandboxes/{sid}/commands", {"cmd": "true", "envs": {name: "x"}}),
+        ]
+        for path, body in requests:
+            response = http.post(path, json=body)
+            assert response.status_code == 400, (path, response.text)
+            error = response.json()["error"]
+            assert error["type"] == "InvalidRequestError"
+            assert repr(name) in error["message"], error["message"]
+        response = http.post(
+            f"/v1/sandboxes/{sid}/execute", json={"code": "1", "envs": {"OK": "a\u0000b"}}
+        )
+        assert response.status_code == 400 and "NUL" in response.text
+    assert sandbox.run_code("1 + 1").text == "2"  # nothing half-applied
+
+
 def test_kernel_death_is_reported_and_the_context_recovers(sandbox: Sandbox) -> None:
     sandbox.run_code("before = 1")
     execution = sandbox.run_code("import os\nos._exit(1)")

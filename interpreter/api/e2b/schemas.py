@@ -5,7 +5,6 @@ options (network, mcp, volumes...) this service does not have."""
 from __future__ import annotations
 
 import math
-import re
 import shutil
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -14,16 +13,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from interpreter.api.e2b import tokens
 from interpreter.api.e2b.versions import CLIENT_ID, ENVD_VERSION
+from interpreter.core.envs import checked_envs
+from interpreter.core.errors import InvalidRequestError
 from interpreter.core.models import SandboxRecord
 from interpreter.service.metrics import SandboxMetrics
 
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
 
 def env_names(envs: dict[str, str] | None) -> dict[str, str] | None:
-    for name in envs or {}:
-        if not ENV_NAME.match(name):
-            raise ValueError(f"invalid environment variable name {name!r}")
+    try:
+        checked_envs(envs)
+    except InvalidRequestError as exc:
+        raise ValueError(str(exc)) from None
     return envs
 
 
