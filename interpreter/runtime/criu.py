@@ -115,12 +115,18 @@ def restore(
     run_folder: Path,
     cgroups: Sequence[Path] = (),
     *,
+    fresh_network: bool = False,
     work_dir: Path | None = None,
     timeout: float = 300.0,
 ) -> int:
     """Restore the tree in ``images`` with ``root`` as its root filesystem and ``run_folder``
     bound at /run/sandbox; returns the host PID of its PID 1. ``cgroups``: cgroup v1 folders
-    (one per controller) the tree is restored into. Logs go to ``work_dir`` (default: images)."""
+    (one per controller) the tree is restored into. Logs go to ``work_dir`` (default: images).
+
+    ``fresh_network``: give the tree a new network namespace with loopback up instead of the
+    dumped one's addresses, routes and rules (our CRIU patch; ~25 ms less). Only for a tree
+    dumped in such a namespace, e.g. a template snapshot: code in a paused sandbox may have
+    configured its own."""
     if not (images / "inventory.img").is_file():
         raise CriuError(f"no checkpoint in {images} (inventory.img is missing)")
     work = work_dir or images
@@ -140,6 +146,8 @@ def restore(
         "--manage-cgroups=ignore",
         "--pidfile", str(pidfile),
     ]  # fmt: skip
+    if fresh_network:
+        argv += ["--empty-ns", "net", "--network-lock", "skip"]
     procs = [str(folder / "cgroup.procs") for folder in cgroups]
 
     def join_cgroups() -> None:  # in the child, before exec: everything CRIU forks inherits them

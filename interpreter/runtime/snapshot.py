@@ -104,6 +104,7 @@ def restore(
             folder / "root",
             folder / "run",
             cgroups,
+            fresh_network=True,  # it was a fresh sandbox's when checkpointed
             work_dir=folder / "criu",
         )
         cgroups = linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
