@@ -3,8 +3,8 @@ exactly like a cold one.
 
 The session server keeps one warm sandbox (conftest) and a snapshot: its first create after the
 pool is full gets the pooled sandbox, the next ones (the pool waits a second before refilling)
-are restored from the snapshot. A second server in this module has neither, so every check runs
-side by side on a pooled, a restored and a cold sandbox.
+are restored from the snapshot, and so is the pool's next sandbox. A second server in this module
+has neither, so every check runs side by side on a pooled, a restored and a cold sandbox.
 """
 
 from __future__ import annotations
@@ -182,6 +182,11 @@ def test_fast_sandboxes_share_nothing_and_the_pool_refills(
     wait_pool_full(server)
     refilled = make(server)
     assert from_pool(server, refilled.sandbox_id)
+    # The pool refills by restoring the snapshot (a cold boot only before it exists).
+    assert (
+        f"sandbox {refilled.sandbox_id} restored from the code-interpreter snapshot into the pool"
+        in server.log.read_text()
+    )
     wait_pool_full(server)
     listed = {s.id for s in Sandbox.list(api_url=server.url, api_key=server.api_key)}
     pooled_now = {p.name for p in (server.home / "sandboxes").iterdir()} - listed
