@@ -23,6 +23,11 @@ CREATE TABLE IF NOT EXISTS contexts (
     record TEXT NOT NULL,
     PRIMARY KEY (sandbox_id, id)
 );
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    key TEXT PRIMARY KEY,
+    sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL
+);
 """
 
 
@@ -103,3 +108,22 @@ class Store:
             self._db.execute(
                 "DELETE FROM contexts WHERE sandbox_id = ? AND id = ?", (sandbox_id, context_id)
             )
+
+    def put_idempotency_key(self, key: str, sandbox_id: str, at: datetime) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO idempotency_keys (key, sandbox_id, created_at) "
+                "VALUES (?,?,?)",
+                (key, sandbox_id, at.isoformat()),
+            )
+
+    def sandbox_of_idempotency_key(self, key: str, since: datetime) -> str | None:
+        """The sandbox a create with this key made at or after ``since`` (older keys expire)."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM idempotency_keys WHERE created_at < ?", (since.isoformat(),)
+            )
+            row = self._db.execute(
+                "SELECT sandbox_id FROM idempotency_keys WHERE key = ?", (key,)
+            ).fetchone()
+        return row[0] if row else None

@@ -39,6 +39,7 @@ from interpreter.service.agent_client import AgentClient
 from interpreter.service.commands import SandboxCommands
 from interpreter.service.fast_start import CreateRequest, FastStart
 from interpreter.service.files import SandboxFiles
+from interpreter.service.idempotency import IdempotentCreates
 from interpreter.service.signing import Signer
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class SandboxManager:
         self.store = Store(settings.database_path)
         self.runtime = runtime or load_runtime("nsjail", settings)
         self.signer = Signer(settings.home / "signing.key")
+        self._idempotent = IdempotentCreates(self.store)
         self.live: dict[str, LiveSandbox] = {}
         self._reaper: asyncio.Task[None] | None = None
         self._killing: dict[str, asyncio.Task[None]] = {}
@@ -118,10 +120,12 @@ class SandboxManager:
         cpu: float | None = None,
         memory_mb: int | None = None,
         on_timeout: Literal["kill", "pause"] = "kill",
+        idempotency_key: str | None = None,
     ) -> SandboxRecord:
         """Create a sandbox and wait until it is ready: from the warm pool, else from the
         template's snapshot, else cold. ``on_timeout="pause"``: when its timeout fires it is
-        paused (memory kept), not killed."""
+        paused (memory kept), not killed. A repeat of an ``idempotency_key`` gets the sandbox
+        its first create made (see idempotency.py)."""
         template = template or self.settings.default_template
         request = CreateRequest(
             template=template,
@@ -132,6 +136,15 @@ class SandboxManager:
             metadata=metadata or {},
             envs=checked_envs(envs),
         )
+        if idempotency_key is not None:
+            return await self._idempotent.create(
+                idempotency_key, lambda: self._create(request, on_timeout)
+            )
+        return await self._create(request, on_timeout)
+
+    async def _create(
+        self, request: CreateRequest, on_timeout: Literal["kill", "pause"]
+    ) -> SandboxRecord:
         fast = await self.fast_start.create(request) if self.fast_start else None
         if fast is not None:
             return self._set_on_timeout(fast, on_timeout)

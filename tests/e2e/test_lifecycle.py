@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets
+import socket
+import threading
 import time
 
+import httpx
 import pytest
 
 from interpreter_sdk import NotFoundError, Sandbox
@@ -49,16 +54,93 @@ def test_set_timeout_extends_life(sandbox_factory) -> None:  # type: ignore[no-u
     assert sbx.info.expires_at.timestamp() > time.time() + 50
 
 
-def test_sandbox_survives_a_front_end_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sandbox_and_its_idempotency_key_survive_a_front_end_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
     srv = start_server(tmp_path, api_key="restart-key")
+    body = {"metadata": {"test_run": RUN_ID}}
+    key = {"Idempotency-Key": "create-" + secrets.token_hex(4)}
     try:
         sbx = Sandbox.create(api_url=srv.url, api_key="restart-key", metadata={"test_run": RUN_ID})
         sbx.run_code("survivor = 7")
+        with srv.client() as http:
+            keyed = http.post("/v1/sandboxes", json=body, headers=key).json()["id"]
+            assert http.post("/v1/sandboxes", json=body, headers=key).json()["id"] == keyed
         stop_server(srv)
         srv = start_server(tmp_path, api_key="restart-key")
         again = Sandbox.connect(sbx.sandbox_id, api_url=srv.url, api_key="restart-key")
         assert again.run_code("survivor * 6").text == "42"
         again.kill()
         assert not folder_of(srv, sbx.sandbox_id).exists()
+        with srv.client() as http:
+            # A retry after the restart still gets the first create's sandbox...
+            assert http.post("/v1/sandboxes", json=body, headers=key).json()["id"] == keyed
+            bad = http.post("/v1/sandboxes", json=body, headers={"Idempotency-Key": "a b"})
+            assert bad.status_code == 400 and "Idempotency-Key" in bad.text
+            # ...until that sandbox is gone: then the key makes a new one.
+            assert http.delete(f"/v1/sandboxes/{keyed}").status_code == 204
+            fresh = http.post("/v1/sandboxes", json=body, headers=key).json()["id"]
+            assert fresh != keyed
+            assert http.delete(f"/v1/sandboxes/{fresh}").status_code == 204
     finally:
+        with contextlib.suppress(httpx.HTTPError), srv.client() as http:
+            for left in http.get("/v1/sandboxes").json():  # after a failed assertion
+                http.delete(f"/v1/sandboxes/{left['id']}")
         stop_server(srv)
+
+
+def test_create_whose_answer_is_lost_is_retried_without_a_second_sandbox(server: Server) -> None:
+    proxy = AnswerDroppingProxy(int(server.url.rsplit(":", 1)[1]))
+    tag = {"test_run": RUN_ID, "lost": secrets.token_hex(4)}
+    sbx = Sandbox.create(metadata=tag, api_url=proxy.url, api_key=server.api_key)
+    try:
+        assert proxy.dropped.is_set()  # the first answer never reached the SDK...
+        listed = Sandbox.list(metadata=tag, api_url=server.url, api_key=server.api_key)
+        assert [s.id for s in listed] == [sbx.sandbox_id]  # ...yet one sandbox exists
+        assert sbx.run_code("1 + 1").text == "2"
+    finally:
+        sbx.kill()
+        proxy.close()
+
+
+class AnswerDroppingProxy:
+    """Forwards TCP to the server, but closes the connection of the first create once the
+    server has started answering it: the sandbox exists, the client never hears of it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.dropped = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.listener.accept()
+                threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream = socket.create_connection(("127.0.0.1", self.port))
+        first = client.recv(65536)
+        upstream.sendall(first)
+        forward = threading.Thread(target=_pipe, args=(client, upstream), daemon=True)
+        forward.start()
+        if first.startswith(b"POST /v1/sandboxes ") and not self.dropped.is_set():
+            upstream.recv(1)  # the answer begins: the sandbox is ready
+            self.dropped.set()
+            for sock in (client, upstream):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            return
+        _pipe(upstream, client)
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := src.recv(65536):
+            dst.sendall(data)
+    with contextlib.suppress(OSError):
+        dst.shutdown(socket.SHUT_WR)

@@ -11,8 +11,6 @@ import asyncio
 import base64
 import binascii
 import hmac
-import re
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -102,39 +100,6 @@ def _template(sandboxes: SandboxManager, template_id: str) -> str:
     return template_id
 
 
-IDEMPOTENCY_KEY = re.compile(r"^[a-z0-9-]{1,255}$")
-
-
-class IdempotentCreates:
-    """Creates named by the SDK's ``Idempotency-Key``: a repeat (the SDK retries with the same
-    key when an answer is lost) gets the sandbox the first request made, not another one. A
-    failed create forgets its key, so a retry tries again. Keys are kept an hour."""
-
-    def __init__(self, ttl: float = 3600.0) -> None:
-        self.ttl = ttl
-        self._creates: dict[str, tuple[float, asyncio.Future[SandboxRecord]]] = {}
-
-    async def create(
-        self, key: str, start: Callable[[], Awaitable[SandboxRecord]]
-    ) -> SandboxRecord:
-        now = time.monotonic()
-        for old in [k for k, (at, _) in self._creates.items() if now - at > self.ttl]:
-            del self._creates[old]
-        if key not in self._creates:
-            task = asyncio.ensure_future(start())
-            task.add_done_callback(lambda done: self._forget_failed(key, done))
-            self._creates[key] = (now, task)
-        # Shielded: a client that goes away does not cancel a create another retry may claim.
-        return await asyncio.shield(self._creates[key][1])
-
-    def _forget_failed(self, key: str, done: asyncio.Future[SandboxRecord]) -> None:
-        if done.cancelled() or done.exception() is not None:
-            self._creates.pop(key, None)
-
-
-_idempotent = IdempotentCreates()
-
-
 def _created(record: SandboxRecord, request: Request, status: int = 201) -> JSONResponse:
     return JSONResponse(schemas.sandbox(record, _key(request)), status_code=status)
 
@@ -147,21 +112,14 @@ async def create_sandbox(
 ) -> JSONResponse:
     # autoPause: pause instead of kill at the timeout; secure and allow_internet_access are
     # accepted (the network is loopback-only and the data plane always checks per-sandbox tokens).
-    def start() -> Awaitable[SandboxRecord]:
-        return sandboxes.create(
-            template=_template(sandboxes, body.template_id),
-            timeout=body.timeout or None,  # E2B: 0 or absent = the default (300 s)
-            metadata=body.metadata,
-            envs=body.env_vars,
-            on_timeout="pause" if body.auto_pause else "kill",
-        )
-
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        return _created(await start(), request)
-    if not IDEMPOTENCY_KEY.match(key):
-        raise E2BError(400, "Idempotency-Key: 1-255 lowercase letters, digits or hyphens")
-    record = await _idempotent.create(key, start)
+    record = await sandboxes.create(
+        template=_template(sandboxes, body.template_id),
+        timeout=body.timeout or None,  # E2B: 0 or absent = the default (300 s)
+        metadata=body.metadata,
+        envs=body.env_vars,
+        on_timeout="pause" if body.auto_pause else "kill",
+        idempotency_key=request.headers.get("Idempotency-Key"),
+    )
     return _created(sandboxes.get(record.id), request)
 
 

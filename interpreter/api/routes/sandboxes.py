@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from interpreter.api.deps import manager
 from interpreter.api.schemas import (
@@ -22,9 +22,16 @@ Manager = Annotated[SandboxManager, Depends(manager)]
 
 
 @router.post("", status_code=201)
-async def create_sandbox(body: CreateSandbox, sandboxes: Manager) -> Sandbox:
+async def create_sandbox(
+    body: CreateSandbox,
+    sandboxes: Manager,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="A retry with the same key gets the first create's sandbox."),
+    ] = None,
+) -> Sandbox:
     """Create a sandbox and wait until it is ready to run code."""
-    record = await sandboxes.create(**body.model_dump())
+    record = await sandboxes.create(**body.model_dump(), idempotency_key=idempotency_key)
     return Sandbox.of(record)
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import httpx
 
-from interpreter_sdk import _base
+from interpreter_sdk import _base, _errors
 from interpreter_sdk._base import ConnectionConfig, ErrorHandler, OutputHandler, ResultHandler
 from interpreter_sdk._commands_async import AsyncCommands, AsyncPty
 from interpreter_sdk._files_async import AsyncFiles
@@ -53,8 +53,19 @@ class AsyncSandbox:
         """
         config = ConnectionConfig.resolve(api_url, api_key)
         body = _base.create_body(template, timeout, metadata, envs, cpu, memory_mb, on_timeout)
+        # One key per create: if the answer is lost, the retry gets the sandbox the first
+        # request made, not a second one.
+        headers = {"Idempotency-Key": _base.new_idempotency_key()}
         async with httpx.AsyncClient(**config.client_options()) as http:
-            data = await _call(http, "POST", "/sandboxes", json=body, timeout=None)
+            for attempt in range(_base.CREATE_ATTEMPTS):
+                try:
+                    data = await _call(
+                        http, "POST", "/sandboxes", json=body, headers=headers, timeout=None
+                    )
+                    break
+                except _errors.ConnectionError:
+                    if attempt + 1 == _base.CREATE_ATTEMPTS:
+                        raise
         return cls(_base.sandbox_info(data), config)
 
     @classmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import secrets
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -74,6 +75,13 @@ def _ssl_context() -> ssl.SSLContext:
     # httpx builds (and loads the CA bundle into) a new SSL context for every client unless
     # given one: 50-150 ms, paid twice by every create. One context serves every client.
     return httpx.create_ssl_context()
+
+
+CREATE_ATTEMPTS = 3  # a create whose connection failed is sent again, with the same key
+
+
+def new_idempotency_key() -> str:
+    return "sdk-" + secrets.token_hex(16)
 
 
 def create_body(
