@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from interpreter.core.models import ContextRecord, SandboxRecord
+from interpreter.core.models import ContextRecord, OnTimeout, SandboxRecord
 
 EnvVars = dict[str, str]
 
@@ -29,8 +28,10 @@ class CreateSandbox(Body):
     envs: EnvVars | None = Field(None, description="Environment variables of every process inside.")
     cpu: float | None = Field(None, gt=0, le=64, description="CPU cores (cgroup quota).")
     memory_mb: int | None = Field(None, ge=128, le=262144, description="Memory limit in MiB.")
-    on_timeout: Literal["kill", "pause"] = Field(
-        "kill", description="At its timeout the sandbox is killed, or paused (resumable)."
+    on_timeout: OnTimeout = Field(
+        "kill",
+        description="At its timeout the sandbox is killed, paused (resumable, memory kept) or "
+        "paused keeping only its files (pause_files: it boots fresh on them at resume).",
     )
 
 

@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 SandboxState = Literal["starting", "running", "paused", "killed", "pooled"]
+# At its timeout a sandbox is killed, paused (checkpointed: memory kept) or paused keeping only
+# its files (its kernels and processes start fresh on resume).
+OnTimeout = Literal["kill", "pause", "pause_files"]
 # "pooled": ready in the warm pool, not yet handed out (invisible to clients).
 
 
@@ -29,7 +32,7 @@ class SandboxRecord(BaseModel):
     pid: int | None = None  # nsjail on the host
     jail_pid: int | None = None  # the jail's PID 1 on the host
     folder: str | None = None
-    on_timeout: Literal["kill", "pause"] = "kill"  # what the reaper does when it expires
+    on_timeout: OnTimeout = "kill"  # what the reaper does when it expires
 
 
 class ContextRecord(BaseModel):

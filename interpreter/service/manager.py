@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
 
 from interpreter.core.config import Settings
 from interpreter.core.envs import checked_envs
@@ -27,7 +26,7 @@ from interpreter.core.errors import (
     SandboxStartError,
 )
 from interpreter.core.events import Event
-from interpreter.core.models import ContextRecord, SandboxRecord, now
+from interpreter.core.models import ContextRecord, OnTimeout, SandboxRecord, now
 from interpreter.core.store import Store
 from interpreter.execution import languages
 from interpreter.execution.kernels import Context, SandboxKernels
@@ -119,13 +118,13 @@ class SandboxManager:
         envs: dict[str, str] | None = None,
         cpu: float | None = None,
         memory_mb: int | None = None,
-        on_timeout: Literal["kill", "pause"] = "kill",
+        on_timeout: OnTimeout = "kill",
         idempotency_key: str | None = None,
     ) -> SandboxRecord:
         """Create a sandbox and wait until it is ready: from the warm pool, else from the
         template's snapshot, else cold. ``on_timeout="pause"``: when its timeout fires it is
-        paused (memory kept), not killed. A repeat of an ``idempotency_key`` gets the sandbox
-        its first create made (see idempotency.py)."""
+        paused (memory kept), not killed; ``"pause_files"``: paused keeping only its files. A
+        repeat of an ``idempotency_key`` gets the sandbox its first create made."""
         template = template or self.settings.default_template
         request = CreateRequest(
             template=template,
@@ -142,9 +141,7 @@ class SandboxManager:
             )
         return await self._create(request, on_timeout)
 
-    async def _create(
-        self, request: CreateRequest, on_timeout: Literal["kill", "pause"]
-    ) -> SandboxRecord:
+    async def _create(self, request: CreateRequest, on_timeout: OnTimeout) -> SandboxRecord:
         fast = await self.fast_start.create(request) if self.fast_start else None
         if fast is not None:
             return self._set_on_timeout(fast, on_timeout)
@@ -156,9 +153,7 @@ class SandboxManager:
         self.store.put_sandbox(record)
         return self._set_on_timeout(record, on_timeout)
 
-    def _set_on_timeout(
-        self, record: SandboxRecord, on_timeout: Literal["kill", "pause"]
-    ) -> SandboxRecord:
+    def _set_on_timeout(self, record: SandboxRecord, on_timeout: OnTimeout) -> SandboxRecord:
         if on_timeout != record.on_timeout:
             record.on_timeout = on_timeout
             self.store.put_sandbox(record)
@@ -306,10 +301,11 @@ class SandboxManager:
             await asyncio.sleep(self.settings.reaper_interval)
             for sandbox_id in self.store.expired(now()):
                 record = self.store.get_sandbox(sandbox_id)
-                if record and record.state == "running" and record.on_timeout == "pause":
-                    log.info("sandbox %s timed out: pausing it", sandbox_id)
+                if record and record.state == "running" and record.on_timeout != "kill":
+                    memory = record.on_timeout == "pause"
+                    log.info("sandbox %s timed out: pausing it (memory=%s)", sandbox_id, memory)
                     try:
-                        await self.pause(sandbox_id)
+                        await self.pause(sandbox_id, memory=memory)
                         continue
                     except Exception:
                         log.exception("reaper could not pause %s: killing it", sandbox_id)

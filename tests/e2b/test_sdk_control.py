@@ -269,3 +269,22 @@ def test_auto_pause_at_timeout(tag: dict[str, str]) -> None:
         assert resumed.run_code("kept").text == "across the timeout"
     finally:
         sandbox.kill()
+
+
+def test_auto_pause_of_the_files_only(tag: dict[str, str]) -> None:
+    """lifecycle on_timeout mode "filesystem" (E2B's autoPauseMemory=false): the timeout pauses
+    keeping the files; the kernel starts fresh at resume."""
+    lifecycle = {"on_timeout": {"action": "pause", "mode": "filesystem"}}
+    sandbox = Sandbox.create(metadata=tag, timeout=2, lifecycle=lifecycle)  # type: ignore[arg-type]
+    try:
+        sandbox.run_code("lost = 1\nopen('/home/user/kept.txt', 'w').write('on disk')")
+        assert sandbox.get_info().lifecycle["on_timeout"] == "pause"
+        deadline = datetime.now(UTC) + timedelta(seconds=90)
+        while Sandbox.get_info(sandbox.sandbox_id).state != SandboxState.PAUSED:
+            assert datetime.now(UTC) < deadline, "the timeout did not pause the sandbox"
+            time.sleep(0.5)
+        resumed = Sandbox.connect(sandbox.sandbox_id, timeout=120)
+        assert resumed.files.read("/home/user/kept.txt") == "on disk"
+        assert resumed.run_code("'lost' in globals()").text == "False"
+    finally:
+        sandbox.kill()

@@ -30,7 +30,7 @@ from interpreter.core.errors import (
     InterpreterError,
     InvalidRequestError,
 )
-from interpreter.core.models import SandboxRecord
+from interpreter.core.models import OnTimeout, SandboxRecord
 from interpreter.service import metrics
 from interpreter.service.manager import SandboxManager
 
@@ -117,10 +117,17 @@ async def create_sandbox(
         timeout=body.timeout or None,  # E2B: 0 or absent = the default (300 s)
         metadata=body.metadata,
         envs=body.env_vars,
-        on_timeout="pause" if body.auto_pause else "kill",
+        on_timeout=_on_timeout(body),
         idempotency_key=request.headers.get("Idempotency-Key"),
     )
     return _created(sandboxes.get(record.id), request)
+
+
+def _on_timeout(body: schemas.NewSandbox) -> OnTimeout:
+    if not body.auto_pause:
+        return "kill"
+    # autoPauseMemory=false (the SDK's lifecycle mode "filesystem"): keep only the files.
+    return "pause_files" if body.auto_pause_memory is False else "pause"
 
 
 # -- connect / resume --------------------------------------------------------------------------

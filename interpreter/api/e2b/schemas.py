@@ -44,6 +44,7 @@ class NewSandbox(Body):
         None, alias="envVars"
     )
     auto_pause: bool | None = Field(None, alias="autoPause")
+    auto_pause_memory: bool | None = Field(None, alias="autoPauseMemory")
     secure: bool | None = None
     allow_internet_access: bool | None = None
 
@@ -125,7 +126,10 @@ def sandbox_detail(record: SandboxRecord, key: bytes) -> dict[str, Any]:
         "envdAccessToken": tokens.envd_access_token(key, record.id),
         "domain": None,
         "allowInternetAccess": False,  # sandboxes have a loopback-only network
-        "lifecycle": {"autoResume": True, "onTimeout": record.on_timeout},
+        "lifecycle": {
+            "autoResume": True,  # any request resumes a paused sandbox, files-only ones too
+            "onTimeout": "kill" if record.on_timeout == "kill" else "pause",
+        },
     }
 
 

@@ -37,7 +37,7 @@ class Sandbox:
         memory_mb: int | None = None,
         api_url: str | None = None,
         api_key: str | None = None,
-        on_timeout: Literal["kill", "pause"] | None = None,
+        on_timeout: Literal["kill", "pause", "pause_files"] | None = None,
     ) -> Sandbox:
         """Create a sandbox and wait until it is ready.
 
@@ -47,7 +47,8 @@ class Sandbox:
             metadata: key/value tags, usable as a ``list`` filter.
             envs: environment variables of every process in the sandbox.
             cpu: CPU cores. memory_mb: memory limit in MiB.
-            on_timeout: ``"pause"`` to pause it (resumable) instead of killing it at its timeout.
+            on_timeout: ``"pause"`` to pause it (resumable) instead of killing it at its timeout;
+                ``"pause_files"`` to pause it keeping only its files.
             api_url, api_key: default to ``INTERPRETER_API_URL`` / ``INTERPRETER_API_KEY``.
         """
         config = ConnectionConfig.resolve(api_url, api_key)
