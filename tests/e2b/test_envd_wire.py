@@ -96,6 +96,23 @@ def test_errors_travel_in_the_end_of_stream_message(envd: httpx.Client) -> None:
     assert "'A=B'" in got[-1][1]["error"]["message"]
 
 
+def test_a_finished_process_is_not_found(envd: httpx.Client) -> None:
+    """envd forgets a process when it ends: connecting to it or feeding it is not_found."""
+    done = stream_call(envd, "/process.Process/Start", start("true"))
+    pid = done[0][1]["event"]["start"]["pid"]
+    got = stream_call(envd, "/process.Process/Connect", {"process": {"pid": pid}})
+    assert got == [
+        (2, {"error": {"code": "not_found", "message": f"process with pid {pid} not found"}})
+    ]
+    for method, body in (
+        ("SendInput", {"process": {"pid": pid}, "input": {"stdin": "eA=="}}),
+        ("CloseStdin", {"process": {"pid": pid}}),
+        ("Update", {"process": {"pid": pid}, "pty": {"size": {"cols": 80, "rows": 24}}}),
+    ):
+        answer = envd.post(f"/process.Process/{method}", json=body)
+        assert answer.status_code == 404 and answer.json()["code"] == "not_found", method
+
+
 def test_unary_protojson_rules(envd: httpx.Client) -> None:
     write = envd.post("/files", params={"path": "/home/user/wire.txt"}, content=b"12345",
                       headers={"Content-Type": "application/octet-stream"})  # fmt: skip

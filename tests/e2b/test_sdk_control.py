@@ -17,6 +17,7 @@ from e2b import (
     SandboxNotFoundException,
     SandboxQuery,
     SandboxState,
+    Template,
 )
 from e2b import Sandbox as BaseSandbox
 from e2b_code_interpreter import AsyncSandbox, Sandbox
@@ -118,11 +119,24 @@ def test_unknown_sandboxes_and_templates(server: Server) -> None:
         Sandbox.create(template="nosuchtemplate")
 
 
-def test_unsupported_features_say_so(sbx: Sandbox) -> None:
+def test_unsupported_features_say_so(server: Server, sbx: Sandbox) -> None:
     with pytest.raises(SandboxException, match="501: forking a sandbox: not supported"):
         sbx.fork()
     with pytest.raises(SandboxException, match="501: snapshots: not supported"):
         sbx.create_snapshot()
+    with pytest.raises(Exception, match="templates API"):  # not "no such template": False
+        Template.exists("code-interpreter-v1")
+    headers = {"X-API-KEY": server.api_key}
+    for method, path in (
+        ("POST", "/v3/templates"),
+        ("GET", "/templates/aliases/base"),
+        ("GET", "/volumes"),
+        ("DELETE", "/secrets/abc"),
+    ):
+        answer = httpx.request(method, server.url + path, headers=headers)
+        assert answer.status_code == 501, (path, answer.text)
+        assert set(answer.json()) == {"code", "message"}
+        assert answer.headers["Should-Retry"] == "false"
 
 
 def test_api_key_checked(server: Server) -> None:

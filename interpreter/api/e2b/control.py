@@ -70,7 +70,11 @@ class E2BRoute(APIRoute):
 
 
 def _error(code: int, message: str) -> JSONResponse:
-    return JSONResponse(schemas.error(code, message), status_code=code)
+    # The Python SDK retries a 502/503/504 unless told not to: a create that failed here (a
+    # kernel that did not start) would fail again, after another cold boot.
+    return JSONResponse(
+        schemas.error(code, message), status_code=code, headers={"Should-Retry": "false"}
+    )
 
 
 def require_api_key(request: Request) -> None:
@@ -310,10 +314,19 @@ UNSUPPORTED = [
     ("POST", "/sandboxes/{sandbox_id}/snapshots", "snapshots"),
     ("GET", "/snapshots", "snapshots"),
     ("PUT", "/sandboxes/{sandbox_id}/network", "network rules (sandboxes are loopback-only)"),
-    ("GET", "/templates", "the templates API (use `interpreter template build`)"),
-    ("POST", "/templates", "the templates API (use `interpreter template build`)"),
-    ("DELETE", "/templates/{template_id}", "the templates API"),
 ]
+# Whole APIs of E2B's: every method under these paths.
+TEMPLATES = "the templates API (build templates with `interpreter template build`)"
+UNSUPPORTED_APIS = [
+    ("/templates", TEMPLATES),
+    ("/v2/templates", TEMPLATES),
+    ("/v3/templates", TEMPLATES),
+    ("/default-templates", TEMPLATES),
+    ("/volumes", "volumes"),
+    ("/volumecontent", "volumes"),
+    ("/secrets", "secrets"),
+]
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def _unsupported(feature: str) -> Callable[[], Awaitable[Response]]:
@@ -325,3 +338,8 @@ def _unsupported(feature: str) -> Callable[[], Awaitable[Response]]:
 
 for _method, _path, _feature in UNSUPPORTED:
     router.add_api_route(_path, _unsupported(_feature), methods=[_method], include_in_schema=False)
+for _prefix, _feature in UNSUPPORTED_APIS:
+    for _path in (_prefix, _prefix + "/{rest:path}"):
+        router.add_api_route(
+            _path, _unsupported(_feature), methods=ALL_METHODS, include_in_schema=False
+        )

@@ -29,6 +29,25 @@ test('create, info and list', async () => {
   assert.ok(metrics[0].memUsed > 0 && metrics[0].memTotal > metrics[0].memUsed)
 })
 
+test('connect, set timeout, pause and resume', async () => {
+  const other = await Sandbox.create({ metadata: tag })
+  try {
+    await other.runCode('kept = 41')
+    const same = await Sandbox.connect(other.sandboxId)
+    assert.equal((await same.runCode('kept + 1')).text, '42')
+    await other.setTimeout(600_000)
+    const left = (await other.getInfo()).endAt.getTime() - Date.now()
+    assert.ok(left > 500_000 && left <= 600_000, `${left} ms left`)
+    assert.equal(await other.pause(), true)
+    assert.equal((await Sandbox.getInfo(other.sandboxId)).state, 'paused')
+    const resumed = await Sandbox.connect(other.sandboxId)
+    assert.equal((await resumed.runCode('kept + 1')).text, '42')
+    assert.equal((await resumed.getInfo()).state, 'running')
+  } finally {
+    await other.kill()
+  }
+})
+
 test('runCode: output, results, errors', async () => {
   const stdout = []
   const execution = await sbx.runCode('print("hello")\nx = 20\nx + 22', {

@@ -159,7 +159,7 @@ async def connect_process(request: Request) -> Response:
         message = await connect.single_stream_request(request)
         commands = await _commands(request)
         pid = await _pid(commands, message)
-        info = await commands.info(pid)
+        info = await _running(commands, pid)
         events = await commands.follow(pid, replay=False)
         timeout = connect.timeout_of(request)
     except Exception as exc:  # noqa: BLE001
@@ -203,7 +203,7 @@ async def send_signal(request: Request, message: Message) -> Message:
     return {}
 
 
-async def _running(commands: SandboxCommands, pid: int) -> None:
+async def _running(commands: SandboxCommands, pid: int) -> dict[str, Any]:
     """envd forgets a process when it ends: acting on one that ended is not_found."""
     try:
         info = await commands.info(pid)
@@ -211,6 +211,7 @@ async def _running(commands: SandboxCommands, pid: int) -> None:
         raise ConnectError("not_found", f"process with pid {pid} not found") from None
     if info.get("status") != "running":
         raise ConnectError("not_found", f"process with pid {pid} not found")
+    return info
 
 
 def _input_bytes(value: Any) -> bytes:
@@ -231,6 +232,7 @@ def _input_bytes(value: Any) -> bytes:
 async def send_input(request: Request, message: Message) -> Message:
     commands = await _commands(request)
     pid = await _pid(commands, message)
+    await _running(commands, pid)
     data = _input_bytes(field(message, "input"))
     if data:
         await commands.send_stdin(pid, data)
@@ -240,6 +242,7 @@ async def send_input(request: Request, message: Message) -> Message:
 async def close_stdin(request: Request, message: Message) -> Message:
     commands = await _commands(request)
     pid = await _pid(commands, message)
+    await _running(commands, pid)
     await commands.close_stdin(pid)
     return {}
 
@@ -247,6 +250,7 @@ async def close_stdin(request: Request, message: Message) -> Message:
 async def update(request: Request, message: Message) -> Message:
     commands = await _commands(request)
     pid = await _pid(commands, message)
+    await _running(commands, pid)
     pty = field(message, "pty")
     if pty is not None:
         size = _size(pty)
@@ -262,6 +266,7 @@ async def stream_input(request: Request) -> Response:
         async for message in connect.stream_requests(request):
             if (started := field(message, "start")) is not None:
                 pid = await _pid(commands, started if isinstance(started, dict) else {})
+                await _running(commands, pid)
             elif (data := field(message, "data")) is not None:
                 if pid is None:
                     raise ConnectError("failed_precondition", "send a start message first")
