@@ -106,6 +106,34 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stop_server(srv)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_sandbox_outlives_the_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """At the end of the run, kill any sandbox still running from this run's folders (a test
+    that killed its front end mid-start can leave one) and say so on stderr."""
+    yield
+    from interpreter.runtime import linux
+
+    base = str(tmp_path_factory.getbasetemp())
+    parent = linux.CGROUP_ROOT / linux.CGROUP_CONTROLLERS[0] / linux.NSJAIL_CGROUP_PARENT
+    left = []
+    for folder in parent.iterdir() if parent.is_dir() else ():
+        pids = (folder / "cgroup.procs").read_text().split() if folder.is_dir() else []
+        try:
+            ours = bool(pids) and base in Path(f"/proc/{pids[0]}/mountinfo").read_text()
+        except OSError:
+            continue
+        if ours:
+            left.append(folder.name)
+            for controller in linux.CGROUP_CONTROLLERS:
+                linux.kill_cgroup(linux.CGROUP_ROOT / controller / folder.parent.name / folder.name)
+    for line in Path("/proc/mounts").read_text().splitlines():
+        if f" {base}/" in line:
+            linux.unmount(Path(line.split()[1]))
+            left.append(line.split()[1])
+    if left:
+        print(f"\nleft running by the tests, now removed: {left}", file=sys.__stderr__)
+
+
 @pytest.fixture
 def sandbox_factory(
     server: Server, request: pytest.FixtureRequest

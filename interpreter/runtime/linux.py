@@ -115,6 +115,37 @@ def create_cgroups(name: str, values: dict[str, str]) -> list[Path]:
     return folders
 
 
+def cgroups_rooted_at(root: Path) -> list[list[Path]]:
+    """The sandbox cgroups (a folder per controller) whose processes have ``root`` as their root
+    directory: how a tree whose PIDs were never recorded is found (the front end stopped while
+    starting or restoring it)."""
+    try:
+        want = root.stat()
+    except OSError:
+        return []
+    parent = CGROUP_ROOT / CGROUP_CONTROLLERS[0] / NSJAIL_CGROUP_PARENT
+    found = []
+    for folder in parent.iterdir() if parent.is_dir() else ():
+        try:
+            pids = (folder / "cgroup.procs").read_text().split()
+        except OSError:
+            continue
+        for pid in pids:  # one process of the tree tells where it is
+            try:
+                got = os.stat(f"/proc/{pid}/root")
+            except OSError:
+                continue
+            if (got.st_dev, got.st_ino) == (want.st_dev, want.st_ino):
+                found.append(
+                    [
+                        CGROUP_ROOT / c / NSJAIL_CGROUP_PARENT / folder.name
+                        for c in CGROUP_CONTROLLERS
+                    ]
+                )
+            break
+    return found
+
+
 def rename_cgroups(folders: list[Path], name: str) -> list[Path]:
     """Rename cgroup folders in place (cgroup v1 allows it; their processes stay in them)."""
     renamed = []

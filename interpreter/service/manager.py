@@ -107,6 +107,8 @@ class SandboxManager:
         log.warning("sandbox %s did not survive; cleaning up", record.id)
         if process:
             await asyncio.to_thread(self._destroy, process)
+        else:  # stopped while starting: whatever it left is found by its folder
+            await asyncio.to_thread(self._destroy_folder, record.id)
         self.store.delete_sandbox(record.id)
 
     # -- sandboxes --------------------------------------------------------------------------

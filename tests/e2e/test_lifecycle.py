@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import socket
+import sqlite3
 import threading
 import time
 
@@ -14,7 +16,7 @@ import pytest
 from interpreter_sdk import NotFoundError, Sandbox
 
 from ..conftest import RUN_ID, Server, start_server, stop_server
-from .host import folder_of
+from .host import alive, cgroups_of, folder_of, mounted_under, sandbox_tree
 
 
 def test_list_filters_on_metadata(sandbox_factory) -> None:  # type: ignore[no-untyped-def]
@@ -144,3 +146,36 @@ def _pipe(src: socket.socket, dst: socket.socket) -> None:
             dst.sendall(data)
     with contextlib.suppress(OSError):
         dst.shutdown(socket.SHUT_WR)
+
+
+def test_a_sandbox_whose_start_was_cut_short_is_cleaned_up_at_the_next_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The front end dies after launching a sandbox but before recording its PIDs: the next
+    start finds the tree by its folder and removes processes, mounts, cgroups and folder."""
+    srv = start_server(tmp_path, api_key="cut-key", INTERPRETER_POOL_SIZE="0")
+    try:
+        sbx = Sandbox.create(api_url=srv.url, api_key="cut-key", metadata={"test_run": RUN_ID})
+        folder = folder_of(srv, sbx.sandbox_id)
+        jail_pid, tree = sandbox_tree(folder)
+        srv.process.kill()  # -9: no clean stop
+        srv.process.wait()
+        with sqlite3.connect(tmp_path / "interpreter.db") as db:  # as it was mid-start
+            (raw,) = db.execute(
+                "SELECT record FROM sandboxes WHERE id = ?", (sbx.sandbox_id,)
+            ).fetchone()
+            record = {**json.loads(raw), "state": "starting", "pid": None, "jail_pid": None}
+            db.execute(
+                "UPDATE sandboxes SET state = 'starting', record = ? WHERE id = ?",
+                (json.dumps(record), sbx.sandbox_id),
+            )
+        srv = start_server(tmp_path, api_key="cut-key", INTERPRETER_POOL_SIZE="0")
+        deadline = time.monotonic() + 30
+        while folder.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not folder.exists()
+        assert not [pid for pid in tree if alive(pid)]
+        assert not mounted_under(folder)
+        assert not any(c.exists() for c in cgroups_of(jail_pid))
+        with srv.client() as http:
+            assert http.get(f"/v1/sandboxes/{sbx.sandbox_id}").status_code == 404
+    finally:
+        stop_server(srv)
