@@ -4,6 +4,10 @@ Both hand out a sandbox made exactly what a cold create would have made (limits,
 metadata, lifetime); ``FastStart.create`` returning None means "start cold". The pool refills from
 the snapshot once there is one (a restore costs a fraction of a cold boot's CPU), so the snapshot
 is taken before the pool is filled.
+
+FastStart is the manager's fast path split out for size, not a separate layer: it boots, attaches
+and kills through the SandboxManager's own (underscored) steps, so a pooled or restored sandbox
+goes through the same code as a cold one.
 """
 
 from __future__ import annotations
