@@ -116,6 +116,12 @@ async def main() -> None:
     )
     manager = SandboxManager(settings)
     await manager.start()
+    # As served: the template snapshot exists (a sandbox whose network namespace is still a
+    # fresh one's is then resumed with a new one; see criu.same_network), no warm pool.
+    await manager.start_pool()
+    pool = manager.fast_start.pool if manager.fast_start else None
+    while pool is not None and pool.snapshots.get(settings.default_template) == "pending":
+        await asyncio.sleep(0.2)
     print(f"CRIU {criu.version(settings.criu)}; {args.rounds} rounds per size, medians (ms)")
     header = "live data | images | pause | of which criu dump | resume | of which criu restore"
     print(header + " | first run_code after resume")

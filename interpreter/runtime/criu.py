@@ -40,6 +40,7 @@ restored several times, concurrently (each with its own root, run folder and wor
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -160,6 +161,72 @@ def restore(
         return int(pidfile.read_text().strip())
     except (OSError, ValueError) as exc:
         raise CriuError(f"CRIU restored the sandbox but wrote no pid file: {exc}") from exc
+
+
+def same_network(images: Path, reference: Path) -> bool:
+    """Whether the network namespace dumped in ``images`` is the one dumped in ``reference``
+    (e.g. a fresh sandbox's): same files, same links and sysctls, same addresses, routes and
+    rules, no firewall rules. Then ``restore(..., fresh_network=True)`` gives it back exactly.
+
+    Addresses and rules are ``ip ... save`` dumps (a 4-byte magic, then netlink messages); they
+    are compared without what differs between two dumps of one state (sequence numbers, sender
+    ports, address lifetimes)."""
+    mine, theirs = _network_images(images), _network_images(reference)
+    if mine is None or theirs is None or mine.keys() != theirs.keys():
+        return False
+    for kind, path in mine.items():
+        a, b = path.read_bytes(), theirs[kind].read_bytes()
+        if kind in ("ifaddr", "rule"):
+            if _netlink_state(a) != _netlink_state(b):
+                return False
+        elif a != b:
+            return False
+    return True
+
+
+# The images CRIU 4.2 writes for a network namespace, "<kind>-<namespace id>.img".
+NETWORK_IMAGES = ("netns", "netdev", "ifaddr", "route", "route6", "rule", "iptables",
+                  "ip6tables", "nftables", "netns-ct", "netns-exp")  # fmt: skip
+
+
+def _network_images(images: Path) -> dict[str, Path] | None:
+    """The images of the tree's one network namespace by kind (``ifaddr``, ``rule``, ...)."""
+    netns = [p for p in images.glob("netns-*.img") if p.name.removeprefix("netns-")[:-4].isdigit()]
+    if len(netns) != 1:
+        return None  # none, or several namespaces: not a sandbox's plain one
+    suffix = netns[0].name.removeprefix("netns")  # "-<namespace id>.img"
+    found = {kind: images / f"{kind}{suffix}" for kind in NETWORK_IMAGES}
+    return {kind: path for kind, path in found.items() if path.exists()}
+
+
+IFA_CACHEINFO = 6  # an address's lifetimes and timestamps
+
+
+def _netlink_state(dump: bytes) -> list[bytes] | None:
+    messages, offset = [], 4  # after iproute2's magic
+    while offset + 16 <= len(dump):
+        length, kind, flags = struct.unpack_from("=IHH", dump, offset)
+        if length < 16 or offset + length > len(dump):
+            return None
+        body = dump[offset + 16 : offset + length]  # without seq and pid
+        if kind == 20:  # RTM_NEWADDR: an 8-byte ifaddrmsg, then attributes
+            body = body[:8] + b"".join(
+                attr for attr_kind, attr in _attributes(body[8:]) if attr_kind != IFA_CACHEINFO
+            )
+        messages.append(struct.pack("=HH", kind, flags) + body)
+        offset += (length + 3) & ~3
+    return messages if offset == len(dump) else None
+
+
+def _attributes(data: bytes) -> list[tuple[int, bytes]]:
+    attributes, offset = [], 0
+    while offset + 4 <= len(data):
+        length, kind = struct.unpack_from("=HH", data, offset)
+        if length < 4:
+            break
+        attributes.append((kind, data[offset : offset + ((length + 3) & ~3)]))
+        offset += (length + 3) & ~3
+    return attributes
 
 
 def version(criu: Path) -> str:

