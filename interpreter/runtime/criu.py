@@ -171,16 +171,19 @@ def same_network(images: Path, reference: Path) -> bool:
     Addresses and rules are ``ip ... save`` dumps (a 4-byte magic, then netlink messages); they
     are compared without what differs between two dumps of one state (sequence numbers, sender
     ports, address lifetimes)."""
-    mine, theirs = _network_images(images), _network_images(reference)
-    if mine is None or theirs is None or mine.keys() != theirs.keys():
-        return False
-    for kind, path in mine.items():
-        a, b = path.read_bytes(), theirs[kind].read_bytes()
-        if kind in ("ifaddr", "rule"):
-            if _netlink_state(a) != _netlink_state(b):
-                return False
-        elif a != b:
+    try:
+        mine, theirs = _network_images(images), _network_images(reference)
+        if mine is None or theirs is None or mine.keys() != theirs.keys():
             return False
+        for kind, path in mine.items():
+            a, b = path.read_bytes(), theirs[kind].read_bytes()
+            if kind in ("ifaddr", "rule"):
+                if _netlink_state(a) != _netlink_state(b):
+                    return False
+            elif a != b:
+                return False
+    except OSError:  # e.g. the reference was replaced by a newer snapshot meanwhile
+        return False
     return True
 
 
