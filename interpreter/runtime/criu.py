@@ -178,7 +178,8 @@ def same_network(images: Path, reference: Path) -> bool:
         for kind, path in mine.items():
             a, b = path.read_bytes(), theirs[kind].read_bytes()
             if kind in ("ifaddr", "rule"):
-                if _netlink_state(a) != _netlink_state(b):
+                state = _netlink_state(a)
+                if state is None or state != _netlink_state(b):
                     return False
             elif a != b:
                 return False
