@@ -269,16 +269,20 @@ def test_legacy_paths(server: Server, sbx: Sandbox, tag: dict[str, str]) -> None
         assert sbx.sandbox_id in {s["sandboxID"] for s in listed}
 
 
+def await_paused(sandbox_id: str) -> None:
+    deadline = datetime.now(UTC) + timedelta(seconds=90)
+    while Sandbox.get_info(sandbox_id).state != SandboxState.PAUSED:
+        assert datetime.now(UTC) < deadline, "the timeout did not pause the sandbox"
+        time.sleep(0.5)
+
+
 def test_auto_pause_at_timeout(tag: dict[str, str]) -> None:
     """lifecycle on_timeout=pause (E2B's autoPause): the timeout pauses, connect resumes."""
     sandbox = Sandbox.create(metadata=tag, timeout=2, lifecycle={"on_timeout": "pause"})
     try:
         sandbox.run_code("kept = 'across the timeout'")
         assert sandbox.get_info().lifecycle["on_timeout"] == "pause"
-        deadline = datetime.now(UTC) + timedelta(seconds=90)
-        while Sandbox.get_info(sandbox.sandbox_id).state != SandboxState.PAUSED:
-            assert datetime.now(UTC) < deadline, "the timeout did not pause the sandbox"
-            time.sleep(0.5)
+        await_paused(sandbox.sandbox_id)
         resumed = Sandbox.connect(sandbox.sandbox_id, timeout=120)
         assert resumed.run_code("kept").text == "across the timeout"
     finally:
@@ -293,10 +297,7 @@ def test_auto_pause_of_the_files_only(tag: dict[str, str]) -> None:
     try:
         sandbox.run_code("lost = 1\nopen('/home/user/kept.txt', 'w').write('on disk')")
         assert sandbox.get_info().lifecycle["on_timeout"] == "pause"
-        deadline = datetime.now(UTC) + timedelta(seconds=90)
-        while Sandbox.get_info(sandbox.sandbox_id).state != SandboxState.PAUSED:
-            assert datetime.now(UTC) < deadline, "the timeout did not pause the sandbox"
-            time.sleep(0.5)
+        await_paused(sandbox.sandbox_id)
         resumed = Sandbox.connect(sandbox.sandbox_id, timeout=120)
         assert resumed.files.read("/home/user/kept.txt") == "on disk"
         assert resumed.run_code("'lost' in globals()").text == "False"
