@@ -99,7 +99,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("interpreter-home")
     # The E2B SDKs' key format (some of their versions check it client-side); any key works here.
     api_key = "e2b_" + secrets.token_hex(20)
-    srv = start_server(home, api_key=api_key, INTERPRETER_REAPER_INTERVAL="0.5")
+    srv = start_server(
+        home, api_key=api_key, INTERPRETER_REAPER_INTERVAL="0.5", INTERPRETER_METRICS_INTERVAL="0.5"
+    )
     os.environ["INTERPRETER_API_URL"] = srv.url
     os.environ["INTERPRETER_API_KEY"] = srv.api_key
     yield srv

@@ -107,3 +107,14 @@ class ErrorDetail(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorDetail
+
+
+class Metrics(BaseModel):
+    timestamp: datetime
+    cpu_count: int
+    cpu_used_pct: float = Field(description="Of the sandbox's CPU count, 0-100.")
+    mem_used: int = Field(description="Bytes, page cache excluded.")
+    mem_total: int = Field(description="The memory limit, bytes.")
+    mem_cache: int
+    disk_used: int = Field(description="Bytes the sandbox wrote on top of its image.")
+    disk_total: int

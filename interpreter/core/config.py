@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         description="Seconds without claims before the pool starts refilling (a start-up takes "
         "a core for seconds: it should not slow down the sandbox just handed out).",
     )
+    metrics_interval: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds between two samples of each running sandbox's resource use, kept "
+        "an hour for the E2B metrics API's time series (0: only the current use).",
+    )
     debian_mirror: str = Field(
         "http://deb.debian.org/debian", description="Debian mirror used to build images."
     )

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from interpreter.core.config import Settings
@@ -34,6 +34,7 @@ from interpreter.execution.languages import DEFAULT_CWD
 from interpreter.runtime import images
 from interpreter.runtime.base import Runtime, SandboxProcess, SandboxSpec, load_runtime
 from interpreter.runtime.images import Image
+from interpreter.service import metrics
 from interpreter.service.agent_client import AgentClient
 from interpreter.service.commands import SandboxCommands
 from interpreter.service.fast_start import CreateRequest, FastStart
@@ -70,6 +71,8 @@ class SandboxManager:
         self._idempotent = IdempotentCreates(self.store)
         self.live: dict[str, LiveSandbox] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._sampler: asyncio.Task[None] | None = None
+        self.metrics = metrics.MetricsHistory()
         self._killing: dict[str, asyncio.Task[None]] = {}
         # Pause, resume and kill of one sandbox take turns.
         self._locks: dict[str, asyncio.Lock] = {}
@@ -80,16 +83,19 @@ class SandboxManager:
         for record in self.store.list_sandboxes(("starting", "running")):
             await self._reattach(record)
         self._reaper = asyncio.create_task(self._reap_forever())
+        if self.settings.metrics_interval > 0:
+            self._sampler = asyncio.create_task(self._sample_forever())
 
     async def stop(self) -> None:
         """Stop serving; sandboxes keep running and are re-attached at the next start (pooled
         ones are killed: nobody has them yet, and the next start boots fresh ones)."""
         if self.fast_start is not None:
             await self.fast_start.stop()
-        if self._reaper is not None:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+        for task in (self._reaper, self._sampler):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for live in self.live.values():
             await live.close()
         self.live.clear()
@@ -287,6 +293,7 @@ class SandboxManager:
         else:
             await asyncio.to_thread(self._destroy_folder, record.id)
         self.store.delete_sandbox(record.id)
+        self.metrics.forget(record.id)
 
     def _destroy(self, process: SandboxProcess) -> None:
         self.runtime.kill(process)
@@ -316,6 +323,26 @@ class SandboxManager:
                     await self.kill(sandbox_id)
                 except Exception:
                     log.exception("reaper could not kill %s", sandbox_id)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.metrics_interval)
+            for record in self.store.list_sandboxes(("running",)):
+                try:
+                    await asyncio.to_thread(self.metrics.sample, record)
+                except Exception:  # a sandbox killed meanwhile; the next round goes on
+                    log.debug("no metrics sample of %s", record.id, exc_info=True)
+
+    async def metrics_between(
+        self, sandbox_id: str, start: datetime | None = None, end: datetime | None = None
+    ) -> list[metrics.SandboxMetrics]:
+        """The sandbox's sampled use between ``start`` and ``end``, and its use now when the
+        range reaches the present."""
+        record = self.get(sandbox_id)
+        series = self.metrics.between(sandbox_id, start, end)
+        if end is None or end >= now():
+            series.append(await asyncio.to_thread(metrics.read, record))
+        return series
 
     async def live_sandbox(self, sandbox_id: str) -> LiveSandbox:
         """The running sandbox; a paused one is resumed first (every adapter comes through here)."""

@@ -3,6 +3,10 @@ time from its processes (nsjail makes no cpuacct cgroup), disk from its overlay'
 
 CPU use is a rate, so it is measured between two readings: the previous request's reading when it
 is recent, else a short one taken now.
+
+``MetricsHistory`` keeps a time series per running sandbox (E2B's metrics API returns one), fed by
+the manager every few seconds; disk use, a walk of the upper layer, is re-measured for it at most
+every ``DISK_EVERY`` seconds.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import math
 import os
 import shutil
 import time
+from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from interpreter.core.models import SandboxRecord
@@ -44,8 +49,9 @@ class _Reading:
 _previous: dict[str, _Reading] = {}
 
 
-def read(record: SandboxRecord) -> SandboxMetrics:
-    """The sandbox's use now; zeros for CPU and memory when it is not running (paused)."""
+def read(record: SandboxRecord, disk_used: int | None = None) -> SandboxMetrics:
+    """The sandbox's use now; zeros for CPU and memory when it is not running (paused).
+    ``disk_used``: a recent measure of it, instead of measuring it now."""
     cpu_count = max(1, math.ceil(record.cpu))
     memory = _memory(record.jail_pid) if record.state == "running" else None
     folder = Path(record.folder) if record.folder else None
@@ -58,7 +64,7 @@ def read(record: SandboxRecord) -> SandboxMetrics:
         mem_used=used,
         mem_total=record.memory_mb * 2**20,
         mem_cache=cache,
-        disk_used=_disk_used(folder / "upper") if folder else 0,
+        disk_used=disk_used if disk_used is not None else _disk_used(folder) if folder else 0,
         disk_total=_disk_total(folder),
     )
 
@@ -126,9 +132,9 @@ def _cpu_pct(record: SandboxRecord, cpu_count: int) -> float:
     return min(max(rate / cpu_count * 100, 0.0), 100.0)
 
 
-def _disk_used(upper: Path) -> int:
+def _disk_used(folder: Path) -> int:
     """Bytes the sandbox wrote (what it added or changed on top of its image)."""
-    total = 0
+    upper, total = folder / "upper", 0
     for root, dirs, files in os.walk(upper):
         for name in files + dirs:
             try:
@@ -143,3 +149,42 @@ def _disk_total(folder: Path | None) -> int:
         return shutil.disk_usage(folder if folder and folder.exists() else "/").total
     except OSError:
         return 0
+
+
+DISK_EVERY = 30.0  # seconds between two walks of a sandbox's upper layer for the history
+
+
+class MetricsHistory:
+    """Samples of each running sandbox's use, oldest first, kept for ``kept``."""
+
+    def __init__(self, kept: timedelta = timedelta(hours=1)) -> None:
+        self.kept = kept
+        self._series: dict[str, deque[SandboxMetrics]] = {}
+        self._disk: dict[str, tuple[float, int]] = {}  # sandbox -> (monotonic time, bytes)
+
+    def sample(self, record: SandboxRecord) -> None:
+        """Add a sample of the sandbox now (blocking: call it from a thread)."""
+        measured = self._disk.get(record.id)
+        if measured is None or time.monotonic() - measured[0] > DISK_EVERY:
+            folder = Path(record.folder) if record.folder else None
+            measured = (time.monotonic(), _disk_used(folder) if folder else 0)
+            self._disk[record.id] = measured
+        sample = read(record, disk_used=measured[1])
+        series = self._series.setdefault(record.id, deque())
+        series.append(sample)
+        while series and series[0].timestamp < sample.timestamp - self.kept:
+            series.popleft()
+
+    def between(
+        self, sandbox_id: str, start: datetime | None, end: datetime | None
+    ) -> list[SandboxMetrics]:
+        return [
+            sample
+            for sample in self._series.get(sandbox_id, ())
+            if (start is None or sample.timestamp >= start)
+            and (end is None or sample.timestamp <= end)
+        ]
+
+    def forget(self, sandbox_id: str) -> None:
+        self._series.pop(sandbox_id, None)
+        self._disk.pop(sandbox_id, None)

@@ -101,7 +101,12 @@ def test_set_timeout(other: BaseSandbox) -> None:
 
 def test_metrics(sbx: Sandbox) -> None:
     sbx.run_code("blob = bytearray(64 * 2**20)")  # 64 MiB the cgroup must see
-    (metric,) = sbx.get_metrics()
+    time.sleep(1.2)  # the session server samples every 0.5 s (conftest)
+    series = sbx.get_metrics()
+    assert len(series) >= 3, series  # sampled ones, then the use now
+    assert [m.timestamp for m in series] == sorted(m.timestamp for m in series)
+    assert sbx.get_metrics(end=datetime.now(UTC) - timedelta(hours=2)) == []
+    (metric,) = sbx.get_metrics(start=datetime.now(UTC) + timedelta(seconds=5))  # now only
     assert metric.mem_total == sbx.get_info().memory_mb * 2**20
     assert 64 * 2**20 < metric.mem_used < metric.mem_total
     assert metric.cpu_count >= 1 and 0 <= metric.cpu_used_pct <= 100

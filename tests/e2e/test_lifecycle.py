@@ -179,3 +179,19 @@ def test_a_sandbox_whose_start_was_cut_short_is_cleaned_up_at_the_next_start(tmp
             assert http.get(f"/v1/sandboxes/{sbx.sandbox_id}").status_code == 404
     finally:
         stop_server(srv)
+
+
+def test_metrics_are_a_series_of_samples(server: Server, sandbox: Sandbox) -> None:
+    time.sleep(1.2)  # the session server samples every 0.5 s (conftest)
+    with server.client() as http:
+        series = http.get(f"/v1/sandboxes/{sandbox.sandbox_id}/metrics").json()
+        assert len(series) >= 3, series
+        assert series == sorted(series, key=lambda m: m["timestamp"])
+        assert all(0 < m["mem_used"] < m["mem_total"] for m in series)
+        later = http.get(
+            f"/v1/sandboxes/{sandbox.sandbox_id}/metrics", params={"start": "2999-01-01T00:00:00"}
+        ).json()
+        assert len(later) == 1  # nothing sampled then: only the use now
+        bad = http.get(f"/v1/sandboxes/{sandbox.sandbox_id}/metrics", params={"start": "soon"})
+        assert bad.status_code == 422
+        assert http.get("/v1/sandboxes/nope/metrics").status_code == 404

@@ -7,7 +7,6 @@ body (the SDKs read ``message``), never as the native API's shape.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hmac
@@ -31,7 +30,6 @@ from interpreter.core.errors import (
     InvalidRequestError,
 )
 from interpreter.core.models import OnTimeout, SandboxRecord
-from interpreter.service import metrics
 from interpreter.service.manager import SandboxManager
 
 # E2B's own templates, which clients name by default, are our default template.
@@ -295,17 +293,20 @@ async def pause_sandbox(
     return Response(status_code=204)
 
 
+UNIX_MAX = 253402300799  # 9999-12-31T23:59:59Z
+
+
 @router.get("/sandboxes/{sandbox_id}/metrics", summary="E2B: resource use")
 async def sandbox_metrics(
     sandbox_id: str,
     sandboxes: Manager,
-    start: int | None = None,
-    end: int | None = None,
+    start: Annotated[int | None, Query(ge=0, le=UNIX_MAX)] = None,
+    end: Annotated[int | None, Query(ge=0, le=UNIX_MAX)] = None,
 ) -> list[dict[str, Any]]:
-    """The current use, as a one-sample series (no history is kept)."""
-    record = sandboxes.get(_sandbox_id(sandbox_id))
-    sample = await asyncio.to_thread(metrics.read, record)
-    return [schemas.metric(sample)]
+    """Sampled use between ``start`` and ``end`` (unix seconds), and the use now."""
+    moments = [datetime.fromtimestamp(t, UTC) if t is not None else None for t in (start, end)]
+    series = await sandboxes.metrics_between(_sandbox_id(sandbox_id), *moments)
+    return [schemas.metric(sample) for sample in series]
 
 
 # -- not here ----------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""/v1/sandboxes: create, get, list, kill, set timeout, pause, resume."""
+"""/v1/sandboxes: create, get, list, kill, set timeout, pause, resume, metrics."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from interpreter.api.deps import manager
 from interpreter.api.schemas import (
     CreateSandbox,
+    Metrics,
     PauseSandbox,
     ResumeSandbox,
     Sandbox,
@@ -89,3 +91,17 @@ async def resume_sandbox(
     sandbox running (run code, files, commands) resumes it too."""
     body = body or ResumeSandbox()
     return Sandbox.of(await sandboxes.resume(sandbox_id, timeout=body.timeout, memory=body.memory))
+
+
+@router.get("/{sandbox_id}/metrics")
+async def sandbox_metrics(
+    sandbox_id: str,
+    sandboxes: Manager,
+    start: Annotated[datetime | None, Query(description="Samples from this moment.")] = None,
+    end: Annotated[datetime | None, Query(description="Samples until this moment.")] = None,
+) -> list[Metrics]:
+    """Resource use, sampled every `INTERPRETER_METRICS_INTERVAL` seconds (kept an hour), and
+    the use now when the range reaches the present."""
+    start, end = (t.replace(tzinfo=UTC) if t and t.tzinfo is None else t for t in (start, end))
+    series = await sandboxes.metrics_between(sandbox_id, start, end)
+    return [Metrics.model_validate(sample, from_attributes=True) for sample in series]
