@@ -35,6 +35,11 @@ class SandboxProcess:
     jail_pid: int  # the jail's PID 1 (our supervisor), as the host sees it
 
     @property
+    def recorded(self) -> bool:
+        """False for a sandbox known only by its folder (its PIDs were never recorded)."""
+        return self.pid > 0
+
+    @property
     def restored(self) -> bool:
         """Restored from a checkpoint: no nsjail supervises it any more (kill it by cgroup)."""
         return self.pid == self.jail_pid

@@ -192,11 +192,12 @@ class NsjailRuntime(Runtime):
             time.sleep(0.01)
 
     def cleanup(self, process: SandboxProcess) -> None:
-        # A tree nobody recorded (the front end stopped while launching or restoring it) is
-        # found by its root and killed before its root goes.
-        for cgroups in linux.cgroups_rooted_at(process.folder / "root"):
-            for cgroup in cgroups:
-                linux.kill_cgroup(cgroup)
+        if not process.recorded:
+            # The front end stopped while launching or restoring it: the tree, if any, is found
+            # by its root (a scan of every sandbox's cgroups) and killed before its root goes.
+            for cgroups in linux.cgroups_rooted_at(process.folder / "root"):
+                for cgroup in cgroups:
+                    linux.kill_cgroup(cgroup)
         linux.unmount(process.folder / "root")
         shutil.rmtree(process.folder, ignore_errors=True)
         if process.folder.exists():
