@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import inspect
 from types import TracebackType
 from typing import Any, Literal
@@ -179,7 +180,7 @@ class AsyncSandbox:
         data = await self._call("POST", f"/sandboxes/{self.sandbox_id}/contexts", json=body)
         return _base.context_of(data)
 
-    async def list_code_contexts(self) -> list[Context]:
+    async def list_code_contexts(self) -> builtins.list[Context]:
         """The sandbox's contexts, oldest first."""
         data = await self._call("GET", f"/sandboxes/{self.sandbox_id}/contexts")
         return [_base.context_of(d) for d in data]

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import httpx
 
-from interpreter_sdk import _base
+from interpreter_sdk import _base, _errors
 from interpreter_sdk._models import CommandInfo, CommandResult
 
 User = Literal["user", "root"]
@@ -142,7 +142,7 @@ def _start(http: httpx.Client, url: str, body: dict[str, Any]) -> CommandHandle:
                     return CommandHandle(http, url, output.pid)
     except httpx.HTTPError as exc:
         raise _base.map_transport_error(exc, None) from exc
-    raise _base.ConnectionError("the command did not start")
+    raise _errors.ConnectionError("the command did not start")
 
 
 def _stream(

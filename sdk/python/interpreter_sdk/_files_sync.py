@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import httpx
 
-from interpreter_sdk import _base
+from interpreter_sdk import _base, _errors
 from interpreter_sdk._base import Upload
 from interpreter_sdk._errors import NotFoundError
 from interpreter_sdk._models import EntryInfo, FilesystemEvent
@@ -114,7 +114,7 @@ class Files:
 
     def watch_dir(self, path: str, recursive: bool = False, user: User = "user") -> WatchHandle:
         """Watch a folder; returns once the watch is armed."""
-        params = {"path": path, "recursive": recursive, "user": user}
+        params: dict[str, str | bool] = {"path": path, "recursive": recursive, "user": user}
         request = self._http.build_request("GET", self._url + "/watch", params=params, timeout=None)
         try:
             response = self._http.send(request, stream=True)
@@ -124,7 +124,7 @@ class Files:
             lines = response.iter_lines()
             first = next(lines)  # the agent's `start`: the watch is armed
             if json.loads(first).get("type") != "start":
-                raise _base.ConnectionError("the watch did not start")
+                raise _errors.ConnectionError("the watch did not start")
         except httpx.HTTPError as exc:
             raise _base.map_transport_error(exc, None) from exc
         return WatchHandle(response, lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from types import TracebackType
 from typing import Any, Literal
 
@@ -172,7 +173,7 @@ class Sandbox:
         data = self._call("POST", f"/sandboxes/{self.sandbox_id}/contexts", json=body)
         return _base.context_of(data)
 
-    def list_code_contexts(self) -> list[Context]:
+    def list_code_contexts(self) -> builtins.list[Context]:
         """The sandbox's contexts, oldest first."""
         data = self._call("GET", f"/sandboxes/{self.sandbox_id}/contexts")
         return [_base.context_of(d) for d in data]
