@@ -1,8 +1,12 @@
-"""The service's one error tree. The API maps each class to an HTTP status in one place.
+"""The service's one error tree. Each wire surface translates it in one table: the native API
+(``api.errors``), E2B's control plane and code-interpreter server (``api.e2b.errors``) and envd,
+HTTP and Connect (``api.e2b.envd.errors``). The statuses drawn are the native API's.
 
 InterpreterError
+├── AuthenticationError              401  missing or wrong API key or access token
 ├── NotFoundError                    404
 │   ├── SandboxNotFoundError
+│   │   └── SandboxGoneError              the sandbox was killed (or paused) under a running call
 │   ├── ContextNotFoundError
 │   ├── TemplateNotFoundError
 │   ├── FileNotFoundInSandboxError
@@ -11,11 +15,14 @@ InterpreterError
 ├── InvalidRequestError              400
 │   └── UnsupportedLanguageError
 ├── ConflictError                    409
+├── NotSupportedError                501  a feature (of E2B's API) this server does not have
 ├── SandboxStartError                500  the jail or its gateway did not come up
 ├── ImageBuildError                  500
 ├── CheckpointError                  500  pausing or resuming (CRIU) failed
 ├── GatewayError                     502  the sandbox's gateway answered badly or not at all
 ├── KernelError                      502
+│   └── KernelDiedError                   the kernel died (outside a run: a death during run_code
+│                                         is the run's error event named KernelDiedError)
 └── ExecutionTimeoutError            408  (mid-stream: sent as a fault event)
 """
 
@@ -26,12 +33,20 @@ class InterpreterError(Exception):
     """Root of every error the service raises on purpose."""
 
 
+class AuthenticationError(InterpreterError):
+    """The request's API key (or a sandbox's access token or URL signature) is missing or wrong."""
+
+
 class NotFoundError(InterpreterError):
     pass
 
 
 class SandboxNotFoundError(NotFoundError):
     pass
+
+
+class SandboxGoneError(SandboxNotFoundError):
+    """The sandbox was killed (or paused) while a call was using it: it is no longer running."""
 
 
 class ContextNotFoundError(NotFoundError):
@@ -66,6 +81,10 @@ class ConflictError(InterpreterError):
     pass
 
 
+class NotSupportedError(InterpreterError):
+    """A feature this server does not have (parts of E2B's API)."""
+
+
 class SandboxStartError(InterpreterError):
     pass
 
@@ -84,6 +103,10 @@ class GatewayError(InterpreterError):
 
 class KernelError(InterpreterError):
     pass
+
+
+class KernelDiedError(KernelError):
+    """The kernel died (exited, ran out of memory) outside a run, e.g. during a run's set-up."""
 
 
 class ExecutionTimeoutError(InterpreterError):

@@ -37,6 +37,7 @@ from interpreter.runtime.images import Image
 from interpreter.service import metrics
 from interpreter.service.agent_client import AgentClient
 from interpreter.service.commands import SandboxCommands
+from interpreter.service.execution import watched
 from interpreter.service.fast_start import CreateRequest, FastStart
 from interpreter.service.files import SandboxFiles
 from interpreter.service.idempotency import IdempotentCreates
@@ -555,7 +556,8 @@ class SandboxManager:
         timeout: float | None = None,
     ) -> AsyncIterator[Event]:
         live = self._live(context.sandbox_id)
-        return live.kernels.run(context.id, code, envs=checked_envs(envs), timeout=timeout)
+        events = live.kernels.run(context.id, code, envs=checked_envs(envs), timeout=timeout)
+        return watched(self, context.sandbox_id, live, events)  # killed under it: SandboxGoneError
 
 
 def _process_of(record: SandboxRecord) -> SandboxProcess | None:
