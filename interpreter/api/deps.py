@@ -7,7 +7,7 @@ import hmac
 from fastapi import Request
 from fastapi.security import APIKeyHeader
 
-from interpreter.api.errors import AuthenticationError
+from interpreter.core.errors import AuthenticationError
 from interpreter.service.manager import SandboxManager
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)

@@ -1,37 +1,102 @@
-"""Errors become HTTP responses here and only here: one body shape, one status table."""
+"""The native API's errors: one body shape, one status table, and the OpenAPI answers of both.
+
+Every error leaves as ``{"error": {"type": <class name>, "message": ...}}`` (422 adds pydantic's
+``detail``). ``STATUS`` maps the error tree of ``core.errors`` to statuses; the most specific
+class listed wins. Routes declare what they can answer with ``answers(...)``.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from interpreter.core import errors
 
-STATUS: list[tuple[type[errors.InterpreterError], int]] = [
-    (errors.NotFoundError, 404),
-    (errors.InvalidRequestError, 400),
-    (errors.PermissionDeniedError, 403),
-    (errors.ConflictError, 409),
-    (errors.ExecutionTimeoutError, 408),
-    (errors.GatewayError, 502),
-    (errors.KernelError, 502),
-    (errors.InterpreterError, 500),
-]
+T = TypeVar("T")
+
+STATUS: dict[type[errors.InterpreterError], int] = {
+    errors.AuthenticationError: 401,
+    errors.NotFoundError: 404,
+    errors.InvalidRequestError: 400,
+    errors.PermissionDeniedError: 403,
+    errors.ConflictError: 409,
+    errors.ExecutionTimeoutError: 408,
+    errors.NotSupportedError: 501,
+    errors.GatewayError: 502,
+    errors.KernelError: 502,
+    errors.InterpreterError: 500,
+}
 
 
-def status_of(exc: errors.InterpreterError) -> int:
-    return next(code for cls, code in STATUS if isinstance(exc, cls))
+def lookup(table: Mapping[type[BaseException], T], cls: type[BaseException]) -> T | None:
+    """The entry of the most specific of ``cls``'s classes that ``table`` lists (None: none).
+    Every surface's table is read through this."""
+    for base in cls.__mro__:
+        if base in table:
+            return table[base]
+    return None
+
+
+def status_of(exc: errors.InterpreterError | type[errors.InterpreterError]) -> int:
+    status = lookup(STATUS, exc if isinstance(exc, type) else type(exc))
+    assert status is not None  # InterpreterError itself is listed
+    return status
 
 
 def body(kind: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"type": kind, "message": message}}
 
 
-class AuthenticationError(Exception):
-    pass
+# -- OpenAPI -----------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+
+
+class Error(BaseModel):
+    """Every error answer: the error class's name and what went wrong."""
+
+    error: ErrorDetail
+
+
+class ValidationError(Error):
+    """422: the request did not match its schema; ``detail`` is pydantic's list of problems."""
+
+    detail: list[dict[str, Any]]
+
+
+DESCRIPTIONS = {
+    400: "Invalid request",
+    401: "Missing or wrong API key",
+    403: "Permission denied in the sandbox",
+    404: "Not found (sandbox, context, template, file or process)",
+    408: "Execution timed out",
+    409: "Conflict (e.g. the sandbox is already paused, the path exists)",
+    422: "The request does not match its schema",
+    500: "Internal error (e.g. the sandbox did not start, a checkpoint failed)",
+    501: "Not supported",
+    502: "The sandbox's gateway, agent or kernel failed",
+}
+
+
+def answers(*raised: type[errors.InterpreterError]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route that can raise ``raised``: their statuses with the error
+    body's schema, plus what every route can answer (422 invalid input, 500)."""
+    statuses = {status_of(cls) for cls in raised} | {500}
+    documented: dict[int | str, dict[str, Any]] = {
+        status: {"model": Error, "description": DESCRIPTIONS[status]} for status in statuses
+    }
+    documented[422] = {"model": ValidationError, "description": DESCRIPTIONS[422]}
+    return dict(sorted(documented.items(), key=lambda item: str(item[0])))
 
 
 def install(app: FastAPI) -> None:
@@ -48,10 +113,6 @@ def install(app: FastAPI) -> None:
             {**body("ValidationError", problems), "detail": jsonable_encoder(exc.errors())},
             status_code=422,
         )
-
-    @app.exception_handler(AuthenticationError)
-    async def unauthenticated(request: Request, exc: AuthenticationError) -> JSONResponse:
-        return JSONResponse(body("AuthenticationError", str(exc)), status_code=401)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
