@@ -158,10 +158,12 @@ class Processes:
             # setsid -c: a new session whose controlling terminal is the pty (job control).
             # Not already a group leader, so setsid does not fork: the pid stays the group id.
             argv = ["/usr/bin/setsid", "-c", *argv]
-        user_ids = {} if uid == 0 else {"user": uid, "group": uid, "extra_groups": []}
+        user_ids: dict[str, Any] = (
+            {} if uid == 0 else {"user": uid, "group": uid, "extra_groups": []}
+        )
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, cwd=cwd, env=env, start_new_session=not size, **stdio, **user_ids
+                *argv, cwd=cwd, env=env, start_new_session=not size, **(stdio | user_ids)
             )
         except OSError as exc:
             if pty_fd is not None:

@@ -207,9 +207,10 @@ class SandboxKernels:
             try:
                 async for event in _execute(self.gateway, channel, request, queue, timeout, settle):
                     if isinstance(event, Stdout | Stderr):
-                        event = budget.take(event)
-                        if event is None:
+                        taken = budget.take(event)
+                        if taken is None:
                             continue
+                        event = taken
                     elif isinstance(event, CellError) and event.name == KERNEL_DIED:
                         context.prepared = False  # the restarted kernel needs its cwd again
                     yield event

@@ -37,7 +37,7 @@ def request(msg_type: str, content: dict[str, Any], channel: str = "shell") -> d
     msg = _session.msg(msg_type, content)
     msg["channel"] = channel
     msg["buffers"] = []
-    return msg  # type: ignore[no-any-return]
+    return msg
 
 
 def encode(msg: dict[str, Any]) -> str:
@@ -141,4 +141,4 @@ def to_event(msg: dict[str, Any]) -> Event | None:
     content = msg.get("content")
     if handler is None or not isinstance(content, dict):
         return None
-    return handler(msg, content)  # type: ignore[no-untyped-call]
+    return handler(msg, content)

@@ -23,7 +23,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,13 +114,13 @@ def _layer_path(settings: Settings, name: str, kind: str, digest: str) -> Path:
     return settings.images_path / name / f"{kind}-{digest}"
 
 
-def _build_layer(layer: Path, make: object) -> None:
+def _build_layer(layer: Path, make: Callable[[Path], None]) -> None:
     partial = layer.with_name(layer.name + ".partial")
     if partial.exists():
         _remove_tree(partial)
     (partial / "rootfs").mkdir(parents=True)
     try:
-        make(partial / "rootfs")  # type: ignore[operator]
+        make(partial / "rootfs")
         _shift_ownership(partial / "rootfs")
         (partial / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
         partial.rename(layer)
