@@ -26,7 +26,7 @@ from pydantic import (
     ValidationError,
 )
 
-from interpreter.core.errors import GatewayError
+from interpreter.core.errors import GatewayError, InvalidRequestError
 
 MAX_PATH = 8192  # characters of a path (PATH_MAX is 4096 bytes; names are shown with U+FFFD)
 MAX_NAME = 256  # owner, group, tag, a metadata key
@@ -79,6 +79,14 @@ class CommandSpec(Wire):
     tag: Name | None = None
     pty: TerminalSize | None = None
     timeout: float | None = Field(None, gt=0)
+
+    @classmethod
+    def of(cls, fields: Mapping[str, Any]) -> CommandSpec:
+        """A spec from a client's request; InvalidRequestError naming what does not fit."""
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            raise InvalidRequestError(f"invalid command: {_problem(exc)}") from None
 
     def wire(self) -> dict[str, Any]:
         """The JSON body the agent reads (absent fields left out: ``args`` absent means a
@@ -171,9 +179,7 @@ class WatchEvent(Wire):
 # Parsing what the agent sent.
 
 W = TypeVar("W", bound=Wire)
-_ENTRIES = TypeAdapter[list[EntryInfo]](
-    Annotated[list[EntryInfo], Field(max_length=MAX_ENTRIES)]
-)
+_ENTRIES = TypeAdapter[list[EntryInfo]](Annotated[list[EntryInfo], Field(max_length=MAX_ENTRIES)])
 _PROCESSES = TypeAdapter[list[ProcessInfo]](
     Annotated[list[ProcessInfo], Field(max_length=MAX_ENTRIES)]
 )
@@ -233,7 +239,11 @@ def parse_watch_event(line: bytes) -> WatchEvent | None:
     return parse(WatchEvent, event)
 
 
-def _garbage(exc: ValidationError) -> GatewayError:
+def _problem(exc: ValidationError) -> str:
     error = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in error["loc"]) or "the answer"
-    return GatewayError(f"the sandbox agent sent garbage: {where}: {error['msg']}"[:300])
+    where = ".".join(str(part) for part in error["loc"]) or "the value"
+    return f"{where}: {error['msg']}"[:300]
+
+
+def _garbage(exc: ValidationError) -> GatewayError:
+    return GatewayError(f"the sandbox agent sent garbage: {_problem(exc)}")

@@ -23,6 +23,7 @@ ERRORS: dict[str, type[errors.InterpreterError]] = {
     "ProcessNotFoundError": errors.ProcessNotFoundError,
 }
 MAX_ERROR_BODY = 4096
+MAX_ANSWER = 256 << 20  # bytes of one (not streamed) answer: a deep listing can be large
 
 
 class AgentClient:
@@ -49,17 +50,27 @@ class AgentClient:
         except httpx.HTTPError:
             return False
 
-    async def call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def call(self, method: str, path: str, **kwargs: Any) -> bytes:
+        """The body of the agent's answer (at most MAX_ANSWER bytes: the sandbox is not
+        trusted), for ``interpreter.core.protocol`` to parse; its errors raise as ours."""
+        kwargs.setdefault("timeout", httpx.USE_CLIENT_DEFAULT)
+        response = await self._open(method, path, **kwargs)
+        body = bytearray()
         try:
-            response = await self._http.request(method, path, **kwargs)
+            async for chunk in response.aiter_raw():
+                body += chunk
+                if len(body) > MAX_ANSWER:
+                    raise errors.GatewayError("the sandbox agent sent an oversized answer")
         except httpx.HTTPError as exc:
-            raise errors.GatewayError(f"sandbox agent unreachable: {exc}") from exc
-        _raise_for(response, response.content)
-        return response.json() if response.content else None
+            raise errors.GatewayError(f"sandbox agent answer broke: {exc}") from exc
+        finally:
+            await response.aclose()
+        return bytes(body)
 
     async def _open(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request whose answer is streamed; errors raise before any of the body."""
-        request = self._http.build_request(method, path, timeout=None, **kwargs)
+        kwargs.setdefault("timeout", None)
+        request = self._http.build_request(method, path, **kwargs)
         try:
             response = await self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
@@ -104,7 +115,7 @@ class AgentClient:
 
         return lines()
 
-    async def upload(self, params: dict[str, str], body: AsyncIterator[bytes]) -> Any:
+    async def upload(self, params: dict[str, str], body: AsyncIterator[bytes]) -> bytes:
         return await self.call("PUT", "/files", params=params, content=body, timeout=None)
 
 

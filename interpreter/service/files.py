@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Literal
 
-from interpreter.core.errors import FileNotFoundInSandboxError, GatewayError
+from interpreter.core.errors import FileNotFoundInSandboxError
+from interpreter.core.protocol import (
+    EntryInfo,
+    MadeDir,
+    User,
+    WatchEvent,
+    parse,
+    parse_entries,
+    parse_watch_event,
+)
 from interpreter.service.agent_client import AgentClient
-
-User = Literal["user", "root"]
 
 
 class SandboxFiles:
@@ -26,16 +32,17 @@ class SandboxFiles:
         content: AsyncIterator[bytes],
         user: User = "user",
         metadata: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
+    ) -> EntryInfo:
         """Write (create or replace) a file from a stream; parent folders are made. `metadata`
         is kept with the file (extended attributes) and shown in its info."""
         params = {"path": path, "user": user}
         if metadata:
             params["metadata"] = json.dumps(metadata)
-        return await self.agent.upload(params, content)  # type: ignore[no-any-return]
+        return parse(EntryInfo, await self.agent.upload(params, content))
 
-    async def info(self, path: str, user: User = "user") -> dict[str, Any]:
-        return await self.agent.call("GET", "/files/info", params={"path": path, "user": user})  # type: ignore[no-any-return]
+    async def info(self, path: str, user: User = "user") -> EntryInfo:
+        params = {"path": path, "user": user}
+        return parse(EntryInfo, await self.agent.call("GET", "/files/info", params=params))
 
     async def exists(self, path: str, user: User = "user") -> bool:
         try:
@@ -44,21 +51,21 @@ class SandboxFiles:
             return False
         return True
 
-    async def list(self, path: str, depth: int = 1, user: User = "user") -> list[dict[str, Any]]:
+    async def list(self, path: str, depth: int = 1, user: User = "user") -> list[EntryInfo]:
         params = {"path": path, "depth": str(depth), "user": user}
-        return await self.agent.call("GET", "/files/list", params=params)  # type: ignore[no-any-return]
+        return parse_entries(await self.agent.call("GET", "/files/list", params=params))
 
     async def make_dir(self, path: str, user: User = "user") -> bool:
         """Make a folder and its parents; False if it already existed."""
-        result = await self.agent.call("POST", "/files/mkdir", params={"path": path, "user": user})
-        return bool(result["created"])
+        params = {"path": path, "user": user}
+        return parse(MadeDir, await self.agent.call("POST", "/files/mkdir", params=params)).created
 
     async def remove(self, path: str, user: User = "user") -> None:
         await self.agent.call("DELETE", "/files", params={"path": path, "user": user})
 
     async def watch(
         self, path: str, recursive: bool = False, user: User = "user", include_entry: bool = False
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[WatchEvent]:
         """Events in a folder as they happen: `start` once armed, then create / write /
         remove / rename / chmod (and `overflow` if events were lost); with `include_entry`,
         create / write / chmod events carry the entry's info."""
@@ -71,23 +78,13 @@ class SandboxFiles:
         lines = await self.agent.stream_lines("GET", "/files/watch", params=params)
         return _watch_events(lines)
 
-    async def rename(self, source: str, destination: str, user: User = "user") -> dict[str, Any]:
+    async def rename(self, source: str, destination: str, user: User = "user") -> EntryInfo:
         params = {"source": source, "destination": destination, "user": user}
-        return await self.agent.call("POST", "/files/rename", params=params)  # type: ignore[no-any-return]
+        return parse(EntryInfo, await self.agent.call("POST", "/files/rename", params=params))
 
 
-WATCH_EVENTS = {"start", "create", "write", "remove", "rename", "chmod", "overflow"}
-
-
-async def _watch_events(lines: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
-    # The agent runs inside the sandbox: check every event it sends.
+async def _watch_events(lines: AsyncIterator[bytes]) -> AsyncIterator[WatchEvent]:
+    # The agent runs inside the sandbox: every event it sends is checked.
     async for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError as exc:
-            raise GatewayError("the sandbox agent sent invalid JSON") from exc
-        if isinstance(event, dict) and event.get("type") in WATCH_EVENTS:
-            out: dict[str, Any] = {"type": event["type"], "name": str(event.get("name", ""))[:4096]}
-            if isinstance(event.get("entry"), dict):
-                out["entry"] = event["entry"]
-            yield out
+        if line.strip() and (event := parse_watch_event(line)) is not None:
+            yield event

@@ -11,8 +11,9 @@ from typing import Any
 
 from e2b.sandbox.signature import get_signature
 
-from interpreter.api.e2b.envd import access, connect, messages, process
+from interpreter.api.e2b.envd import access, connect, messages
 from interpreter.core import errors
+from interpreter.core.protocol import EntryInfo, ProcessEnd
 
 
 def test_signature_matches_the_sdks() -> None:
@@ -97,7 +98,7 @@ def test_entry_info_protojson() -> None:
         "symlink_target": "/tmp",
         "metadata": {},
     }
-    info = messages.entry_info(entry)
+    info = messages.entry_info(EntryInfo.model_validate(entry))
     assert info == {
         "name": "l",
         "type": "FILE_TYPE_DIRECTORY",
@@ -110,15 +111,27 @@ def test_entry_info_protojson() -> None:
         "symlinkTarget": "/tmp",
         "isSymlink": True,
     }
-    plain = messages.entry_info({"name": "f", "type": "file", "size": 12, "mode": 0o100644})
-    assert plain["size"] == "12" and plain["mode"] == 0o644  # int64 as a string
-    assert messages.entry_info({"type": "weird"})["type"] == "FILE_TYPE_UNSPECIFIED"
+    plain = {**entry, "name": "f", "type": "file", "size": 12, "mode": 0o100644}
+    plain.update(target_type=None, symlink_target=None, permissions="-rw-r--r--")
+    info = messages.entry_info(EntryInfo.model_validate(plain))
+    assert info["size"] == "12" and info["mode"] == 0o644  # int64 as a string
+    assert "isSymlink" not in info and "symlinkTarget" not in info
+    dangling = messages.entry_info(EntryInfo.model_validate({**entry, "target_type": None}))
+    assert dangling["type"] == "FILE_TYPE_SYMLINK" and dangling["isSymlink"] is True
+    folder = messages.entry_info(
+        EntryInfo.model_validate({**plain, "type": "dir", "mode": 0o40755})
+    )
+    assert folder["type"] == "FILE_TYPE_DIRECTORY" and folder["mode"] == 0o20000000755
+    written = messages.write_info(EntryInfo.model_validate({**entry, "metadata": {"k": "v"}}))
+    assert written == {"name": "l", "type": "file", "path": "/home/user/l", "metadata": {"k": "v"}}
 
 
 def test_process_end_events() -> None:
-    assert process._end({"exit_code": 0}) == {
-        "event": {"end": {"exited": True, "status": "exit status 0"}}
-    }
-    assert process._end({"exit_code": 2})["event"]["end"]["exitCode"] == 2
-    killed = process._end({"exit_code": -9})["event"]["end"]
+    def end(exit_code: int) -> dict[str, Any]:
+        return messages.process_end(ProcessEnd(type="end", exit_code=exit_code))
+
+    assert end(0) == {"event": {"end": {"exited": True, "status": "exit status 0"}}}
+    assert end(2)["event"]["end"]["exitCode"] == 2
+    assert end(-99)["event"]["end"]["status"] == "signal: signal 99"
+    killed = end(-9)["event"]["end"]
     assert killed == {"exitCode": -1, "status": "signal: killed"}

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from interpreter.api.deps import manager
 from interpreter.api.routes.execute import NDJSONResponse
 from interpreter.api.schemas import Body, EnvVars
 from interpreter.core.errors import InvalidRequestError
+from interpreter.core.protocol import CommandSpec, ProcessInfo, TerminalSize
+from interpreter.service.commands import ProcessEvent
 from interpreter.service.manager import SandboxManager
 
 router = APIRouter(prefix="/sandboxes/{sandbox_id}/commands", tags=["commands"])
 Manager = Annotated[SandboxManager, Depends(manager)]
 MAX_STDIN_BYTES = 1 << 20
-
-
-class TerminalSize(BaseModel):
-    cols: int = Field(80, ge=1, le=1000)
-    rows: int = Field(24, ge=1, le=1000)
 
 
 class StartCommand(Body):
@@ -36,10 +33,11 @@ class StartCommand(Body):
     tag: str | None = Field(None, max_length=200, description="A label shown in the list.")
 
 
-def ndjson(events: AsyncIterator[dict[str, Any]]) -> NDJSONResponse:
+def ndjson(events: AsyncIterator[ProcessEvent]) -> NDJSONResponse:
     async def lines() -> AsyncIterator[bytes]:
         async for event in events:
-            yield json.dumps(event).encode() + b"\n"
+            # Optional fields only when set: {"type": "end", "exit_code": 0}.
+            yield json.dumps(event.model_dump(mode="json", exclude_defaults=True)).encode() + b"\n"
 
     return NDJSONResponse(lines())
 
@@ -48,18 +46,18 @@ def ndjson(events: AsyncIterator[dict[str, Any]]) -> NDJSONResponse:
 async def start_command(sandbox_id: str, body: StartCommand, sandboxes: Manager) -> NDJSONResponse:
     """Start a process. Streams `start` (pid), `stdout`/`stderr` (`data`) and `end` (`exit_code`).
     Leaving the stream does not stop the process: reconnect with `/{pid}/stream`."""
-    spec = body.model_dump(exclude_none=True)
+    spec = CommandSpec.of(body.model_dump(exclude_none=True))
     return ndjson(await (await sandboxes.commands(sandbox_id)).start(spec))
 
 
 @router.get("")
-async def list_commands(sandbox_id: str, sandboxes: Manager) -> list[dict[str, Any]]:
+async def list_commands(sandbox_id: str, sandboxes: Manager) -> list[ProcessInfo]:
     """Processes started through the API, with status running / completed / failed / cancelled."""
     return await (await sandboxes.commands(sandbox_id)).list()
 
 
 @router.get("/{pid}")
-async def command_info(sandbox_id: str, pid: int, sandboxes: Manager) -> dict[str, Any]:
+async def command_info(sandbox_id: str, pid: int, sandboxes: Manager) -> ProcessInfo:
     """One process: status and exit code."""
     return await (await sandboxes.commands(sandbox_id)).info(pid)
 
@@ -73,7 +71,9 @@ async def follow_command(
 
 
 @router.post("/{pid}/stdin")
-async def send_stdin(sandbox_id: str, pid: int, request: Request, sandboxes: Manager) -> Any:
+async def send_stdin(
+    sandbox_id: str, pid: int, request: Request, sandboxes: Manager
+) -> ProcessInfo:
     """Write the request body to the process's stdin."""
     data = await request.body()
     if len(data) > MAX_STDIN_BYTES:
@@ -82,7 +82,7 @@ async def send_stdin(sandbox_id: str, pid: int, request: Request, sandboxes: Man
 
 
 @router.post("/{pid}/close-stdin")
-async def close_stdin(sandbox_id: str, pid: int, sandboxes: Manager) -> Any:
+async def close_stdin(sandbox_id: str, pid: int, sandboxes: Manager) -> ProcessInfo:
     """Close the process's stdin (end of input)."""
     return await (await sandboxes.commands(sandbox_id)).close_stdin(pid)
 
@@ -93,7 +93,7 @@ async def kill_command(
     pid: int,
     sandboxes: Manager,
     signal: Literal["TERM", "KILL", "INT"] = "TERM",
-) -> Any:
+) -> ProcessInfo:
     """Signal the process group; TERM becomes KILL after 2 s."""
     return await (await sandboxes.commands(sandbox_id)).kill(pid, signal)
 
@@ -105,6 +105,6 @@ async def resize_terminal(
     sandboxes: Manager,
     cols: Annotated[int, Query(ge=1, le=1000)],
     rows: Annotated[int, Query(ge=1, le=1000)],
-) -> Any:
+) -> ProcessInfo:
     """Resize the process's terminal."""
     return await (await sandboxes.commands(sandbox_id)).resize(pid, cols, rows)

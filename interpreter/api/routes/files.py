@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from interpreter.api.deps import manager
 from interpreter.api.routes.execute import NDJSONResponse
+from interpreter.core.protocol import EntryInfo
 from interpreter.service.manager import SandboxManager
 from interpreter.service.signing import Grant, expiry
 
@@ -32,7 +33,7 @@ async def read_file(sandbox_id: str, path: Path, sandboxes: Manager, user: User 
 @router.put("")
 async def write_file(
     sandbox_id: str, path: Path, request: Request, sandboxes: Manager, user: User = "user"
-) -> dict[str, Any]:
+) -> EntryInfo:
     """Create or replace a file with the request body (streamed); parent folders are made."""
 
     async def body() -> AsyncIterator[bytes]:
@@ -46,7 +47,7 @@ async def write_file(
 @router.get("/info")
 async def file_info(
     sandbox_id: str, path: Path, sandboxes: Manager, user: User = "user"
-) -> dict[str, Any]:
+) -> EntryInfo:
     """Name, type, size, mode, permissions, owner, group, modified time, symlink target."""
     return await (await sandboxes.files(sandbox_id)).info(path, user)
 
@@ -66,7 +67,7 @@ async def list_files(
     sandboxes: Manager,
     depth: Annotated[int, Query(ge=1, le=32)] = 1,
     user: User = "user",
-) -> list[dict[str, Any]]:
+) -> list[EntryInfo]:
     """A folder's entries, ``depth`` levels deep."""
     return await (await sandboxes.files(sandbox_id)).list(path, depth, user)
 
@@ -102,7 +103,7 @@ async def watch_dir(
 
     async def lines() -> AsyncIterator[bytes]:
         async for event in events:
-            yield json.dumps(event).encode() + b"\n"
+            yield json.dumps(event.model_dump(mode="json", exclude_none=True)).encode() + b"\n"
 
     return NDJSONResponse(lines())
 
@@ -133,7 +134,7 @@ async def rename_file(
     destination: Path,
     sandboxes: Manager,
     user: User = "user",
-) -> dict[str, Any]:
+) -> EntryInfo:
     """Move or rename a file or folder."""
     return await (await sandboxes.files(sandbox_id)).rename(source, destination, user)
 
@@ -152,7 +153,7 @@ async def signed_download(token: str, sandboxes: Manager) -> Any:
 
 
 @signed.put("/signed/files")
-async def signed_upload(token: str, request: Request, sandboxes: Manager) -> dict[str, Any]:
+async def signed_upload(token: str, request: Request, sandboxes: Manager) -> EntryInfo:
     """Upload through a signed URL (no API key); the body becomes the file (streamed)."""
     grant = sandboxes.signer.verify(token, "write")
 

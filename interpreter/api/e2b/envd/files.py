@@ -23,6 +23,7 @@ from interpreter.api.e2b.envd.messages import write_info
 from interpreter.api.e2b.routing import sandbox_unavailable
 from interpreter.api.errors import status_of
 from interpreter.core import errors
+from interpreter.core.protocol import EntryInfo
 from interpreter.service import metrics
 from interpreter.service.files import SandboxFiles
 
@@ -234,7 +235,7 @@ async def _multipart(
     path: str | None,
     user: access.User,
     metadata: dict[str, str],
-) -> list[dict[str, Any]]:
+) -> list[EntryInfo]:
     """Each part named ``file`` is written to ``path`` or, without it, to the part's filename,
     streamed to the sandbox while the request is still arriving."""
     events: list[tuple[str, Any]] = []
@@ -260,7 +261,7 @@ async def _multipart(
             "on_part_end": lambda: events.append(("end", None)),
         },
     )
-    written: list[dict[str, Any]] = []
+    written: list[EntryInfo] = []
     upload: _Upload | None = None
     try:
         async for chunk in body.chunks():
@@ -322,7 +323,7 @@ class _Upload:
             self.task.result()
             raise errors.GatewayError("the sandbox stopped reading the upload")
 
-    async def finish(self) -> dict[str, Any]:
+    async def finish(self) -> EntryInfo:
         await self.feed(None)
         return await self.task
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -22,7 +21,8 @@ from starlette.responses import Response
 
 from interpreter.api.e2b.envd import access, connect
 from interpreter.api.e2b.envd.connect import ConnectError, Message, field
-from interpreter.api.e2b.envd.messages import EVENT_TYPES, entry_info
+from interpreter.api.e2b.envd.messages import entry_info, filesystem_event
+from interpreter.core.protocol import WatchEvent
 from interpreter.service.files import SandboxFiles
 
 KEEPALIVE: Message = {"keepalive": {}}
@@ -90,25 +90,17 @@ async def _open_watch(request: Request, message: Message) -> AsyncIterator[Messa
         include_entry=field(message, "include_entry") is True,
     )
     first = await anext(events, None)
-    if first is None or first["type"] != "start":
+    if first is None or first.type != "start":
         raise ConnectError("unavailable", "the sandbox did not start the watch")
-    return _filesystem_events(events, root=first["name"])
+    return _filesystem_events(events, root=first.name)
 
 
 async def _filesystem_events(
-    events: AsyncIterator[dict[str, Any]], root: str
+    events: AsyncIterator[WatchEvent], root: str
 ) -> AsyncIterator[Message]:
     async for event in events:
-        kind = EVENT_TYPES.get(event["type"])
-        if kind is None:
-            continue  # overflow: nothing to tell in envd's vocabulary
-        name = event["name"]
-        if name == root or name.startswith(root.rstrip("/") + "/"):
-            name = os.path.relpath(name, root)
-        out: Message = {"name": name, "type": kind}
-        if "entry" in event:
-            out["entry"] = entry_info(event["entry"])
-        yield out
+        if (message := filesystem_event(event, root)) is not None:
+            yield message  # overflow has no word in envd's vocabulary: left out
 
 
 async def watch_dir(request: Request) -> Response:
@@ -169,7 +161,7 @@ class PollingWatchers:
         watcher = self.watchers.get(watcher_id) if isinstance(watcher_id, str) else None
         if watcher is None or watcher.sandbox_id != sandbox_id:
             raise ConnectError("not_found", f"watcher {watcher_id!r} not found")
-        return watcher_id, watcher  # type: ignore[return-value]
+        return str(watcher_id), watcher
 
     async def create(self, request: Request, message: Message) -> Message:
         self._drop_idle()

@@ -4,32 +4,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-import signal
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from interpreter.api.e2b.envd import access, connect
 from interpreter.api.e2b.envd.connect import ConnectError, Message, field
-from interpreter.api.e2b.envd.messages import b64
+from interpreter.api.e2b.envd.messages import process_end, process_event, process_info
 from interpreter.core.errors import ProcessNotFoundError
-from interpreter.service.commands import SandboxCommands
+from interpreter.core.protocol import CommandSpec, ProcessEnd, ProcessInfo
+from interpreter.service.commands import ProcessEvent, SandboxCommands
 
 KEEPALIVE: Message = {"event": {"keepalive": {}}}
-SIGNALS = {"SIGNAL_SIGKILL": "KILL", "SIGNAL_SIGTERM": "TERM", 9: "KILL", 15: "TERM"}
-# Go's names for signals, as envd's `status` shows them ("signal: killed").
-SIGNAL_NAMES = {
-    signal.SIGKILL: "killed",
-    signal.SIGTERM: "terminated",
-    signal.SIGINT: "interrupt",
-    signal.SIGHUP: "hangup",
-    signal.SIGPIPE: "broken pipe",
-    signal.SIGQUIT: "quit",
-    signal.SIGSEGV: "segmentation fault",
-    signal.SIGABRT: "aborted",
+SIGNALS: dict[Any, Literal["KILL", "TERM"]] = {
+    "SIGNAL_SIGKILL": "KILL",
+    "SIGNAL_SIGTERM": "TERM",
+    9: "KILL",
+    15: "TERM",
 }
 MAX_INPUT_BYTES = 1 << 20
 KILL_GRACE = 5.0  # seconds the sandbox may take to stop a process that reached its timeout
@@ -78,44 +72,22 @@ async def _pid(commands: SandboxCommands, message: Message) -> int:
         return pid
     if isinstance(tag, str):
         for process in await commands.list():
-            if process.get("tag") == tag and process.get("status") == "running":
-                return int(process["pid"])
+            if process.tag == tag and process.status == "running":
+                return process.pid
         raise ConnectError("not_found", f"process with tag {tag!r} not found")
     raise ConnectError("invalid_argument", "process selector needs a pid or a tag")
 
 
-def _end(event: dict[str, Any]) -> Message:
-    code = event["exit_code"]
-    end: Message = {}
-    if code < 0:  # killed by a signal: envd reports -1, "signal: killed"
-        end["exitCode"] = -1
-        name = SIGNAL_NAMES.get(-code, f"signal {-code}")  # type: ignore[call-overload]
-        end["status"] = f"signal: {name}"
-    else:
-        if code:
-            end["exitCode"] = code
-        end["exited"] = True
-        end["status"] = f"exit status {code}"
-    if event.get("error"):
-        end["error"] = event["error"]
-    return {"event": {"end": end}}
-
-
-async def _events(events: AsyncIterator[dict[str, Any]], pty: bool) -> AsyncIterator[Message]:
+async def _events(events: AsyncIterator[ProcessEvent], pty: bool) -> AsyncIterator[Message]:
     """Service events -> ``ProcessEvent``s (start first, as the SDKs require)."""
     async for event in events:
-        kind = event["type"]
-        if kind == "start":
-            yield {"event": {"start": {"pid": event["pid"]}}}
-        elif kind in ("stdout", "stderr"):
-            if event["data"]:
-                output = "pty" if pty else kind
-                yield {"event": {"data": {output: b64(event["data"])}}}
-        elif kind == "end":
-            if event.get("timed_out"):
+        if isinstance(event, ProcessEnd):
+            if event.timed_out:
                 raise ConnectError("deadline_exceeded", "the process reached its timeout: killed")
-            yield _end(event)
+            yield process_end(event)
             return
+        if (message := process_event(event, pty)) is not None:
+            yield message
 
 
 async def start(request: Request) -> Response:
@@ -127,7 +99,7 @@ async def start(request: Request) -> Response:
         process = field(message, "process")
         if not isinstance(process, dict) or not isinstance(process.get("cmd"), str):
             raise ConnectError("invalid_argument", "process.cmd is required")
-        spec: dict[str, Any] = {
+        fields: dict[str, Any] = {
             "cmd": process["cmd"],
             "args": _text_list(process.get("args"), "process.args"),
             "envs": _text_map(process.get("envs"), "process.envs"),
@@ -135,15 +107,15 @@ async def start(request: Request) -> Response:
             "stdin": field(message, "stdin", True) is not False,  # absent: open (envd < 0.3)
         }
         if isinstance(process.get("cwd"), str) and process["cwd"]:
-            spec["cwd"] = process["cwd"]
+            fields["cwd"] = process["cwd"]
         if isinstance(field(message, "tag"), str):
-            spec["tag"] = field(message, "tag")[:200]
+            fields["tag"] = field(message, "tag")[:200]
         pty = field(message, "pty")
         if pty is not None:
-            spec["pty"] = _size(pty)
+            fields["pty"] = _size(pty)
         if timeout is not None:
-            spec["timeout"] = timeout  # envd: the timeout is the process's lifetime
-        events = await commands.start(spec)
+            fields["timeout"] = timeout  # envd: the timeout is the process's lifetime
+        events = await commands.start(CommandSpec.of(fields))
     except Exception as exc:  # noqa: BLE001 - typed into the end-of-stream message
         return connect.stream_error(exc)
     # The sandbox ends the process at its timeout and then reports it (so it is gone when the
@@ -166,30 +138,14 @@ async def connect_process(request: Request) -> Response:
         return connect.stream_error(exc)
     deadline = time.monotonic() + timeout if timeout is not None else None
     return connect.server_stream(
-        _events(events, bool(info.get("pty"))), KEEPALIVE, connect.keepalive_of(request), deadline
+        _events(events, info.pty), KEEPALIVE, connect.keepalive_of(request), deadline
     )
-
-
-def _process_info(process: dict[str, Any]) -> Message:
-    args = process.get("args")
-    if isinstance(args, list):
-        config: Message = {"cmd": process.get("cmd", ""), "args": args}
-    else:  # started as a shell command line (native API)
-        config = {"cmd": "/bin/bash", "args": ["-c", process.get("cmd", "")]}
-    if envs := process.get("envs"):
-        config["envs"] = envs
-    if cwd := process.get("cwd"):
-        config["cwd"] = cwd
-    info: Message = {"config": config, "pid": process.get("pid", 0)}
-    if isinstance(process.get("tag"), str):
-        info["tag"] = process["tag"]
-    return info
 
 
 async def list_processes(request: Request, message: Message) -> Message:
     commands = await _commands(request)
-    running = [p for p in await commands.list() if p.get("status") == "running"]
-    return {"processes": [_process_info(p) for p in running]}
+    running = [p for p in await commands.list() if p.status == "running"]
+    return {"processes": [process_info(p) for p in running]}
 
 
 async def send_signal(request: Request, message: Message) -> Message:
@@ -199,17 +155,17 @@ async def send_signal(request: Request, message: Message) -> Message:
     if name is None:
         raise ConnectError("invalid_argument", "signal must be SIGNAL_SIGKILL or SIGNAL_SIGTERM")
     await _running(commands, pid)
-    await commands.kill(pid, name)  # type: ignore[arg-type]
+    await commands.kill(pid, name)
     return {}
 
 
-async def _running(commands: SandboxCommands, pid: int) -> dict[str, Any]:
+async def _running(commands: SandboxCommands, pid: int) -> ProcessInfo:
     """envd forgets a process when it ends: acting on one that ended is not_found."""
     try:
         info = await commands.info(pid)
     except ProcessNotFoundError:
         raise ConnectError("not_found", f"process with pid {pid} not found") from None
-    if info.get("status") != "running":
+    if info.status != "running":
         raise ConnectError("not_found", f"process with pid {pid} not found")
     return info
 
