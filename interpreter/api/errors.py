@@ -54,6 +54,11 @@ def body(kind: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"type": kind, "message": message}}
 
 
+def problems(exc: RequestValidationError) -> str:
+    """pydantic's complaints in one line: ``loc.of.field: what is wrong; ...``."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+
+
 # -- OpenAPI -----------------------------------------------------------------------------------
 
 
@@ -106,11 +111,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
         return JSONResponse(
-            {**body("ValidationError", problems), "detail": jsonable_encoder(exc.errors())},
+            {**body("ValidationError", problems(exc)), "detail": jsonable_encoder(exc.errors())},
             status_code=422,
         )
 

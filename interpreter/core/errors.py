@@ -42,7 +42,11 @@ class NotFoundError(InterpreterError):
 
 
 class SandboxNotFoundError(NotFoundError):
-    pass
+    """No such sandbox (or it is not running); ``sandbox_id`` names it where E2B's answer must."""
+
+    def __init__(self, message: str = "", sandbox_id: str | None = None) -> None:
+        super().__init__(message)
+        self.sandbox_id = sandbox_id
 
 
 class SandboxGoneError(SandboxNotFoundError):

@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 import pytest
 
 from interpreter.api.e2b import control, jupyter
+from interpreter.api.e2b import errors as e2b_errors
 from interpreter.core import events
+from interpreter.core.errors import InvalidRequestError
 
 
 def sdk_metadata_query(metadata: dict[str, str]) -> str:
@@ -24,12 +26,12 @@ def test_metadata_filter_undoes_the_sdks_encoding(metadata: dict[str, str]) -> N
 
 
 def test_bad_filters_are_400() -> None:
-    with pytest.raises(control.E2BError) as bad:
+    with pytest.raises(InvalidRequestError) as bad:
         control._metadata_filter("no-equals-sign")
-    assert bad.value.code == 400
-    with pytest.raises(control.E2BError):
+    assert e2b_errors.control_response(bad.value).status_code == 400
+    with pytest.raises(InvalidRequestError):
         control._states("running,sleeping")
-    with pytest.raises(control.E2BError):
+    with pytest.raises(InvalidRequestError):
         control._decode_token("!!!")
     assert control._states(None) == {"running", "paused"}
 

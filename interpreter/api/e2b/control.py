@@ -1,8 +1,8 @@
 """E2B control plane: /sandboxes and /v2/sandboxes (create, connect, list, kill, timeout, pause,
 metrics), authenticated by ``X-API-KEY``.
 
-Every route translates to a ``SandboxManager`` call; errors leave as E2B's ``{code, message}``
-body (the SDKs read ``message``), never as the native API's shape.
+Every route translates to a ``SandboxManager`` call; errors are the tree's and leave through the
+control plane's table (``e2b.errors``) as E2B's ``{code, message}`` body.
 """
 
 from __future__ import annotations
@@ -23,13 +23,16 @@ from starlette.exceptions import HTTPException
 
 from interpreter.api.deps import manager
 from interpreter.api.e2b import schemas
-from interpreter.api.errors import status_of
+from interpreter.api.e2b.errors import control_response
 from interpreter.core.errors import (
+    AuthenticationError,
     ConflictError,
     InterpreterError,
     InvalidRequestError,
+    NotSupportedError,
 )
 from interpreter.core.models import OnTimeout, SandboxRecord
+from interpreter.core.options import SandboxOptions
 from interpreter.service.manager import SandboxManager
 
 # E2B's own templates, which clients name by default, are our default template.
@@ -37,14 +40,8 @@ DEFAULT_TEMPLATE_ALIASES = {"code-interpreter-v1", "base"}
 MAX_PAGE = 1000
 
 
-class E2BError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
 class E2BRoute(APIRoute):
-    """Errors of these routes become ``{"code": int, "message": str}`` with that status."""
+    """Errors of these routes leave through the control plane's table (``e2b.errors``)."""
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handle = super().get_route_handler()
@@ -52,36 +49,21 @@ class E2BRoute(APIRoute):
         async def route(request: Request) -> Response:
             try:
                 return await handle(request)
-            except E2BError as exc:
-                return _error(exc.code, exc.message)
-            except InterpreterError as exc:
-                return _error(status_of(exc), str(exc))
-            except RequestValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-                )
-                return _error(400, f"invalid request: {problems}")
-            except HTTPException as exc:
-                return _error(exc.status_code, str(exc.detail))
+            except (InterpreterError, RequestValidationError, HTTPException) as exc:
+                return control_response(exc)
 
         return route
-
-
-def _error(code: int, message: str) -> JSONResponse:
-    # The Python SDK retries a 502/503/504 unless told not to: a create that failed here (a
-    # kernel that did not start) would fail again, after another cold boot.
-    return JSONResponse(
-        schemas.error(code, message), status_code=code, headers={"Should-Retry": "false"}
-    )
 
 
 def require_api_key(request: Request) -> None:
     given = request.headers.get("X-API-KEY")
     expected: str = request.app.state.api_key
     if not given:
-        raise E2BError(401, "missing X-API-KEY header: set E2B_API_KEY to this server's API key")
+        raise AuthenticationError(
+            "missing X-API-KEY header: set E2B_API_KEY to this server's API key"
+        )
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise E2BError(401, "invalid API key")
+        raise AuthenticationError("invalid API key")
 
 
 router = APIRouter(tags=["e2b"], route_class=E2BRoute, dependencies=[Depends(require_api_key)])
@@ -114,14 +96,14 @@ async def create_sandbox(
 ) -> JSONResponse:
     # autoPause: pause instead of kill at the timeout; secure and allow_internet_access are
     # accepted (the network is loopback-only and the data plane always checks per-sandbox tokens).
-    record = await sandboxes.create(
+    options = SandboxOptions(
         template=_template(sandboxes, body.template_id),
         timeout=body.timeout or None,  # E2B: 0 or absent = the default (300 s)
         metadata=body.metadata,
         envs=body.env_vars,
         on_timeout=_on_timeout(body),
-        idempotency_key=request.headers.get("Idempotency-Key"),
     )
+    record = await sandboxes.create(options, request.headers.get("Idempotency-Key"))
     return _created(sandboxes.get(record.id), request)
 
 
@@ -161,7 +143,7 @@ async def resume_sandbox(
     """Legacy resume: 409 if the sandbox is running."""
     sandbox_id = _sandbox_id(sandbox_id)
     if sandboxes.get(sandbox_id).state != "paused":
-        raise E2BError(409, f"sandbox {sandbox_id!r} is already running")
+        raise ConflictError(f"sandbox {sandbox_id!r} is already running")
     timeout = body.timeout if body and body.timeout else None
     return _created(await sandboxes.resume(sandbox_id, timeout=timeout), request)
 
@@ -196,7 +178,7 @@ async def list_sandboxes(
         since = started_after if started_after.tzinfo else started_after.replace(tzinfo=UTC)
         records = [r for r in records if r.created_at >= since]
     if order not in (None, "asc", "desc"):
-        raise E2BError(400, f"order must be 'asc' or 'desc', got {order!r}")
+        raise InvalidRequestError(f"order must be 'asc' or 'desc', got {order!r}")
     records.sort(key=_position, reverse=order == "desc")
     if next_token:
         after = _decode_token(next_token)
@@ -218,7 +200,7 @@ def _metadata_filter(raw: str | None) -> dict[str, str]:
     try:
         pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True)
     except ValueError:
-        raise E2BError(400, f"metadata filter {raw!r} is not of the form k=v&k2=v2") from None
+        raise InvalidRequestError(f"metadata filter {raw!r} is not of the form k=v&k2=v2") from None
     return {unquote(k): unquote(v) for k, v in pairs}
 
 
@@ -228,7 +210,7 @@ def _states(raw: str | None) -> set[str]:
     states = {s.strip() for s in raw.split(",") if s.strip()}
     unknown = states - {"running", "paused"}
     if unknown:
-        raise E2BError(400, f"unknown state(s) {sorted(unknown)}; known: running, paused")
+        raise InvalidRequestError(f"unknown state(s) {sorted(unknown)}; known: running, paused")
     return states
 
 
@@ -246,7 +228,9 @@ def _decode_token(token: str) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         sep = ""
     if not sep:
-        raise E2BError(400, "invalid nextToken: pass the x-next-token header of the last page")
+        raise InvalidRequestError(
+            "invalid nextToken: pass the x-next-token header of the last page"
+        )
     return started, sandbox_id
 
 
@@ -286,10 +270,7 @@ async def pause_sandbox(
     sandbox_id: str, sandboxes: Manager, body: schemas.PauseSandbox | None = None
 ) -> Response:
     """204 paused; 409 if it already was. Any sandbox request (or connect) resumes it."""
-    try:
-        await sandboxes.pause(_sandbox_id(sandbox_id), memory=body.memory if body else True)
-    except ConflictError as exc:
-        raise E2BError(409, str(exc)) from exc
+    await sandboxes.pause(_sandbox_id(sandbox_id), memory=body.memory if body else True)
     return Response(status_code=204)
 
 
@@ -332,7 +313,7 @@ ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 def _unsupported(feature: str) -> Callable[[], Awaitable[Response]]:
     async def answer() -> Response:
-        raise E2BError(501, f"{feature}: not supported by this server")
+        raise NotSupportedError(f"{feature}: not supported by this server")
 
     return answer
 

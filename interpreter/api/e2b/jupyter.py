@@ -1,8 +1,8 @@
 """E2B code interpreter (port 49999): /execute NDJSON and /contexts.
 
 The same contexts and runs as the native API (``SandboxManager.prepare_run`` / ``run``), written
-in the lines E2B's code-interpreter server writes. Errors are plain text, as there; an unknown or
-killed sandbox gets the proxy's 502 JSON, which the SDKs turn into their timeout error.
+in the lines E2B's code-interpreter server writes. Errors leave through this surface's table
+(``e2b.errors``): plain text, as there; the proxy's 502 JSON for an unknown or killed sandbox.
 """
 
 from __future__ import annotations
@@ -16,20 +16,20 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from starlette.types import Receive, Scope, Send
 
 from interpreter.api.deps import manager
 from interpreter.api.e2b import routing, tokens
+from interpreter.api.e2b.errors import code_interpreter_response, execution_error_line
 from interpreter.api.e2b.schemas import env_names
-from interpreter.api.errors import status_of
 from interpreter.core import events
 from interpreter.core.errors import (
+    AuthenticationError,
     ContextNotFoundError,
     InterpreterError,
     InvalidRequestError,
-    SandboxNotFoundError,
 )
 from interpreter.core.models import ContextRecord
 from interpreter.service.manager import SandboxManager
@@ -53,14 +53,6 @@ class ContextRequest(BaseModel):
     cwd: str | None = None
 
 
-class Unauthorized(Exception):
-    pass
-
-
-class SandboxGone(Exception):
-    """The sandbox was killed (or paused) under a running execution."""
-
-
 def sandbox_id(request: Request) -> str:
     """The target sandbox, once it is known to exist and the request carries its token.
 
@@ -78,7 +70,7 @@ def sandbox_id(request: Request) -> str:
     for token, derive in given:
         if token and hmac.compare_digest(token.encode(), derive(key, target).encode()):
             return target
-    raise Unauthorized("missing or invalid E2B-Traffic-Access-Token for this sandbox")
+    raise AuthenticationError("missing or invalid E2B-Traffic-Access-Token for this sandbox")
 
 
 SandboxId = Annotated[str, Depends(sandbox_id)]
@@ -138,8 +130,8 @@ class ExecutionResponse(StreamingResponse):
         try:
             async for chunk in self.body_iterator:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except SandboxGone:
-            return  # not completing the response: uvicorn drops the connection
+        except InterpreterError:
+            return  # the sandbox is gone: not completing the response, uvicorn drops it
         except OSError:
             return  # the client went away
         finally:
@@ -155,7 +147,6 @@ async def _disconnect(receive: Receive) -> None:
 async def execution_lines(
     sandboxes: SandboxManager, context: ContextRecord, code: str, envs: dict[str, str] | None
 ) -> AsyncIterator[bytes]:
-    live = await sandboxes.live_sandbox(context.sandbox_id)
     # E2B's client decides how long a run may take (its read timeout); none here.
     run = sandboxes.run(context, code, envs=envs or None, timeout=None)
     try:
@@ -164,51 +155,23 @@ async def execution_lines(
             if obj is not None:
                 yield encode(obj)
     except InterpreterError as exc:
-        if sandboxes.live.get(context.sandbox_id) is not live:
-            await _settled(sandboxes, context.sandbox_id)
-            raise SandboxGone(context.sandbox_id) from exc
-        yield encode(
-            {"type": "error", "name": type(exc).__name__, "value": str(exc), "traceback": ""}
-        )
+        # A sandbox killed under the run (SandboxGoneError, raised once the kill is over: the
+        # SDK then asks envd's /health, which must say it is gone) drops the connection.
+        if (obj := execution_error_line(exc)) is None:
+            raise
+        yield encode(obj)
     finally:
         await run.aclose()  # type: ignore[attr-defined]
     yield encode({"type": "end_of_execution"})
 
 
-async def _settled(sandboxes: SandboxManager, sandbox_id: str, timeout: float = 15.0) -> None:
-    """Wait until the kill (or pause) that stopped the run is over: on the dropped connection the
-    SDK asks envd's /health whether the sandbox still runs, and must hear that it does not."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            if sandboxes.get(sandbox_id).state == "paused":
-                return
-        except SandboxNotFoundError:
-            return
-        await asyncio.sleep(0.05)
-
-
 def create_app() -> FastAPI:
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
-    @app.exception_handler(SandboxNotFoundError)
-    async def sandbox_not_found(request: Request, exc: SandboxNotFoundError) -> Response:
-        return routing.sandbox_unavailable(routing.target(request).sandbox_id)
-
-    @app.exception_handler(Unauthorized)
-    async def unauthorized(request: Request, exc: Unauthorized) -> Response:
-        return PlainTextResponse(str(exc), status_code=401)
-
     @app.exception_handler(InterpreterError)
-    async def domain_error(request: Request, exc: InterpreterError) -> Response:
-        return PlainTextResponse(str(exc), status_code=status_of(exc))
-
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> Response:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
-        return PlainTextResponse(f"invalid request: {problems}", status_code=400)
+    async def error(request: Request, exc: Exception) -> Response:
+        return code_interpreter_response(exc, routing.target(request).sandbox_id)
 
     @app.get("/health")
     async def health(sandbox: SandboxId) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from interpreter.api.e2b.envd import connect, filesystem, process
+from interpreter.api.e2b.envd import connect, errors, filesystem, process
 from interpreter.api.e2b.envd.connect import ConnectError
 from interpreter.api.e2b.envd.files import router as files_router
 
@@ -34,9 +34,7 @@ async def _call(
         message = await connect.unary_request(request)
         return connect.unary_response(await handler(request, message))
     except Exception as exc:  # noqa: BLE001 - every failure becomes a typed Connect error
-        if (response := connect.gone(exc)) is not None:
-            return response
-        return connect.error_response(connect.connect_error(exc))
+        return errors.connect_response(exc)
 
 
 def create_app() -> FastAPI:

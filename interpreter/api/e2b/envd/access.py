@@ -17,7 +17,7 @@ from typing import Literal
 from starlette.requests import Request
 
 from interpreter.api.e2b import tokens
-from interpreter.api.e2b.envd.connect import ConnectError, SandboxGone
+from interpreter.api.e2b.envd.connect import ConnectError
 from interpreter.api.e2b.routing import target
 from interpreter.core.errors import SandboxNotFoundError
 from interpreter.service.manager import SandboxManager
@@ -36,14 +36,15 @@ def token_of(request: Request, sandbox_id: str) -> str:
 
 
 def live_sandbox_id(request: Request) -> str:
-    """The sandbox named by the request's headers; SandboxGone if unknown or killed."""
+    """The sandbox named by the request's headers; SandboxNotFoundError (the proxy's 502) if
+    unknown or killed."""
     sandbox_id = target(request).sandbox_id
     if sandbox_id is None:
-        raise SandboxGone(None)
+        raise SandboxNotFoundError("the request names no sandbox")
     try:
         manager_of(request).get(sandbox_id)
-    except SandboxNotFoundError:
-        raise SandboxGone(sandbox_id) from None
+    except SandboxNotFoundError as exc:
+        raise SandboxNotFoundError(str(exc), sandbox_id=sandbox_id) from None
     return sandbox_id
 
 

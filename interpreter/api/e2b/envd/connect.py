@@ -8,7 +8,7 @@ small and fully specified (JSON unary calls, ``application/connect+json`` envelo
 stream, no compression), while the behaviour around it is ours to control anyway: keepalive
 events, ``connect-timeout-ms`` as a process lifetime, starting streams with a start event, and
 sharing FastAPI's app state and error mapping. So messages are plain dicts built and read by
-the service modules, and this module only frames them.
+the service modules, and this module only frames them; errors are translated by ``errors``.
 
 Unary: ``application/json`` in, 200 + JSON out; errors are ``{"code", "message"}`` with the
 Connect code's HTTP status. Streams: envelopes ``[flags u8][length u32 BE][JSON]``, flag 0x02
@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import struct
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,85 +28,15 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from interpreter.api.e2b.routing import sandbox_unavailable
-from interpreter.core import errors
-
-log = logging.getLogger(__name__)
+from interpreter.api.e2b.envd.errors import ConnectError as ConnectError
+from interpreter.api.e2b.envd.errors import connect_error as connect_error
+from interpreter.api.e2b.envd.errors import unavailable
 
 Message = dict[str, Any]
 STREAM_TYPE = "application/connect+json"
 END_STREAM = 0x02
 MAX_MESSAGE_BYTES = 4 << 20
 DEFAULT_KEEPALIVE = 90.0  # seconds, envd's default when the header is missing or invalid
-
-HTTP_STATUS = {
-    "canceled": 499,
-    "unknown": 500,
-    "invalid_argument": 400,
-    "deadline_exceeded": 504,
-    "not_found": 404,
-    "already_exists": 409,
-    "permission_denied": 403,
-    "resource_exhausted": 429,
-    "failed_precondition": 400,
-    "aborted": 409,
-    "out_of_range": 400,
-    "unimplemented": 501,
-    "internal": 500,
-    "unavailable": 503,
-    "data_loss": 500,
-    "unauthenticated": 401,
-}
-
-# Our error tree -> Connect codes (the first matching class wins).
-CODES: list[tuple[type[errors.InterpreterError], str]] = [
-    (errors.NotFoundError, "not_found"),
-    (errors.InvalidRequestError, "invalid_argument"),
-    (errors.PermissionDeniedError, "permission_denied"),
-    (errors.ConflictError, "already_exists"),
-    (errors.ExecutionTimeoutError, "deadline_exceeded"),
-    (errors.GatewayError, "unavailable"),
-]
-
-
-class ConnectError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-    def to_json(self) -> Message:
-        return {"code": self.code, "message": self.message}
-
-
-class SandboxGone(Exception):
-    """The sandbox is unknown or was killed: answered like E2B's proxy (502), not in Connect."""
-
-    def __init__(self, sandbox_id: str | None) -> None:
-        super().__init__(sandbox_id)
-        self.sandbox_id = sandbox_id
-
-
-def connect_error(exc: Exception) -> ConnectError:
-    if isinstance(exc, ConnectError):
-        return exc
-    for cls, code in CODES:
-        if isinstance(exc, cls):
-            return ConnectError(code, str(exc))
-    log.error("envd call failed", exc_info=exc)
-    return ConnectError("internal", "internal error")
-
-
-def gone(exc: Exception) -> Response | None:
-    """The proxy's 502 answer if ``exc`` says the sandbox is unknown or was killed."""
-    if isinstance(exc, SandboxGone):
-        return sandbox_unavailable(exc.sandbox_id)
-    if isinstance(exc, errors.SandboxNotFoundError):
-        return sandbox_unavailable(None)
-    return None
-
-
-def error_response(exc: ConnectError) -> JSONResponse:
-    return JSONResponse(exc.to_json(), status_code=HTTP_STATUS.get(exc.code, 500))
 
 
 # -- reading requests --------------------------------------------------------------------------
@@ -273,7 +202,7 @@ def stream_error(exc: Exception) -> Response:
     """A server-stream call that failed before its first message: a 200 stream whose only
     envelope is the end-of-stream error (the SDKs read errors from there); the proxy's 502
     for a gone sandbox."""
-    if (response := gone(exc)) is not None:
+    if (response := unavailable(exc)) is not None:
         return response
     error = connect_error(exc)
 

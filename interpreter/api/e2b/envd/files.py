@@ -18,10 +18,9 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from interpreter.api.e2b.envd import access
-from interpreter.api.e2b.envd.connect import ConnectError, SandboxGone
+from interpreter.api.e2b.envd import errors as envd_errors
+from interpreter.api.e2b.envd.connect import ConnectError
 from interpreter.api.e2b.envd.messages import write_info
-from interpreter.api.e2b.routing import sandbox_unavailable
-from interpreter.api.errors import status_of
 from interpreter.core import errors
 from interpreter.core.protocol import EntryInfo
 from interpreter.service import metrics
@@ -32,30 +31,13 @@ METADATA_HEADER = "x-metadata-"
 UPLOAD_QUEUE_CHUNKS = 8  # chunks in flight between the client and the sandbox per file
 DRAIN_LIMIT = 64 << 20  # bytes of a refused upload still read before the connection is dropped
 
-CONNECT_STATUSES = {"unauthenticated": 401, "invalid_argument": 400, "not_found": 404}
-
-
-def http_error(exc: Exception) -> Response:
-    """envd's error body ``{"message", "code"}``, or the proxy's 502 for a gone sandbox."""
-    if isinstance(exc, SandboxGone):
-        return sandbox_unavailable(exc.sandbox_id)
-    if isinstance(exc, errors.SandboxNotFoundError):
-        return sandbox_unavailable(None)
-    status, message = 500, "internal error"
-    if isinstance(exc, ConnectError):
-        status, message = CONNECT_STATUSES.get(exc.code, 400), exc.message
-    elif isinstance(exc, errors.InterpreterError):
-        status, message = status_of(exc), str(exc)  # the native API's table
-        if "No space left on device" in message:
-            status = 507
-    return JSONResponse({"message": message, "code": status}, status_code=status)
-
 
 async def answer(handler: Callable[[], Awaitable[Response]]) -> Response:
+    """Run a route; its error leaves through envd's table (``envd.errors``)."""
     try:
         return await handler()
-    except (ConnectError, SandboxGone, errors.InterpreterError) as exc:
-        return http_error(exc)
+    except (ConnectError, errors.InterpreterError) as exc:
+        return envd_errors.http_response(exc)
 
 
 @router.get("/health")
