@@ -105,7 +105,7 @@ class EntryInfo(Wire):
     name: Path
     path: Path
     type: FileType
-    size: Int64 = Field(ge=0)
+    size: int = Field(ge=0, lt=1 << 63)
     mode: int = Field(ge=0, le=0xFFFFFFFF)
     permissions: Annotated[str, StringConstraints(max_length=16)]
     owner: Name

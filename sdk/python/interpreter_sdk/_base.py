@@ -30,6 +30,7 @@ from interpreter_sdk._models import (
     Context,
     EntryInfo,
     Execution,
+    FilesystemEvent,
     OutputMessage,
     Result,
     SandboxInfo,
@@ -249,7 +250,18 @@ def entry_info(data: dict[str, Any]) -> EntryInfo:
         group=data["group"],
         modified_time=datetime.fromisoformat(data["modified_time"]),
         symlink_target=data.get("symlink_target"),
+        target_type=data.get("target_type"),
+        metadata=dict(data.get("metadata") or {}),
     )
+
+
+def filesystem_event(line: str) -> FilesystemEvent | None:
+    """One NDJSON line of a watch (None if blank)."""
+    if not line.strip():
+        return None
+    data = json.loads(line)
+    entry = data.get("entry")
+    return FilesystemEvent(data["type"], data["name"], entry_info(entry) if entry else None)
 
 
 def upload_chunks(data: Upload) -> Iterator[bytes]:
@@ -329,6 +341,9 @@ def command_info(data: dict[str, Any]) -> CommandInfo:
         exit_code=data.get("exit_code"),
         started_at=datetime.fromtimestamp(data["started_at"]),
         pty=data["pty"],
+        args=data.get("args"),
+        envs=dict(data.get("envs") or {}),
+        cwd=data.get("cwd") or "",
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any, Literal
 
@@ -27,9 +26,8 @@ class AsyncWatchHandle:
         """Events as they happen (ends when stopped or when the folder is removed)."""
         try:
             async for line in self._lines:
-                if line.strip():
-                    event = json.loads(line)
-                    yield FilesystemEvent(event["type"], event["name"])
+                if (event := _base.filesystem_event(line)) is not None:
+                    yield event
         except httpx.HTTPError as exc:
             if not self._response.is_closed:
                 raise _base.map_transport_error(exc, None) from exc
@@ -127,7 +125,8 @@ class AsyncFiles:
                 _base.check(response)
             lines = response.aiter_lines()
             first = await anext(lines)  # the agent's `start`: the watch is armed
-            if json.loads(first).get("type") != "start":
+            started = _base.filesystem_event(first)
+            if started is None or started.type != "start":
                 raise _errors.ConnectionError("the watch did not start")
         except httpx.HTTPError as exc:
             raise _base.map_transport_error(exc, None) from exc

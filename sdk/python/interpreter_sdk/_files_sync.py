@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -27,9 +26,8 @@ class WatchHandle:
         """Events as they happen (ends when stopped or when the folder is removed)."""
         try:
             for line in self._lines:
-                if line.strip():
-                    event = json.loads(line)
-                    yield FilesystemEvent(event["type"], event["name"])
+                if (event := _base.filesystem_event(line)) is not None:
+                    yield event
         except httpx.HTTPError as exc:
             if not self._response.is_closed:
                 raise _base.map_transport_error(exc, None) from exc
@@ -123,7 +121,8 @@ class Files:
                 _base.check(response)
             lines = response.iter_lines()
             first = next(lines)  # the agent's `start`: the watch is armed
-            if json.loads(first).get("type") != "start":
+            started = _base.filesystem_event(first)
+            if started is None or started.type != "start":
                 raise _errors.ConnectionError("the watch did not start")
         except httpx.HTTPError as exc:
             raise _base.map_transport_error(exc, None) from exc

@@ -97,6 +97,10 @@ class Context:
     cwd: str
 
 
+# The models below mirror the server's protocol (interpreter/core/protocol.py), field for field
+# (tests/unit/test_protocol.py checks it); the SDK does not import the server.
+
+
 @dataclass
 class EntryInfo:
     """A file, folder or symlink inside a sandbox."""
@@ -111,6 +115,8 @@ class EntryInfo:
     group: str
     modified_time: datetime
     symlink_target: str | None = None
+    target_type: str | None = None  # a symlink's: "file", "dir", or None when dangling
+    metadata: dict[str, str] = field(default_factory=dict)  # kept with the file (xattrs)
 
 
 @dataclass
@@ -133,9 +139,13 @@ class CommandInfo:
     exit_code: int | None
     started_at: datetime
     pty: bool
+    args: list[str] | None = None  # set when cmd was executed directly, not through bash -c
+    envs: dict[str, str] = field(default_factory=dict)
+    cwd: str = ""
 
 
 @dataclass
 class FilesystemEvent:
     type: str  # create / write / remove / rename / chmod / overflow
     name: str  # the path it happened to
+    entry: EntryInfo | None = None  # the entry's info, when the server sends it

@@ -1,0 +1,171 @@
+"""The host<->agent protocol (interpreter/core/protocol.py): the agent's real output fits it, the
+host's parse is bounded (garbage is a GatewayError), and the SDK's models mirror it."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import interpreter_sdk
+from interpreter.core import protocol
+from interpreter.core.errors import GatewayError, InvalidRequestError
+from interpreter.core.protocol import (
+    CommandSpec,
+    EntryInfo,
+    ProcessEnd,
+    ProcessInfo,
+    ProcessOutput,
+    ProcessStart,
+    WatchEvent,
+)
+
+# The agent runs inside the sandbox as the top-level package `agent`.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "interpreter"))
+from agent import files as agent_files  # noqa: E402
+from agent import processes as agent_processes  # noqa: E402
+from agent import watch as agent_watch  # noqa: E402
+
+# SDK dataclass -> the protocol model whose JSON the native API serves for it.
+MIRRORS = [
+    (interpreter_sdk.EntryInfo, EntryInfo),
+    (interpreter_sdk.CommandInfo, ProcessInfo),
+    (interpreter_sdk.FilesystemEvent, WatchEvent),
+]
+
+
+@pytest.mark.parametrize("sdk_model, core_model", MIRRORS)
+def test_sdk_models_have_the_protocols_fields(
+    sdk_model: type, core_model: type[protocol.Wire]
+) -> None:
+    sdk_fields = {f.name for f in dataclasses.fields(sdk_model)}
+    assert sdk_fields == set(core_model.model_fields)
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def test_the_agents_entries_fit(tmp_path: Path) -> None:
+    (tmp_path / "file.txt").write_text("hello")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "inner").write_text("")
+    (tmp_path / "link").symlink_to(tmp_path / "folder")
+    (tmp_path / "dangling").symlink_to(tmp_path / "missing")
+    listing = agent_files.list_dir(str(tmp_path), 2)
+    entries = protocol.parse_entries(_json(listing))
+    assert [e.model_dump(mode="json") for e in entries] == listing  # the native JSON, unchanged
+    by_name = {e.name: e for e in entries}
+    assert by_name["file.txt"].type == "file" and by_name["file.txt"].size == 5
+    assert by_name["link"].type == "symlink" and by_name["link"].target_type == "dir"
+    assert by_name["dangling"].target_type is None and by_name["inner"].path.endswith("/inner")
+    one = protocol.parse(EntryInfo, _json(agent_files.entry(str(tmp_path / "file.txt"))))
+    assert one.modified_time.tzinfo is not None
+
+
+def test_the_agents_process_events_and_info_fit() -> None:
+    async def run() -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+        processes = agent_processes.Processes()
+        spec = CommandSpec(cmd="echo out; echo err >&2; exit 3", user="root", tag="t").wire()
+        process = await processes.start(spec)
+        await process.done.wait()
+        timed = await processes.start(CommandSpec(cmd="sleep 5", user="root", timeout=0.2).wire())
+        await timed.done.wait()
+        return list(process.history), process.info(), timed.history[-1]
+
+    history, info, timed_end = asyncio.run(run())
+    events = [protocol.parse_process_event(_json(e)) for e in history]
+    assert {type(e) for e in events} == {ProcessOutput, ProcessEnd}
+    end = events[-1]
+    assert isinstance(end, ProcessEnd) and end.exit_code == 3
+    parsed = protocol.parse(ProcessInfo, _json(info))
+    assert parsed.model_dump(mode="json") == info and parsed.status == "failed"
+    assert parsed.tag == "t" and parsed.args is None
+    timed = protocol.parse_process_event(_json(timed_end))
+    assert isinstance(timed, ProcessEnd) and timed.timed_out and timed.error
+    start = protocol.parse_process_event(b'{"type": "start", "pid": 7}')
+    assert start == ProcessStart(type="start", pid=7)
+
+
+def test_the_agents_watch_events_fit(tmp_path: Path) -> None:
+    watcher = agent_watch.Watcher(str(tmp_path), recursive=True, include_entry=True)
+    try:
+        watcher.add(str(tmp_path))
+        (tmp_path / "new").write_text("x")
+        (tmp_path / "sub").mkdir()
+        watcher._readable()
+        raw = []
+        while not watcher.queue.empty():
+            raw.append(watcher.queue.get_nowait())
+    finally:
+        os.close(watcher.fd)
+    events = [protocol.parse_watch_event(_json(e)) for e in raw]
+    assert all(isinstance(e, WatchEvent) for e in events)
+    kinds = {(e.type, os.path.basename(e.name)) for e in events if e is not None}
+    assert ("create", "new") in kinds and ("create", "sub") in kinds
+    assert all(e.entry is not None for e in events if e is not None and e.type == "create")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"not json",
+        b'{"name": "a"}',  # fields missing
+        _json({"type": "stdout", "data": "x" * (protocol.MAX_OUTPUT + 1)}),
+        _json({"type": "end", "exit_code": "zero"}),
+        _json({"type": "start", "pid": -1}),
+        _json({"type": "end", "exit_code": 1 << 70}),
+    ],
+)
+def test_garbage_from_the_agent_is_a_gateway_error(answer: bytes) -> None:
+    with pytest.raises(GatewayError, match="sandbox agent sent"):
+        if answer.startswith(b'{"name"'):
+            protocol.parse(EntryInfo, answer)
+        else:
+            protocol.parse_process_event(answer)
+
+
+def test_bounded_entries_and_unknown_events() -> None:
+    entry = {
+        "name": "a",
+        "path": "/a" + "b" * protocol.MAX_PATH,
+        "type": "file",
+        "size": 1,
+        "mode": 0o100644,
+        "permissions": "-rw-r--r--",
+        "owner": "user",
+        "group": "user",
+        "modified_time": "2026-01-01T00:00:00+00:00",
+    }
+    with pytest.raises(GatewayError):
+        protocol.parse_entries(_json([entry]))
+    with pytest.raises(GatewayError):
+        protocol.parse(EntryInfo, _json({**entry, "path": "/a", "type": "socket"}))
+    with pytest.raises(GatewayError):
+        protocol.parse(EntryInfo, _json({**entry, "path": "/a", "size": -1}))
+    assert protocol.parse_process_event(b'{"type": "closed"}') is None  # a newer agent's
+    assert protocol.parse_watch_event(b'{"type": "moved", "name": "/x"}') is None
+    with pytest.raises(GatewayError):
+        protocol.parse_watch_event(b'{"type": "create", "name": 5}')
+
+
+def test_command_specs() -> None:
+    spec = CommandSpec.of({"cmd": "ls", "pty": {"cols": 100, "rows": 30}, "envs": {"A": "1"}})
+    assert spec.wire() == {
+        "cmd": "ls",
+        "envs": {"A": "1"},
+        "user": "user",
+        "stdin": False,
+        "pty": {"cols": 100, "rows": 30},
+    }  # no args: a shell command line
+    assert CommandSpec.of({"cmd": "ls", "args": []}).wire()["args"] == []
+    with pytest.raises(InvalidRequestError, match="invalid command"):
+        CommandSpec.of({"cmd": ""})
+    with pytest.raises(InvalidRequestError):
+        CommandSpec.of({"cmd": "ls", "pty": {"cols": 0}})
