@@ -70,3 +70,25 @@ def test_sync_twin_is_generated_from_the_async_one() -> None:
         [sys.executable, str(SDK / "unasync.py"), "--check"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_every_server_error_type_has_its_sdk_class() -> None:
+    """What the server sends as ``error.type`` (or a fault's type) maps to an exported class
+    under ``SandboxError``; a killed sandbox is not a ``ServerError``."""
+    from interpreter.core import errors as server
+    from interpreter_sdk import _errors
+
+    def tree(cls: type) -> list[type]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in tree(sub))]
+
+    names = {cls.__name__ for cls in tree(server.InterpreterError)} | {"ValidationError"}
+    assert names == set(_errors.SERVER_TYPES)
+    for cls in _errors.SERVER_TYPES.values():
+        assert issubclass(cls, interpreter_sdk.SandboxError)
+        assert getattr(interpreter_sdk, cls.__name__) is cls
+    gone = _errors.error_from_fault({"type": "SandboxGoneError", "message": "killed"})
+    assert isinstance(gone, interpreter_sdk.SandboxGoneError)
+    assert isinstance(gone, interpreter_sdk.NotFoundError)
+    assert not isinstance(gone, interpreter_sdk.ServerError)
+    conflict = _errors.error_from_response(409, {"error": {"type": "X", "message": "m"}})
+    assert isinstance(conflict, interpreter_sdk.ConflictError)

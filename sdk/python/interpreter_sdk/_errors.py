@@ -2,15 +2,20 @@
 
 SandboxError
 ├── AuthenticationError        401: missing or wrong API key
-├── NotFoundError              404: unknown sandbox, context, template or file
+├── NotFoundError              404: unknown sandbox, context, template, file or process
+│   └── SandboxGoneError       the sandbox was killed (or paused) while the call was running
 ├── PermissionDeniedError      403: the sandbox user may not do that
 ├── InvalidRequestError        400 / 422: the server refused the request's content
+│   └── ConflictError          409: e.g. the sandbox is already paused, the path exists
 ├── ExecutionTimeoutError      the run passed its timeout; the kernel was interrupted
 ├── CommandExitError           a command exited non-zero (carries its stdout, stderr, exit code)
 ├── ConnectionError            the server could not be reached or the stream broke
 └── ServerError                anything else the server reported (5xx)
+    └── KernelDiedError        the kernel died outside a run (e.g. while setting a run's envs)
 
-A cell whose code raises is not an exception: it is ``Execution.error`` (a ``CellError``).
+A cell whose code raises is not an exception: it is ``Execution.error`` (a ``CellError``); so is
+a kernel that dies while running the cell (an error named ``KernelDiedError``).
+Every error type the server sends (its ``error.type``) has its class in ``SERVER_TYPES``.
 """
 
 from __future__ import annotations
@@ -34,11 +39,19 @@ class NotFoundError(SandboxError):
     pass
 
 
+class SandboxGoneError(NotFoundError):
+    """The sandbox was killed (or paused) while the call was using it."""
+
+
 class PermissionDeniedError(SandboxError):
     pass
 
 
 class InvalidRequestError(SandboxError):
+    pass
+
+
+class ConflictError(InvalidRequestError):
     pass
 
 
@@ -61,9 +74,34 @@ class ServerError(SandboxError):
     pass
 
 
-_BY_TYPE: dict[str, type[SandboxError]] = {
-    "ExecutionTimeoutError": ExecutionTimeoutError,
+class KernelDiedError(ServerError):
+    pass
+
+
+# The server's error types (``{"error": {"type": ...}}``, fault events) -> the SDK's classes.
+SERVER_TYPES: dict[str, type[SandboxError]] = {
     "AuthenticationError": AuthenticationError,
+    "NotFoundError": NotFoundError,
+    "SandboxNotFoundError": NotFoundError,
+    "SandboxGoneError": SandboxGoneError,
+    "ContextNotFoundError": NotFoundError,
+    "TemplateNotFoundError": NotFoundError,
+    "FileNotFoundInSandboxError": NotFoundError,
+    "ProcessNotFoundError": NotFoundError,
+    "PermissionDeniedError": PermissionDeniedError,
+    "InvalidRequestError": InvalidRequestError,
+    "UnsupportedLanguageError": InvalidRequestError,
+    "ValidationError": InvalidRequestError,
+    "ConflictError": ConflictError,
+    "ExecutionTimeoutError": ExecutionTimeoutError,
+    "NotSupportedError": ServerError,
+    "SandboxStartError": ServerError,
+    "ImageBuildError": ServerError,
+    "CheckpointError": ServerError,
+    "GatewayError": ServerError,
+    "KernelError": ServerError,
+    "KernelDiedError": KernelDiedError,
+    "InterpreterError": ServerError,
 }
 
 
@@ -71,15 +109,17 @@ def error_from_response(status_code: int, body: Any) -> SandboxError:
     detail = body.get("error") if isinstance(body, dict) else None
     kind = str(detail.get("type", "")) if isinstance(detail, dict) else ""
     message = str(detail.get("message", "")) if isinstance(detail, dict) else str(body)[:500]
-    if kind in _BY_TYPE:
-        cls = _BY_TYPE[kind]
+    if kind in SERVER_TYPES:
+        cls = SERVER_TYPES[kind]
     elif status_code == 401:
         cls = AuthenticationError
     elif status_code == 404:
         cls = NotFoundError
     elif status_code == 403:
         cls = PermissionDeniedError
-    elif status_code in (400, 409, 422):
+    elif status_code == 409:
+        cls = ConflictError
+    elif status_code in (400, 422):
         cls = InvalidRequestError
     else:
         cls = ServerError
@@ -91,4 +131,4 @@ def error_from_response(status_code: int, body: Any) -> SandboxError:
 def error_from_fault(error: Any) -> SandboxError:
     kind = str(error.get("type", "")) if isinstance(error, dict) else ""
     message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
-    return _BY_TYPE.get(kind, ServerError)(f"{kind}: {message}")
+    return SERVER_TYPES.get(kind, ServerError)(f"{kind}: {message}")
