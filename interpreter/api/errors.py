@@ -35,7 +35,8 @@ STATUS: dict[type[errors.InterpreterError], int] = {
 }
 
 
-def lookup(table: Mapping[type[BaseException], T], cls: type[BaseException]) -> T | None:
+# Keys typed Any: a Mapping's keys are invariant, and each table lists a subtree's classes.
+def lookup(table: Mapping[type[Any], T], cls: type[BaseException]) -> T | None:
     """The entry of the most specific of ``cls``'s classes that ``table`` lists (None: none).
     Every surface's table is read through this."""
     for base in cls.__mro__:

@@ -13,7 +13,7 @@ which the SDKs ask envd's ``/health`` and tell the user the sandbox was killed.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -37,7 +37,8 @@ CONTROL: dict[type[errors.InterpreterError], int] = {
     errors.InterpreterError: 500,
 }
 
-SANDBOX_UNAVAILABLE = "sandbox_unavailable"  # the proxy's 502 JSON; mid-run: a dropped connection
+# The proxy's 502 JSON; mid-run: a dropped connection.
+SANDBOX_UNAVAILABLE: Final = "sandbox_unavailable"
 CODE_INTERPRETER: dict[type[errors.InterpreterError], int | Literal["sandbox_unavailable"]] = {
     errors.AuthenticationError: 401,
     errors.SandboxNotFoundError: SANDBOX_UNAVAILABLE,  # and SandboxGoneError

@@ -8,7 +8,7 @@ killed. The Connect framing is hand-written (see ``connect`` for why).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,7 +23,7 @@ Stream = Callable[[Request], Awaitable[Response]]
 
 
 async def _call(
-    request: Request, method: str, unary: dict[str, Any], streams: dict[str, Stream]
+    request: Request, method: str, unary: dict[str, Any], streams: Mapping[str, Stream]
 ) -> Response:
     if method in streams:
         return await streams[method](request)
