@@ -17,6 +17,7 @@ from interpreter.core.errors import (
     ExecutionTimeoutError,
     InterpreterError,
     InvalidRequestError,
+    KernelDiedError,
     KernelError,
 )
 from interpreter.core.events import CellError, Event, Keepalive, Stderr, Stdout
@@ -256,7 +257,8 @@ async def _run_silent(channel: KernelChannel, code: str, timeout: float = 30.0) 
         queue = channel.listen(msg_id)
         async for event in _execute(None, channel, request, queue, timeout):
             if isinstance(event, CellError):
-                raise KernelError(f"setup code failed in the kernel: {event.name}: {event.value}")
+                failed = KernelDiedError if event.name == KERNEL_DIED else KernelError
+                raise failed(f"setup code failed in the kernel: {event.name}: {event.value}")
     finally:
         channel.unlisten(msg_id)
 
