@@ -23,4 +23,5 @@ def require_api_key(request: Request) -> None:
 
 
 def manager(request: Request) -> SandboxManager:
-    return request.app.state.manager  # type: ignore[no-any-return]
+    sandboxes: SandboxManager = request.app.state.manager  # app.state is untyped
+    return sandboxes

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from interpreter.core.errors import InvalidRequestError, PermissionDeniedError
+from interpreter.core.protocol import User
 
 Operation = Literal["read", "write"]
 MAX_EXPIRY = 7 * 24 * 3600
@@ -25,7 +26,7 @@ MAX_EXPIRY = 7 * 24 * 3600
 class Grant:
     sandbox_id: str
     path: str
-    user: str
+    user: User  # a route's checked parameter when signed; the MAC vouches for it after
     operation: Operation
     expires: int  # unix seconds
 

@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 
 from interpreter.api.deps import manager
 from interpreter.api.e2b import schemas
-from interpreter.api.e2b.errors import control_response
+from interpreter.api.e2b.errors import control_answers, control_response
 from interpreter.core.errors import (
     AuthenticationError,
     ConflictError,
@@ -66,12 +66,18 @@ def require_api_key(request: Request) -> None:
         raise AuthenticationError("invalid API key")
 
 
-router = APIRouter(tags=["e2b"], route_class=E2BRoute, dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    tags=["e2b"],
+    route_class=E2BRoute,
+    dependencies=[Depends(require_api_key)],
+    responses=control_answers(),
+)
 Manager = Annotated[SandboxManager, Depends(manager)]
 
 
 def _key(request: Request) -> bytes:
-    return request.app.state.manager.signer.key  # type: ignore[no-any-return]
+    key: bytes = request.app.state.manager.signer.key  # app.state is untyped
+    return key
 
 
 def _sandbox_id(raw: str) -> str:

@@ -135,6 +135,7 @@ class ExecutionResponse(StreamingResponse):
         except OSError:
             return  # the client went away
         finally:
+            # Starlette types the body as any AsyncIterable; ours is execution_lines(), a generator.
             await self.body_iterator.aclose()  # type: ignore[attr-defined]
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -161,7 +162,7 @@ async def execution_lines(
             raise
         yield encode(obj)
     finally:
-        await run.aclose()  # type: ignore[attr-defined]
+        await run.aclose()  # type: ignore[attr-defined]  # typed AsyncIterator, is a generator
     yield encode({"type": "end_of_execution"})
 
 

@@ -146,7 +146,7 @@ signed = APIRouter(tags=["files"])
 async def signed_download(token: str, sandboxes: Manager) -> Any:
     """Download through a signed URL (no API key)."""
     grant = sandboxes.signer.verify(token, "read")
-    size, chunks = await (await sandboxes.files(grant.sandbox_id)).read(grant.path, grant.user)  # type: ignore[arg-type]
+    size, chunks = await (await sandboxes.files(grant.sandbox_id)).read(grant.path, grant.user)
     return StreamingResponse(
         chunks, media_type="application/octet-stream", headers={"Content-Length": str(size)}
     )
@@ -162,4 +162,4 @@ async def signed_upload(token: str, request: Request, sandboxes: Manager) -> Ent
             if chunk:
                 yield chunk
 
-    return await (await sandboxes.files(grant.sandbox_id)).write(grant.path, body(), grant.user)  # type: ignore[arg-type]
+    return await (await sandboxes.files(grant.sandbox_id)).write(grant.path, body(), grant.user)

@@ -28,7 +28,8 @@ Operation = Literal["read", "write"]
 
 
 def manager_of(request: Request) -> SandboxManager:
-    return request.app.state.manager  # type: ignore[no-any-return]
+    sandboxes: SandboxManager = request.app.state.manager  # app.state is untyped
+    return sandboxes
 
 
 def token_of(request: Request, sandbox_id: str) -> str:
