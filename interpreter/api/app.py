@@ -14,6 +14,7 @@ from interpreter.api import e2b, errors
 from interpreter.api.deps import api_key_header, require_api_key
 from interpreter.api.routes import commands, contexts, execute, files, pool, sandboxes
 from interpreter.core.config import Settings
+from interpreter.core.errors import AuthenticationError
 from interpreter.service.manager import SandboxManager
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness: answers without an API key."""
         return {"status": "ok"}
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(api_key_header), Depends(require_api_key)])
+    v1 = APIRouter(
+        prefix="/v1",
+        dependencies=[Depends(api_key_header), Depends(require_api_key)],
+        responses=errors.answers(AuthenticationError),
+    )
     for module in (sandboxes, contexts, execute, files, commands, pool):
         v1.include_router(module.router)
     app.include_router(v1)

@@ -105,6 +105,16 @@ def answers(*raised: type[errors.InterpreterError]) -> dict[int | str, dict[str,
     return dict(sorted(documented.items(), key=lambda item: str(item[0])))
 
 
+# What a call into a sandbox's files or processes can answer (it resumes a paused sandbox too).
+SANDBOX_FILES = answers(
+    errors.NotFoundError,
+    errors.InvalidRequestError,
+    errors.PermissionDeniedError,
+    errors.ConflictError,
+    errors.GatewayError,
+)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.InterpreterError)
     async def domain_error(request: Request, exc: errors.InterpreterError) -> JSONResponse:

@@ -17,6 +17,7 @@ from typing import Any, Final, Literal
 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from interpreter.api.e2b import schemas
@@ -52,6 +53,20 @@ CODE_INTERPRETER: dict[type[errors.InterpreterError], int | Literal["sandbox_una
     errors.KernelError: 502,
     errors.InterpreterError: 500,
 }
+
+
+class ControlError(BaseModel):
+    """E2B's error body."""
+
+    code: int
+    message: str
+
+
+def control_answers() -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of the control plane's routes (the OpenAPI document lists them): every
+    status of its table, and 400 for a request that does not match its schema."""
+    statuses = set(CONTROL.values()) | {400}
+    return {status: {"model": ControlError} for status in sorted(statuses)}
 
 
 def control_response(exc: Exception) -> JSONResponse:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
 from interpreter.api.deps import manager
+from interpreter.api.errors import SANDBOX_FILES
 from interpreter.api.routes.execute import NDJSONResponse
 from interpreter.api.schemas import Body, EnvVars
 from interpreter.core.errors import InvalidRequestError
@@ -17,7 +18,9 @@ from interpreter.core.protocol import CommandSpec, ProcessInfo, TerminalSize
 from interpreter.service.commands import ProcessEvent
 from interpreter.service.manager import SandboxManager
 
-router = APIRouter(prefix="/sandboxes/{sandbox_id}/commands", tags=["commands"])
+router = APIRouter(
+    prefix="/sandboxes/{sandbox_id}/commands", tags=["commands"], responses=SANDBOX_FILES
+)
 Manager = Annotated[SandboxManager, Depends(manager)]
 MAX_STDIN_BYTES = 1 << 20
 

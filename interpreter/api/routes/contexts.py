@@ -7,10 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from interpreter.api.deps import manager
+from interpreter.api.errors import answers
 from interpreter.api.schemas import Context, CreateContext
+from interpreter.core.errors import ConflictError, GatewayError, InvalidRequestError, NotFoundError
 from interpreter.service.manager import SandboxManager
 
-router = APIRouter(prefix="/sandboxes/{sandbox_id}/contexts", tags=["contexts"])
+router = APIRouter(
+    prefix="/sandboxes/{sandbox_id}/contexts",
+    tags=["contexts"],
+    responses=answers(NotFoundError, InvalidRequestError, ConflictError, GatewayError),
+)
 Manager = Annotated[SandboxManager, Depends(manager)]
 
 

@@ -10,13 +10,23 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from interpreter.api.deps import manager
+from interpreter.api.errors import answers
 from interpreter.api.schemas import Execute
-from interpreter.core.errors import InterpreterError
+from interpreter.core.errors import (
+    ConflictError,
+    GatewayError,
+    InterpreterError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from interpreter.core.events import End, Event, Fault
 from interpreter.service.manager import SandboxManager
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["execute"])
+router = APIRouter(
+    tags=["execute"],
+    responses=answers(NotFoundError, InvalidRequestError, ConflictError, GatewayError),
+)
 Manager = Annotated[SandboxManager, Depends(manager)]
 
 

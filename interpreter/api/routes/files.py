@@ -10,12 +10,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from interpreter.api.deps import manager
+from interpreter.api.errors import SANDBOX_FILES
 from interpreter.api.routes.execute import NDJSONResponse
 from interpreter.core.protocol import EntryInfo
 from interpreter.service.manager import SandboxManager
 from interpreter.service.signing import Grant, expiry
 
-router = APIRouter(prefix="/sandboxes/{sandbox_id}/files", tags=["files"])
+router = APIRouter(prefix="/sandboxes/{sandbox_id}/files", tags=["files"], responses=SANDBOX_FILES)
 Manager = Annotated[SandboxManager, Depends(manager)]
 Path = Annotated[str, Query(description="Absolute, or relative to /home/user.")]
 User = Annotated[Literal["user", "root"], Query(description="Who acts inside the sandbox.")]
@@ -139,7 +140,7 @@ async def rename_file(
     return await (await sandboxes.files(sandbox_id)).rename(source, destination, user)
 
 
-signed = APIRouter(tags=["files"])
+signed = APIRouter(tags=["files"], responses=SANDBOX_FILES)
 
 
 @signed.get("/signed/files", name="signed_file", response_class=StreamingResponse)

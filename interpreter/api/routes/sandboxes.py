@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from interpreter.api.deps import manager
+from interpreter.api.errors import answers
 from interpreter.api.schemas import (
     CreateSandbox,
     Metrics,
@@ -16,10 +17,14 @@ from interpreter.api.schemas import (
     Sandbox,
     SetTimeout,
 )
-from interpreter.core.errors import InvalidRequestError
+from interpreter.core.errors import ConflictError, GatewayError, InvalidRequestError, NotFoundError
 from interpreter.service.manager import SandboxManager
 
-router = APIRouter(prefix="/sandboxes", tags=["sandboxes"])
+router = APIRouter(
+    prefix="/sandboxes",
+    tags=["sandboxes"],
+    responses=answers(NotFoundError, InvalidRequestError, ConflictError, GatewayError),
+)
 Manager = Annotated[SandboxManager, Depends(manager)]
 
 
