@@ -1,7 +1,9 @@
 """The sandbox agent: files (and, later, processes) over HTTP on a unix socket in the run folder.
 
 Runs inside the jail as root with the image's Python; tornado comes with the Jupyter packages.
-Every path is resolved inside the sandbox's own root: the jail is the confinement.
+Every path is resolved inside the sandbox's own root: the jail is the confinement. Answers are
+plain JSON shaped as the models of ``interpreter/core/protocol.py``, which the host parses (and
+bounds) on arrival; ``tests/unit/test_protocol.py`` feeds this agent's output through them.
 """
 
 from __future__ import annotations

@@ -151,7 +151,8 @@ async def list_processes(request: Request, message: Message) -> Message:
 async def send_signal(request: Request, message: Message) -> Message:
     commands = await _commands(request)
     pid = await _pid(commands, message)
-    name = SIGNALS.get(field(message, "signal"))
+    raw = field(message, "signal")
+    name = SIGNALS.get(raw) if isinstance(raw, str | int) else None
     if name is None:
         raise ConnectError("invalid_argument", "signal must be SIGNAL_SIGKILL or SIGNAL_SIGTERM")
     await _running(commands, pid)
