@@ -10,6 +10,7 @@ import pkgutil
 import pytest
 
 import interpreter.api
+import interpreter.api.app  # noqa: F401 - loads every module that subclasses the tree
 from interpreter.api import errors as native
 from interpreter.api.e2b import errors as e2b
 from interpreter.api.e2b.envd import errors as envd

@@ -98,6 +98,7 @@ SERVER_TYPES: dict[str, type[SandboxError]] = {
     "SandboxStartError": ServerError,
     "ImageBuildError": ServerError,
     "CheckpointError": ServerError,
+    "CriuError": ServerError,
     "GatewayError": ServerError,
     "KernelError": ServerError,
     "KernelDiedError": KernelDiedError,
