@@ -8,14 +8,16 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import interpreter_sdk
 from interpreter.core import protocol
-from interpreter.core.errors import GatewayError, InvalidRequestError
+from interpreter.core.errors import GatewayError, InvalidRequestError, ProcessNotFoundError
 from interpreter.core.protocol import (
     CommandSpec,
     EntryInfo,
@@ -25,6 +27,10 @@ from interpreter.core.protocol import (
     ProcessStart,
     WatchEvent,
 )
+from interpreter.service import agent_client
+from interpreter.service.agent_client import AgentClient
+from interpreter.service.commands import SandboxCommands
+from interpreter.service.files import SandboxFiles
 
 # The agent runs inside the sandbox as the top-level package `agent`.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "interpreter"))
@@ -169,3 +175,66 @@ def test_command_specs() -> None:
         CommandSpec.of({"cmd": ""})
     with pytest.raises(InvalidRequestError):
         CommandSpec.of({"cmd": "ls", "pty": {"cols": 0}})
+
+
+class _Body(httpx.AsyncByteStream):
+    """A body streamed as from a socket (a plain ``content=`` would be read already)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.data
+
+
+def _client(tmp_path: Path, status: int, body: Any) -> AgentClient:
+    """An AgentClient whose agent answers every request with ``status`` and ``body`` (bytes as
+    they are, anything else as JSON)."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    client = AgentClient(tmp_path / "agent.sock")
+    transport = httpx.MockTransport(lambda request: httpx.Response(status, stream=_Body(data)))
+    client._http = httpx.AsyncClient(transport=transport, base_url="http://agent")
+    return client
+
+
+def test_services_parse_once_and_turn_garbage_into_gateway_errors(tmp_path: Path) -> None:
+    async def run() -> None:
+        entry = agent_files.entry(str(tmp_path))
+        good = _client(tmp_path, 200, entry)
+        info = await SandboxFiles(good).info(str(tmp_path))
+        assert isinstance(info, EntryInfo) and info.type == "dir"
+        await good.close()
+        answers: list[tuple[int, Any]] = [
+            (200, b"<html>"),
+            (200, {**entry, "mode": "rwx"}),
+            (200, [1, 2]),
+            (500, b"oops"),
+        ]
+        for status, answer in answers:
+            bad = _client(tmp_path, status, answer)
+            with pytest.raises(GatewayError):
+                await SandboxFiles(bad).info("/x")
+            with pytest.raises(GatewayError):
+                await SandboxCommands(bad).list()
+            await bad.close()
+        missing = {"error": {"type": "ProcessNotFoundError", "message": "no"}}
+        gone = _client(tmp_path, 404, missing)
+        with pytest.raises(ProcessNotFoundError):
+            await SandboxCommands(gone).info(1)
+        await gone.close()
+
+    asyncio.run(run())
+
+
+def test_an_oversized_answer_is_a_gateway_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agent_client, "MAX_ANSWER", 100)
+
+    async def run() -> None:
+        client = _client(tmp_path, 200, [{"pid": 1}] * 100)
+        with pytest.raises(GatewayError, match="oversized"):
+            await SandboxCommands(client).list()
+        await client.close()
+
+    asyncio.run(run())
