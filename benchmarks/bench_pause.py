@@ -27,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from interpreter.core.config import Settings  # noqa: E402
+from interpreter.core.options import SandboxOptions  # noqa: E402
 from interpreter.runtime import criu  # noqa: E402
 from interpreter.service.manager import SandboxManager  # noqa: E402
 from tests.conftest import traversable  # noqa: E402
@@ -70,7 +71,7 @@ async def measure(manager: SandboxManager, size_mib: int, rounds: int) -> dict[s
     criu.dump = dump  # type: ignore[assignment]
     restore_real = manager.runtime.restore
     manager.runtime.restore = timed(restore_real, restores)  # type: ignore[method-assign]
-    record = await manager.create(memory_mb=max(1024, size_mib * 2 + 512))
+    record = await manager.create(SandboxOptions(memory_mb=max(1024, size_mib * 2 + 512)))
     pauses, resumes, firsts = [], [], []
     try:
         await run(

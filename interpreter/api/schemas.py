@@ -6,33 +6,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from interpreter.core.models import ContextRecord, OnTimeout, SandboxRecord
+from interpreter.core.models import ContextRecord, SandboxRecord
 
 EnvVars = dict[str, str]
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class CreateSandbox(Body):
-    template: str | None = Field(
-        None, description="Template (image) name; default code-interpreter."
-    )
-    timeout: int | None = Field(
-        None, ge=1, description="Lifetime in seconds before the sandbox is killed."
-    )
-    metadata: dict[str, str] | None = Field(
-        None, description="Free key/value tags; list filters on them."
-    )
-    envs: EnvVars | None = Field(None, description="Environment variables of every process inside.")
-    cpu: float | None = Field(None, gt=0, le=64, description="CPU cores (cgroup quota).")
-    memory_mb: int | None = Field(None, ge=128, le=262144, description="Memory limit in MiB.")
-    on_timeout: OnTimeout = Field(
-        "kill",
-        description="At its timeout the sandbox is killed, paused (resumable, memory kept) or "
-        "paused keeping only its files (pause_files: it boots fresh on them at resume).",
-    )
 
 
 class SetTimeout(Body):

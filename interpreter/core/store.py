@@ -96,6 +96,14 @@ class Store:
                 ),
             )
 
+    def set_kernel_id(self, sandbox_id: str, context_id: str, kernel_id: str | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE contexts SET record = json_set(record, '$.kernel_id', ?) "
+                "WHERE sandbox_id = ? AND id = ?",
+                (kernel_id, sandbox_id, context_id),
+            )
+
     def list_contexts(self, sandbox_id: str) -> list[ContextRecord]:
         with self._lock:
             rows = self._db.execute(

@@ -56,7 +56,9 @@ class OutputBudget:
 
 
 @dataclass
-class Context:
+class KernelContext:
+    """A context as the gateway side knows it: its language, cwd and (once started) kernel."""
+
     id: str
     language: Language
     cwd: str
@@ -70,10 +72,10 @@ class SandboxKernels:
     """The kernels of one sandbox, reached through its gateway."""
 
     def __init__(
-        self, socket_path: Path, on_kernel_started: Callable[[Context], None] | None = None
+        self, socket_path: Path, on_kernel_started: Callable[[KernelContext], None] | None = None
     ) -> None:
         self.gateway = GatewayClient(socket_path)
-        self.contexts: dict[str, Context] = {}
+        self.contexts: dict[str, KernelContext] = {}
         self._on_kernel_started = on_kernel_started or (lambda context: None)
 
     async def wait_ready(self, timeout: float, alive: Callable[[], bool]) -> bool:
@@ -98,18 +100,18 @@ class SandboxKernels:
         cwd: str,
         context_id: str | None = None,
         kernel_id: str | None = None,
-    ) -> Context:
+    ) -> KernelContext:
         """Know a context; its kernel starts on first use unless ``kernel_id`` says it runs."""
-        context = Context(context_id or uuid.uuid4().hex, language, cwd, kernel_id)
+        context = KernelContext(context_id or uuid.uuid4().hex, language, cwd, kernel_id)
         self.contexts[context.id] = context
         return context
 
-    async def start(self, context: Context) -> None:
+    async def start(self, context: KernelContext) -> None:
         """Start the context's kernel now (it is started on first use otherwise)."""
         async with context.lock:
             await self._ensure_kernel(context)
 
-    async def _ensure_kernel(self, context: Context) -> KernelChannel:
+    async def _ensure_kernel(self, context: KernelContext) -> KernelChannel:
         if context.kernel_id is None:
             try:
                 kernel_id = await self.gateway.start_kernel(context.language.kernel)
@@ -151,7 +153,7 @@ class SandboxKernels:
         async with context.lock:
             await _run_silent(await self._ensure_kernel(context), code)
 
-    def _start_failure(self, context: Context, reason: str) -> str:
+    def _start_failure(self, context: KernelContext, reason: str) -> str:
         # The kernel's own words are in the gateway's log (it inherits its stderr).
         log_tail = read_tail(self.gateway.socket_path.parent / "supervisor.log", 1500).strip()
         return (
@@ -159,7 +161,7 @@ class SandboxKernels:
             f"{reason}" + (f"\nkernel log:\n{log_tail}" if log_tail else "")
         )
 
-    def get(self, context_id: str) -> Context:
+    def get(self, context_id: str) -> KernelContext:
         try:
             return self.contexts[context_id]
         except KeyError:
@@ -230,7 +232,7 @@ class SandboxKernels:
                 asyncio.create_task(self._recover(context, channel, msg_id, envs))
 
     async def _after(
-        self, context: Context, channel: KernelChannel | None, envs: dict[str, str] | None
+        self, context: KernelContext, channel: KernelChannel | None, envs: dict[str, str] | None
     ) -> None:
         try:
             if envs and channel is not None and channel.is_open:
@@ -239,7 +241,11 @@ class SandboxKernels:
             context.lock.release()
 
     async def _recover(
-        self, context: Context, channel: KernelChannel, msg_id: str, envs: dict[str, str] | None
+        self,
+        context: KernelContext,
+        channel: KernelChannel,
+        msg_id: str,
+        envs: dict[str, str] | None,
     ) -> None:
         try:
             await _interrupt(self.gateway, channel, channel.listen(msg_id))

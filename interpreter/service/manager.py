@@ -1,66 +1,51 @@
 """SandboxManager: the one core every adapter (native API, E2B surface, CLI) calls.
 
-Lifecycle (create, get, list, kill, timeouts), contexts and code execution. Records live in
-SQLite; live sandboxes are re-attached after a restart of the front end.
+A facade: lifecycle (create, get, list, kill, timeouts, pause, resume), contexts and code
+execution, each a few lines over the parts that do the work: the bring-up pipeline
+(``bring_up``), the fast paths (``fast_start``: warm pool, template snapshots), the running
+sandboxes and their locks (``live``), contexts (``contexts``) and the background loops
+(``reaper``, ``sampler``). Records live in SQLite; live sandboxes are re-attached after a restart
+of the front end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from interpreter.core.config import Settings
 from interpreter.core.envs import checked_envs
 from interpreter.core.errors import (
     CheckpointError,
     ConflictError,
-    ContextNotFoundError,
     InterpreterError,
     InvalidRequestError,
     SandboxNotFoundError,
-    SandboxStartError,
 )
 from interpreter.core.events import Event
-from interpreter.core.models import ContextRecord, OnTimeout, SandboxRecord, now
+from interpreter.core.models import ContextRecord, SandboxRecord, now
+from interpreter.core.options import CreateRequest, SandboxOptions, lifetime
 from interpreter.core.store import Store
-from interpreter.execution import languages
-from interpreter.execution.kernels import Context, SandboxKernels
 from interpreter.execution.languages import DEFAULT_CWD
-from interpreter.runtime import images
-from interpreter.runtime.base import Runtime, SandboxProcess, SandboxSpec, load_runtime
-from interpreter.runtime.images import Image
+from interpreter.runtime.base import Runtime, load_runtime
 from interpreter.service import metrics
-from interpreter.service.agent_client import AgentClient
+from interpreter.service.bring_up import BringUp, CheckpointRestore, ColdBoot, FilesOnlyBoot
 from interpreter.service.commands import SandboxCommands
+from interpreter.service.contexts import Contexts
 from interpreter.service.execution import watched
-from interpreter.service.fast_start import CreateRequest, FastStart
+from interpreter.service.fast_start import FastStart
 from interpreter.service.files import SandboxFiles
 from interpreter.service.idempotency import IdempotentCreates
+from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
+from interpreter.service.reaper import reap_forever
+from interpreter.service.sampler import sample_forever
 from interpreter.service.signing import Signer
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class LiveSandbox:
-    process: SandboxProcess
-    kernels: SandboxKernels
-    files: SandboxFiles
-    commands: SandboxCommands
-
-    @classmethod
-    def attach(cls, process: SandboxProcess, kernels: SandboxKernels) -> LiveSandbox:
-        agent = AgentClient(process.agent_socket)
-        return cls(process, kernels, SandboxFiles(agent), SandboxCommands(agent))
-
-    async def close(self) -> None:
-        await self.kernels.close()
-        await self.files.agent.close()
 
 
 class SandboxManager:
@@ -69,187 +54,123 @@ class SandboxManager:
         self.store = Store(settings.database_path)
         self.runtime = runtime or load_runtime("nsjail", settings)
         self.signer = Signer(settings.home / "signing.key")
-        self._idempotent = IdempotentCreates(self.store)
-        self.live: dict[str, LiveSandbox] = {}
-        self._reaper: asyncio.Task[None] | None = None
-        self._sampler: asyncio.Task[None] | None = None
+        self.live = LiveSandboxes()
+        self.contexts = Contexts(self.store)
         self.metrics = metrics.MetricsHistory()
+        self.bring_up = BringUp(settings, self.runtime, self.store, self.live, self.contexts)
+        self._idempotent = IdempotentCreates(self.store)
+        self._loops: list[asyncio.Task[None]] = []
         self._killing: dict[str, asyncio.Task[None]] = {}
-        # Pause, resume and kill of one sandbox take turns.
-        self._locks: dict[str, asyncio.Lock] = {}
         self.fast_start: FastStart | None = None  # the front end's (start_pool); not the CLI's
 
     # -- lifecycle of the manager ---------------------------------------------------------
     async def start(self) -> None:
-        for record in self.store.list_sandboxes(("starting", "running")):
+        for record in self.store.list_sandboxes(("starting", "running", "paused")):
             await self._reattach(record)
-        self._reaper = asyncio.create_task(self._reap_forever())
+        self._loops.append(
+            asyncio.create_task(
+                reap_forever(self.store, self.settings.reaper_interval, self.pause, self.kill)
+            )
+        )
         if self.settings.metrics_interval > 0:
-            self._sampler = asyncio.create_task(self._sample_forever())
+            self._loops.append(
+                asyncio.create_task(
+                    sample_forever(
+                        self.store,
+                        self.runtime,
+                        self.live,
+                        self.metrics,
+                        self.settings.metrics_interval,
+                    )
+                )
+            )
 
     async def stop(self) -> None:
         """Stop serving; sandboxes keep running and are re-attached at the next start (pooled
         ones are killed: nobody has them yet, and the next start boots fresh ones)."""
         if self.fast_start is not None:
             await self.fast_start.stop()
-        for task in (self._reaper, self._sampler):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        for live in self.live.values():
-            await live.close()
-        self.live.clear()
+        for task in self._loops:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.live.close_all()
         self.store.close()
 
     async def _reattach(self, record: SandboxRecord) -> None:
-        process = _process_of(record)
-        if record.state == "running" and process and self.runtime.poll(process):
-            kernels = self._kernels(record.id, process)
-            for ctx in self.store.list_contexts(record.id):
-                kernels.add(languages.resolve(ctx.language), ctx.cwd, ctx.id, ctx.kernel_id)
-            self.live[record.id] = LiveSandbox.attach(process, kernels)
+        process = process_of(record)
+        alive = process is not None and self.runtime.poll(process)
+        if record.state == "paused":
+            if process is not None:  # a resume cut short after its processes were back
+                await self._adopt_resumed(record, alive)
+            return
+        if record.state == "running" and process is not None and alive:
+            kernels = self.contexts.kernels_of(record.id, process)
+            self.live.add(record.id, LiveSandbox.connect(process, kernels))
             log.info("re-attached sandbox %s", record.id)
             return
         log.warning("sandbox %s did not survive; cleaning up", record.id)
-        if process:
-            await asyncio.to_thread(self._destroy, process)
-        else:  # stopped while starting: whatever it left is found by its folder
-            await asyncio.to_thread(self._destroy_folder, record.id)
-        self.store.delete_sandbox(record.id)
+        await self.bring_up.tear_down(record)
+
+    async def _adopt_resumed(self, record: SandboxRecord, alive: bool) -> None:
+        """A paused sandbox with recorded PIDs: the front end stopped while resuming it, after
+        its processes were back. Running, they are the sandbox now (a restored checkpoint is
+        used up): it is running again; gone, it stays paused on its files."""
+        process = process_of(record)
+        assert process is not None
+        if alive:
+            record.state = "running"
+            record.expires_at = now() + timedelta(seconds=self.settings.default_timeout)
+            self.store.put_sandbox(record)
+            kernels = self.contexts.kernels_of(record.id, process)
+            self.live.add(record.id, LiveSandbox.connect(process, kernels))
+            log.info("sandbox %s was being resumed: re-attached as running", record.id)
+            return
+        await asyncio.to_thread(self.runtime.kill, process)
+        record.pid = record.jail_pid = None
+        self.store.put_sandbox(record)
 
     # -- sandboxes --------------------------------------------------------------------------
     async def create(
-        self,
-        template: str | None = None,
-        timeout: int | None = None,
-        metadata: dict[str, str] | None = None,
-        envs: dict[str, str] | None = None,
-        cpu: float | None = None,
-        memory_mb: int | None = None,
-        on_timeout: OnTimeout = "kill",
-        idempotency_key: str | None = None,
+        self, options: SandboxOptions | None = None, idempotency_key: str | None = None
     ) -> SandboxRecord:
         """Create a sandbox and wait until it is ready: from the warm pool, else from the
         template's snapshot, else cold. ``on_timeout="pause"``: when its timeout fires it is
         paused (memory kept), not killed; ``"pause_files"``: paused keeping only its files. A
         repeat of an ``idempotency_key`` gets the sandbox its first create made."""
-        template = template or self.settings.default_template
-        request = CreateRequest(
-            template=template,
-            image=images.resolve(self.settings, template),
-            seconds=self._timeout(timeout),
-            cpu=cpu or self.settings.default_cpu,
-            memory_mb=memory_mb or self.settings.default_memory_mb,
-            metadata=metadata or {},
-            envs=checked_envs(envs),
-        )
+        request = CreateRequest.of(self.settings, options or SandboxOptions())
         if idempotency_key is not None:
-            return await self._idempotent.create(
-                idempotency_key, lambda: self._create(request, on_timeout)
-            )
-        return await self._create(request, on_timeout)
+            return await self._idempotent.create(idempotency_key, lambda: self._create(request))
+        return await self._create(request)
 
-    async def _create(self, request: CreateRequest, on_timeout: OnTimeout) -> SandboxRecord:
-        fast = await self.fast_start.create(request) if self.fast_start else None
+    async def _create(self, request: CreateRequest) -> SandboxRecord:
+        image = await asyncio.to_thread(self.runtime.image, request.template)
+        fast = await self.fast_start.create(request, image) if self.fast_start else None
         if fast is not None:
-            return self._set_on_timeout(fast, on_timeout)
+            return fast
         record = request.new_record("starting")
-        await self._boot(record, request.image)
+        await self.bring_up.run(record, ColdBoot(image))
         record.state = "running"
         # The lifetime counts from when the sandbox is ready, not from the request.
         record.expires_at = now() + timedelta(seconds=request.seconds)
         self.store.put_sandbox(record)
-        return self._set_on_timeout(record, on_timeout)
-
-    def _set_on_timeout(self, record: SandboxRecord, on_timeout: OnTimeout) -> SandboxRecord:
-        if on_timeout != record.on_timeout:
-            record.on_timeout = on_timeout
-            self.store.put_sandbox(record)
         return record
-
-    async def _boot(self, record: SandboxRecord, image: Image) -> None:
-        """Launch a sandbox and wait until it is ready: gateway and agent answer, the default
-        Python context's kernel runs. A cold create and the warm pool both boot through here."""
-        spec = SandboxSpec(record.id, image, record.cpu, record.memory_mb, record.envs)
-        self.store.put_sandbox(record)
-        launching = asyncio.ensure_future(asyncio.to_thread(self.runtime.launch, spec))
-        try:
-            process = await asyncio.shield(launching)
-        except asyncio.CancelledError:
-            # The launch goes on in its thread: let it finish, then undo it.
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(self._destroy, await launching)
-            self.store.delete_sandbox(record.id)
-            await asyncio.to_thread(self._destroy_folder, record.id)
-            raise
-        except Exception as exc:
-            self.store.delete_sandbox(record.id)
-            await asyncio.to_thread(self._destroy_folder, record.id)
-            raise SandboxStartError(f"sandbox failed to start: {exc}") from exc
-        record.pid, record.jail_pid, record.folder = (
-            process.pid,
-            process.jail_pid,
-            str(process.folder),
-        )
-        self.store.put_sandbox(record)
-        kernels = self._kernels(record.id, process)
-        self.live[record.id] = LiveSandbox.attach(process, kernels)
-        try:
-            ready = await kernels.wait_ready(
-                self.settings.sandbox_ready_timeout, lambda: self.runtime.poll(process)
-            ) and await self._agent_ready(self.live[record.id])
-            if not ready:
-                raise SandboxStartError(
-                    "sandbox did not become ready: " + self.runtime.diagnostics(process)
-                )
-            # The default contexts E2B clients expect; only Python's kernel starts now.
-            await self._create_context(record.id, kernels, "python", DEFAULT_CWD, True, start=True)
-            await self._create_context(record.id, kernels, "javascript", DEFAULT_CWD, True)
-        except BaseException:
-            if record.state == "pooled":
-                await self._kill(record)  # invisible: nobody else can be killing it
-            else:
-                await self.kill(record.id)
-            raise
 
     # -- fast start (warm pool, template snapshots) -----------------------------------------
     async def start_pool(self) -> None:
         """Keep ready sandboxes per template (the serving front end only, after start())."""
-        self.fast_start = FastStart(self)
+        self.fast_start = self._fast_start()
         await self.fast_start.start()
 
     async def discard_pooled(self) -> list[str]:
         """Kill every pooled sandbox the store knows of (`sandbox kill --all`)."""
-        return await FastStart(self).discard_pooled()
+        return await self._fast_start().discard_pooled()
+
+    def _fast_start(self) -> FastStart:
+        return FastStart(self.settings, self.runtime, self.store, self.live, self.bring_up)
 
     def pool_status(self) -> list[dict[str, object]]:
         return self.fast_start.status() if self.fast_start else []
-
-    async def _agent_ready(self, live: LiveSandbox) -> bool:
-        deadline = asyncio.get_running_loop().time() + self.settings.sandbox_ready_timeout
-        while asyncio.get_running_loop().time() < deadline:
-            if live.process.agent_socket.exists() and await live.files.agent.ready():
-                return True
-            await asyncio.sleep(0.01)
-        return False
-
-    def _kernels(self, sandbox_id: str, process: SandboxProcess) -> SandboxKernels:
-        def remember_kernel(context: Context) -> None:
-            for record in self.store.list_contexts(sandbox_id):
-                if record.id == context.id:
-                    record.kernel_id = context.kernel_id
-                    self.store.put_context(record)
-
-        return SandboxKernels(process.gateway_socket, on_kernel_started=remember_kernel)
-
-    def _timeout(self, timeout: int | None) -> int:
-        seconds = timeout or self.settings.default_timeout
-        if seconds > self.settings.max_timeout:
-            raise InvalidRequestError(
-                f"timeout {seconds} s is above the maximum of {self.settings.max_timeout} s"
-            )
-        return seconds
 
     def get(self, sandbox_id: str) -> SandboxRecord:
         record = self.store.get_sandbox(sandbox_id)
@@ -257,93 +178,48 @@ class SandboxManager:
             raise SandboxNotFoundError(f"sandbox {sandbox_id!r} not found")
         return record
 
-    def list(self, metadata: dict[str, str] | None = None) -> list[SandboxRecord]:
+    def list(self, metadata: dict[str, str] | None = None) -> builtins.list[SandboxRecord]:
         wanted = (metadata or {}).items()
         return [r for r in self.store.list_sandboxes() if wanted <= r.metadata.items()]
 
     async def set_timeout(self, sandbox_id: str, timeout: int) -> SandboxRecord:
         record = self.get(sandbox_id)
-        record.expires_at = now() + timedelta(seconds=self._timeout(timeout))
+        record.expires_at = now() + timedelta(seconds=lifetime(self.settings, timeout))
         self.store.put_sandbox(record)
         return record
 
     async def kill(self, sandbox_id: str) -> None:
-        """Kill a sandbox: processes, mounts, cgroups and its folder go; so does its record."""
+        """Kill a sandbox: processes, mounts, cgroups and its folder go; so does its record.
+        A kill in progress is joined, and goes on if the caller is cancelled."""
         record = self.get(sandbox_id)
         task = self._killing.get(sandbox_id)
         if task is None:
-            task = asyncio.create_task(self._kill_in_turn(record))
+            task = asyncio.create_task(self.bring_up.tear_down(record))
             self._killing[sandbox_id] = task
         try:
             await asyncio.shield(task)
         finally:
             self._killing.pop(sandbox_id, None)
-
-    async def _kill_in_turn(self, record: SandboxRecord) -> None:
-        async with self._lock(record.id):  # after a pause or resume in progress
-            await self._kill(self.store.get_sandbox(record.id) or record)
-        self._locks.pop(record.id, None)
-
-    async def _kill(self, record: SandboxRecord) -> None:
-        live = self.live.pop(record.id, None)
-        if live is not None:
-            await live.close()
-        process = live.process if live else _process_of(record)
-        if process is not None:
-            await asyncio.to_thread(self._destroy, process)
-        else:
-            await asyncio.to_thread(self._destroy_folder, record.id)
-        self.store.delete_sandbox(record.id)
-        self.metrics.forget(record.id)
-
-    def _destroy(self, process: SandboxProcess) -> None:
-        self.runtime.kill(process)
-        self.runtime.cleanup(process)
-
-    def _destroy_folder(self, sandbox_id: str) -> None:
-        folder = self.settings.sandboxes_path / sandbox_id
-        process = SandboxProcess(sandbox_id, folder, pid=-1, jail_pid=-1)
-        if folder.exists():
-            self.runtime.cleanup(process)
-
-    async def _reap_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.reaper_interval)
-            for sandbox_id in self.store.expired(now()):
-                record = self.store.get_sandbox(sandbox_id)
-                if record and record.state == "running" and record.on_timeout != "kill":
-                    memory = record.on_timeout == "pause"
-                    log.info("sandbox %s timed out: pausing it (memory=%s)", sandbox_id, memory)
-                    try:
-                        await self.pause(sandbox_id, memory=memory)
-                        continue
-                    except Exception:
-                        log.exception("reaper could not pause %s: killing it", sandbox_id)
-                log.info("sandbox %s timed out: killing it", sandbox_id)
-                try:
-                    await self.kill(sandbox_id)
-                except Exception:
-                    log.exception("reaper could not kill %s", sandbox_id)
-
-    async def _sample_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.metrics_interval)
-            for record in self.store.list_sandboxes(("running",)):
-                try:
-                    await asyncio.to_thread(self.metrics.sample, record)
-                except Exception:  # a sandbox killed meanwhile; the next round goes on
-                    log.debug("no metrics sample of %s", record.id, exc_info=True)
+            self.metrics.forget(sandbox_id)
 
     async def metrics_between(
         self, sandbox_id: str, start: datetime | None = None, end: datetime | None = None
-    ) -> list[metrics.SandboxMetrics]:
+    ) -> builtins.list[metrics.SandboxMetrics]:
         """The sandbox's sampled use between ``start`` and ``end``, and its use now when the
         range reaches the present."""
-        record = self.get(sandbox_id)
+        self.get(sandbox_id)
         series = self.metrics.between(sandbox_id, start, end)
         if end is None or end >= now():
-            series.append(await asyncio.to_thread(metrics.read, record))
+            series.append(await self.metrics_now(sandbox_id))
         return series
+
+    async def metrics_now(self, sandbox_id: str) -> metrics.SandboxMetrics:
+        """The sandbox's use now (zeros for CPU and memory while it is paused)."""
+        record = self.get(sandbox_id)
+        running = self.live.get(sandbox_id)
+        process = running.process if running else process_of(record)
+        process = process or self.runtime.unrecorded(sandbox_id)
+        return await asyncio.to_thread(metrics.read, self.runtime, record, process)
 
     async def live_sandbox(self, sandbox_id: str) -> LiveSandbox:
         """The running sandbox; a paused one is resumed first (every adapter comes through here)."""
@@ -351,30 +227,31 @@ class SandboxManager:
             await self.resume(sandbox_id)  # waits out a pause or resume in progress too
         return self._live(sandbox_id)
 
-    # -- pause / resume ---------------------------------------------------------------------
-    def _lock(self, sandbox_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(sandbox_id, asyncio.Lock())
+    def _live(self, sandbox_id: str) -> LiveSandbox:
+        self.get(sandbox_id)
+        return self.live.running(sandbox_id)
 
+    # -- pause / resume ---------------------------------------------------------------------
     async def pause(self, sandbox_id: str, memory: bool = True) -> SandboxRecord:
         """Pause a running sandbox: its processes end, its files stay. With ``memory`` its whole
         process tree is checkpointed first (CRIU) and ``resume`` brings it back exactly as it
         was (variables, processes, open files); without, ``resume`` boots it fresh on its files.
         A failed checkpoint leaves the sandbox running and raises the error."""
-        async with self._lock(sandbox_id):
+        async with self.live.lock(sandbox_id):
             record = self.get(sandbox_id)
             if record.state == "paused":
                 raise ConflictError(f"sandbox {sandbox_id!r} is already paused")
-            live = self.live.get(sandbox_id)
+            live = self.live.pop(sandbox_id)
             if record.state != "running" or live is None:
                 raise ConflictError(f"sandbox {sandbox_id!r} is {record.state}: cannot pause it")
             # Connections from the host are not part of the tree CRIU dumps: close them first.
-            del self.live[sandbox_id]
             await live.close()
             try:
                 await asyncio.to_thread(self.runtime.pause, live.process, memory)
             except BaseException as exc:
                 if self.runtime.poll(live.process):  # CRIU resumed it: reconnect
-                    self.live[sandbox_id] = self._attach(record.id, live.process)
+                    kernels = self.contexts.kernels_of(sandbox_id, live.process)
+                    self.live.add(sandbox_id, LiveSandbox.connect(live.process, kernels))
                 if isinstance(exc, InterpreterError):
                     raise
                 if isinstance(exc, Exception):
@@ -393,75 +270,23 @@ class SandboxManager:
     ) -> SandboxRecord:
         """Resume a paused sandbox (a running one is returned as is). From its checkpoint if it
         has one (``memory=False``: discard it and boot fresh on the kept files)."""
-        async with self._lock(sandbox_id):
+        async with self.live.lock(sandbox_id):
             record = self.get(sandbox_id)
             if record.state != "paused":
                 return record
-            seconds = self._timeout(timeout)
-            restore = memory and self.runtime.has_checkpoint(sandbox_id)
+            seconds = lifetime(self.settings, timeout)
+            restore = memory and await asyncio.to_thread(self.runtime.has_checkpoint, sandbox_id)
             if restore:
-                try:
-                    process = await asyncio.to_thread(
-                        self.runtime.restore, sandbox_id, record.cpu, record.memory_mb
-                    )
-                except InterpreterError as exc:
-                    raise CheckpointError(
-                        f"sandbox {sandbox_id!r} could not be restored from its checkpoint; it "
-                        "stays paused with its files kept (resume with memory=false to boot it "
-                        f"fresh on them, losing its memory state). {exc}"
-                    ) from exc
+                launcher: CheckpointRestore | FilesOnlyBoot = CheckpointRestore()
             else:
-                image = await asyncio.to_thread(images.resolve, self.settings, record.template)
-                spec = SandboxSpec(record.id, image, record.cpu, record.memory_mb, record.envs)
-                await asyncio.to_thread(self.runtime.discard_checkpoint, sandbox_id)
-                process = await asyncio.to_thread(self.runtime.launch, spec)
-            live = self._attach(record.id, process, fresh=not restore)
-            try:
-                await self._until_ready(live)
-                if not restore:  # as at create: the default Python kernel runs
-                    for ctx in self.store.list_contexts(sandbox_id):
-                        if ctx.is_default and ctx.language == "python":
-                            await live.kernels.start(live.kernels.get(ctx.id))
-            except BaseException:
-                await live.close()
-                await asyncio.to_thread(self.runtime.kill, process)
-                await asyncio.to_thread(self.runtime.discard_checkpoint, sandbox_id)
-                raise
-            self.live[sandbox_id] = live
+                image = await asyncio.to_thread(self.runtime.image, record.template)
+                launcher = FilesOnlyBoot(image)
+            await self.bring_up.run(record, launcher)
             record.state = "running"
-            record.pid, record.jail_pid = process.pid, process.jail_pid
             record.expires_at = now() + timedelta(seconds=seconds)
             self.store.put_sandbox(record)
             log.info("sandbox %s resumed (%s)", sandbox_id, "memory" if restore else "fresh")
             return record
-
-    def _attach(self, sandbox_id: str, process: SandboxProcess, fresh: bool = False) -> LiveSandbox:
-        kernels = self._kernels(sandbox_id, process)
-        for ctx in self.store.list_contexts(sandbox_id):
-            if fresh and ctx.kernel_id is not None:
-                ctx.kernel_id = None  # its kernel is gone: a new one starts on first use
-                self.store.put_context(ctx)
-            context = kernels.add(languages.resolve(ctx.language), ctx.cwd, ctx.id, ctx.kernel_id)
-            context.prepared = ctx.kernel_id is not None  # a restored kernel kept its own cwd
-        return LiveSandbox.attach(process, kernels)
-
-    async def _until_ready(self, live: LiveSandbox) -> None:
-        if not (
-            await live.kernels.wait_ready(
-                self.settings.sandbox_ready_timeout, lambda: self.runtime.poll(live.process)
-            )
-            and await self._agent_ready(live)
-        ):
-            raise SandboxStartError(
-                "resumed sandbox did not become ready: " + self.runtime.diagnostics(live.process)
-            )
-
-    def _live(self, sandbox_id: str) -> LiveSandbox:
-        self.get(sandbox_id)
-        live = self.live.get(sandbox_id)
-        if live is None:
-            raise SandboxNotFoundError(f"sandbox {sandbox_id!r} is not running")
-        return live
 
     async def files(self, sandbox_id: str) -> SandboxFiles:
         """The sandbox's files (operations run inside it, through its agent)."""
@@ -476,60 +301,25 @@ class SandboxManager:
         self, sandbox_id: str, language: str | None = None, cwd: str | None = None
     ) -> ContextRecord:
         live = await self.live_sandbox(sandbox_id)
-        return await self._create_context(
+        return await self.contexts.create(
             sandbox_id, live.kernels, language, cwd or DEFAULT_CWD, start=True
         )
 
-    async def _create_context(
-        self,
-        sandbox_id: str,
-        kernels: SandboxKernels,
-        language: str | None,
-        cwd: str,
-        default: bool = False,
-        start: bool = False,
-    ) -> ContextRecord:
-        if not cwd.startswith("/") or "\0" in cwd:
-            raise InvalidRequestError(f"cwd must be an absolute path, got {cwd!r}")
-        lang = languages.resolve(language)
-        context = kernels.add(lang, cwd)
-        record = ContextRecord(
-            id=context.id,
-            sandbox_id=sandbox_id,
-            language=lang.name,
-            cwd=cwd,
-            created_at=now(),
-            is_default=default,
-        )
-        self.store.put_context(record)
-        if start:
-            try:
-                await kernels.start(context)
-            except BaseException:
-                self.store.delete_context(sandbox_id, context.id)
-                with contextlib.suppress(InterpreterError):
-                    await kernels.delete_context(context.id)
-                raise
-        return record
-
-    def list_contexts(self, sandbox_id: str) -> list[ContextRecord]:
+    def list_contexts(self, sandbox_id: str) -> builtins.list[ContextRecord]:
         self.get(sandbox_id)
-        return self.store.list_contexts(sandbox_id)
-
-    def _context(self, sandbox_id: str, context_id: str) -> ContextRecord:
-        for record in self.list_contexts(sandbox_id):
-            if record.id == context_id:
-                return record
-        raise ContextNotFoundError(f"context {context_id!r} not found in sandbox {sandbox_id!r}")
+        return self.contexts.list(sandbox_id)
 
     async def restart_context(self, sandbox_id: str, context_id: str) -> None:
-        self._context(sandbox_id, context_id)
-        await (await self.live_sandbox(sandbox_id)).kernels.restart_context(context_id)
+        self.get(sandbox_id)
+        self.contexts.get(sandbox_id, context_id)
+        live = await self.live_sandbox(sandbox_id)
+        await self.contexts.restart(sandbox_id, live.kernels, context_id)
 
     async def delete_context(self, sandbox_id: str, context_id: str) -> None:
-        self._context(sandbox_id, context_id)
-        await (await self.live_sandbox(sandbox_id)).kernels.delete_context(context_id)
-        self.store.delete_context(sandbox_id, context_id)
+        self.get(sandbox_id)
+        self.contexts.get(sandbox_id, context_id)
+        live = await self.live_sandbox(sandbox_id)
+        await self.contexts.delete(sandbox_id, live.kernels, context_id)
 
     # -- execution --------------------------------------------------------------------------
     async def prepare_run(
@@ -538,15 +328,10 @@ class SandboxManager:
         """Pick (or lazily create) the context a run goes to; raises before any output."""
         if language is not None and context_id is not None:
             raise InvalidRequestError("give either language or context_id, not both")
-        await self.live_sandbox(sandbox_id)  # resumes a paused sandbox before the run
+        live = await self.live_sandbox(sandbox_id)  # resumes a paused sandbox before the run
         if context_id is not None:
-            return self._context(sandbox_id, context_id)
-        lang = languages.resolve(language)
-        for record in self.list_contexts(sandbox_id):
-            if record.is_default and record.language == lang.name:
-                return record
-        live = await self.live_sandbox(sandbox_id)
-        return await self._create_context(sandbox_id, live.kernels, lang.name, DEFAULT_CWD, True)
+            return self.contexts.get(sandbox_id, context_id)
+        return await self.contexts.default_for(sandbox_id, live.kernels, language)
 
     def run(
         self,
@@ -558,9 +343,3 @@ class SandboxManager:
         live = self._live(context.sandbox_id)
         events = live.kernels.run(context.id, code, envs=checked_envs(envs), timeout=timeout)
         return watched(self, context.sandbox_id, live, events)  # killed under it: SandboxGoneError
-
-
-def _process_of(record: SandboxRecord) -> SandboxProcess | None:
-    if record.pid is None or record.jail_pid is None or record.folder is None:
-        return None
-    return SandboxProcess(record.id, Path(record.folder), record.pid, record.jail_pid)

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,7 @@ class WarmPool:
         self,
         sizes: dict[str, int],
         boot: Callable[[str], Awaitable[Pooled]],
-        discard: Callable[[Pooled], Awaitable[None]],
+        discard: Callable[[Pooled], Coroutine[Any, Any, None]],
         alive: Callable[[Pooled], bool],
         refill_delay: float = 0.0,
         snapshot: Callable[[str], Awaitable[None]] | None = None,

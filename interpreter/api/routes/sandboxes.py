@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from interpreter.api.deps import manager
 from interpreter.api.errors import answers
 from interpreter.api.schemas import (
-    CreateSandbox,
     Metrics,
     PauseSandbox,
     ResumeSandbox,
@@ -18,6 +17,7 @@ from interpreter.api.schemas import (
     SetTimeout,
 )
 from interpreter.core.errors import ConflictError, GatewayError, InvalidRequestError, NotFoundError
+from interpreter.core.options import SandboxOptions
 from interpreter.service.manager import SandboxManager
 
 router = APIRouter(
@@ -30,7 +30,7 @@ Manager = Annotated[SandboxManager, Depends(manager)]
 
 @router.post("", status_code=201)
 async def create_sandbox(
-    body: CreateSandbox,
+    body: SandboxOptions,
     sandboxes: Manager,
     idempotency_key: Annotated[
         str | None,
@@ -38,7 +38,7 @@ async def create_sandbox(
     ] = None,
 ) -> Sandbox:
     """Create a sandbox and wait until it is ready to run code."""
-    record = await sandboxes.create(**body.model_dump(), idempotency_key=idempotency_key)
+    record = await sandboxes.create(body, idempotency_key)
     return Sandbox.of(record)
 
 

@@ -23,7 +23,6 @@ from interpreter.api.e2b.envd.connect import ConnectError
 from interpreter.api.e2b.envd.messages import write_info
 from interpreter.core import errors
 from interpreter.core.protocol import EntryInfo
-from interpreter.service import metrics
 from interpreter.service.files import SandboxFiles
 
 router = APIRouter()
@@ -68,8 +67,7 @@ async def sandbox_metrics(request: Request) -> Response:
     async def run() -> Response:
         sandbox_id = access.live_sandbox_id(request)
         access.check_token(request, sandbox_id)
-        record = access.manager_of(request).get(sandbox_id)
-        sample = await asyncio.to_thread(metrics.read, record)
+        sample = await access.manager_of(request).metrics_now(sandbox_id)
         return JSONResponse(
             {
                 "ts": int(sample.timestamp.timestamp()),

@@ -1,0 +1,254 @@
+"""Bringing a sandbox up: one sequence of steps for every way a sandbox comes to life.
+
+    record → launch (in a thread, finished and undone if the caller is cancelled) → record PIDs
+    → connect (gateway and agent clients, stored contexts) → wait until ready → prepare
+    (contexts, variables) → live
+
+A way to start is a ``Launcher``: how its processes come to be (a cold boot, a template
+snapshot's restore, a checkpoint's restore, a boot on kept files) and how it is made ready
+after. Everything else, the failure handling above all, is the pipeline's: a failed or cancelled
+bring-up of a new sandbox removes all of it; one of a paused sandbox leaves it paused with its
+files. ``tear_down`` is the inverse: what every kill goes through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from interpreter.core.config import Settings
+from interpreter.core.errors import CheckpointError, InterpreterError, SandboxStartError
+from interpreter.core.models import SandboxRecord
+from interpreter.core.store import Store
+from interpreter.execution import languages
+from interpreter.runtime.base import Image, Runtime, SandboxProcess, SandboxSpec
+from interpreter.service.contexts import Contexts
+from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
+
+log = logging.getLogger(__name__)
+
+
+class Launcher(ABC):
+    """One way a sandbox's processes come to be, and what makes it ready after."""
+
+    # A new sandbox: a failure removes it. A resume's failure leaves it paused, files kept.
+    new_sandbox = True
+    # Its processes are new: kernels the store remembers for it do not run any more.
+    fresh = True
+    # The gateway starts up (cold); a restored one was listening when checkpointed.
+    gateway_starts = True
+
+    @abstractmethod
+    def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
+        """Start the processes (blocking: runs in a thread)."""
+
+    async def prepare(self, bring_up: BringUp, record: SandboxRecord, live: LiveSandbox) -> None:
+        """Make the started sandbox what its callers expect (contexts, variables)."""
+        return None
+
+    def failure(self, record: SandboxRecord, exc: Exception) -> InterpreterError:
+        """The error a failed launch is reported as."""
+        return SandboxStartError(f"sandbox failed to start: {exc}")
+
+
+@dataclass
+class ColdBoot(Launcher):
+    """A new sandbox booted from its image: the gateway, agent and kernels start now."""
+
+    image: Image
+
+    def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
+        return runtime.launch(_spec(record, self.image))
+
+    async def prepare(self, bring_up: BringUp, record: SandboxRecord, live: LiveSandbox) -> None:
+        await bring_up.contexts.create_defaults(record.id, live.kernels)
+
+
+@dataclass
+class SnapshotRestore(Launcher):
+    """A new sandbox restored from its template's snapshot: its Python kernel already runs,
+    with pandas and matplotlib imported; it gets its own variables and fresh random seeds."""
+
+    image: Image
+    info: dict[str, str]  # what the snapshot's Python kernel was: its kernel id and cwd
+    gateway_starts = False
+
+    def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
+        return runtime.restore_snapshot(self.image, record.id, record.cpu, record.memory_mb)
+
+    async def prepare(self, bring_up: BringUp, record: SandboxRecord, live: LiveSandbox) -> None:
+        kernels = live.kernels
+        python = kernels.add(
+            languages.resolve("python"), self.info["cwd"], None, self.info["kernel_id"]
+        )
+        python.prepared = True  # its cwd was set before the checkpoint
+        # start: connects to the restored kernel.
+        await bring_up.contexts.adopt(record.id, kernels, python, default=True, start=True)
+        await bring_up.contexts.create(record.id, kernels, "javascript", default=True)
+        if record.envs:
+            bring_up.runtime.set_envs(live.process, record.envs)
+        # One silent cell: fresh random seeds (every restore starts from the same generator
+        # state) and the request's variables.
+        lang, envs = python.language, record.envs
+        setup = [lang.reseed, lang.export_env(envs) if envs and lang.export_env else None]
+        await kernels.run_silent(python.id, "\n".join(code for code in setup if code))
+
+
+class CheckpointRestore(Launcher):
+    """A paused sandbox brought back from its checkpoint: processes, kernels and their memory
+    continue as they were."""
+
+    new_sandbox = False
+    fresh = False
+
+    def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
+        return runtime.restore(record.id, record.cpu, record.memory_mb)
+
+    def failure(self, record: SandboxRecord, exc: Exception) -> InterpreterError:
+        return CheckpointError(
+            f"sandbox {record.id!r} could not be restored from its checkpoint; it "
+            "stays paused with its files kept (resume with memory=false to boot it fresh on "
+            f"them, losing its memory state). {exc}"
+        )
+
+
+@dataclass
+class FilesOnlyBoot(Launcher):
+    """A paused sandbox booted fresh on its kept files (its checkpoint, if any, discarded)."""
+
+    image: Image
+    new_sandbox = False
+
+    def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
+        runtime.discard_checkpoint(record.id)
+        return runtime.launch(_spec(record, self.image))
+
+    async def prepare(self, bring_up: BringUp, record: SandboxRecord, live: LiveSandbox) -> None:
+        await bring_up.contexts.start_default_python(record.id, live.kernels)
+
+
+class BringUp:
+    def __init__(
+        self,
+        settings: Settings,
+        runtime: Runtime,
+        store: Store,
+        live: LiveSandboxes,
+        contexts: Contexts,
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.store = store
+        self.live = live
+        self.contexts = contexts
+
+    async def run(self, record: SandboxRecord, launcher: Launcher) -> LiveSandbox:
+        """Bring ``record``'s sandbox up with ``launcher``; it is live when this returns. The
+        caller sets the record's final state (running, pooled) and lifetime."""
+        self.store.put_sandbox(record)
+        process = await self._launch(record, launcher)
+        record.pid, record.jail_pid, record.folder = (
+            process.pid,
+            process.jail_pid,
+            str(process.folder),
+        )
+        self.store.put_sandbox(record)  # a front end killed from here on finds it by its PIDs
+        live = LiveSandbox.connect(
+            process, self.contexts.kernels_of(record.id, process, fresh=launcher.fresh)
+        )
+        try:
+            await self._ready(record, launcher, live)
+        except BaseException:
+            await self._undo(record, launcher, live)
+            raise
+        self.live.add(record.id, live)
+        return live
+
+    async def _launch(self, record: SandboxRecord, launcher: Launcher) -> SandboxProcess:
+        launching = asyncio.ensure_future(asyncio.to_thread(launcher.launch, self.runtime, record))
+        try:
+            return await asyncio.shield(launching)
+        except asyncio.CancelledError:
+            # The launch goes on in its thread: let it finish, then undo it.
+            process = None
+            with contextlib.suppress(Exception):
+                process = await launching
+            await self._undo(record, launcher, None, process)
+            raise
+        except Exception as exc:
+            await self._undo(record, launcher, None)
+            raise launcher.failure(record, exc) from exc
+
+    async def _ready(self, record: SandboxRecord, launcher: Launcher, live: LiveSandbox) -> None:
+        timeout = self.settings.sandbox_ready_timeout
+        alive = lambda: self.runtime.poll(live.process)  # noqa: E731
+        agent = asyncio.create_task(self._agent_ready(live, timeout))
+        try:
+            if launcher.gateway_starts and not await live.kernels.wait_ready(timeout, alive):
+                raise SandboxStartError(
+                    "sandbox did not become ready: " + self.runtime.diagnostics(live.process)
+                )
+            await launcher.prepare(self, record, live)
+            if not await agent:
+                raise SandboxStartError(
+                    "the sandbox's agent does not answer: " + self.runtime.diagnostics(live.process)
+                )
+        finally:
+            agent.cancel()
+
+    async def _agent_ready(self, live: LiveSandbox, timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            if live.process.agent_socket.exists() and await live.agent.ready():
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+    async def _undo(
+        self,
+        record: SandboxRecord,
+        launcher: Launcher,
+        live: LiveSandbox | None,
+        process: SandboxProcess | None = None,
+    ) -> None:
+        if live is not None:
+            await live.close()
+            process = live.process
+        if launcher.new_sandbox:
+            await asyncio.to_thread(self._destroy, process or self.runtime.unrecorded(record.id))
+            self.store.delete_sandbox(record.id)
+            return
+        # A resume: the sandbox stays paused on its files (a restored checkpoint is used up).
+        if process is not None:
+            await asyncio.to_thread(self.runtime.kill, process)
+            await asyncio.to_thread(self.runtime.discard_checkpoint, record.id)
+        record.pid = record.jail_pid = None
+        self.store.put_sandbox(record)
+
+    async def tear_down(self, record: SandboxRecord) -> None:
+        """Remove a sandbox: processes, mounts, cgroups, its folder, its record. Waits for a
+        pause or resume of it in progress."""
+        async with self.live.lock(record.id):
+            record = self.store.get_sandbox(record.id) or record
+            live = self.live.pop(record.id)
+            if live is not None:
+                await live.close()
+            process = live.process if live else process_of(record)
+            await asyncio.to_thread(self._destroy, process or self.runtime.unrecorded(record.id))
+            self.store.delete_sandbox(record.id)
+        self.live.forget_lock(record.id)
+
+    def _destroy(self, process: SandboxProcess) -> None:
+        if process.recorded:
+            self.runtime.kill(process)
+        elif not process.folder.exists():
+            return
+        self.runtime.cleanup(process)
+
+
+def _spec(record: SandboxRecord, image: Image) -> SandboxSpec:
+    return SandboxSpec(record.id, image, record.cpu, record.memory_mb, record.envs)

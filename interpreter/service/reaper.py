@@ -1,0 +1,37 @@
+"""The reaper: sandboxes past their lifetime are paused (if they asked to be) or killed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from interpreter.core.models import SandboxRecord, now
+from interpreter.core.store import Store
+
+log = logging.getLogger(__name__)
+
+
+async def reap_forever(
+    store: Store,
+    interval: float,
+    pause: Callable[[str, bool], Awaitable[SandboxRecord]],
+    kill: Callable[[str], Awaitable[None]],
+) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        for sandbox_id in store.expired(now()):
+            record = store.get_sandbox(sandbox_id)
+            if record and record.state == "running" and record.on_timeout != "kill":
+                memory = record.on_timeout == "pause"
+                log.info("sandbox %s timed out: pausing it (memory=%s)", sandbox_id, memory)
+                try:
+                    await pause(sandbox_id, memory)
+                    continue
+                except Exception:
+                    log.exception("reaper could not pause %s: killing it", sandbox_id)
+            log.info("sandbox %s timed out: killing it", sandbox_id)
+            try:
+                await kill(sandbox_id)
+            except Exception:
+                log.exception("reaper could not kill %s", sandbox_id)
