@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from interpreter.core.models import SandboxRecord
-from interpreter.runtime.images import Image
+from interpreter.runtime.base import Image
 
 log = logging.getLogger(__name__)
 

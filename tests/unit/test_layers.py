@@ -52,3 +52,58 @@ def test_only_api_imports_fastapi() -> None:
             continue
         text = path.read_text()
         assert "import fastapi" not in text and "from fastapi" not in text, path
+
+
+def test_service_reaches_the_runtime_only_through_its_interface() -> None:
+    for path in (PACKAGE / "service").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                module = node.module
+                if module == "interpreter.runtime":  # from interpreter.runtime import x
+                    module += "." + node.names[0].name
+                if module.startswith("interpreter.runtime"):
+                    assert module == "interpreter.runtime.base", f"{path.name} imports {module}"
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Each module of the package -> the package's modules it imports (at any depth of code)."""
+    modules = {
+        ".".join(("interpreter", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(
+            ".__init__"
+        ): path
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(PACKAGE).parts[0] != "agent"  # runs in the sandbox, as `agent`
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name in modules}
+            elif isinstance(node, ast.ImportFrom) and node.module in modules:
+                submodules = {f"{node.module}.{a.name}" for a in node.names} & modules.keys()
+                found |= submodules
+                if len(submodules) < len(node.names):  # names defined in the module itself
+                    found.add(node.module)
+        # A package's __init__ runs before its modules: importing it from them is no cycle.
+        graph[name] = {m for m in found if not name.startswith(m + ".")} - {name}
+    return graph
+
+
+def test_no_import_cycles() -> None:
+    graph = module_graph()
+    assert len(graph) > 30
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            cycle = path[path.index(name) :] + [name]
+            raise AssertionError("import cycle: " + " -> ".join(cycle))
+        if name in done:
+            return
+        for imported in sorted(graph[name]):
+            visit(imported, [*path, name])
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, [])
