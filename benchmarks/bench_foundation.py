@@ -55,7 +55,7 @@ def raw_execute(kc: BlockingKernelClient) -> None:
 
 def baseline_kernel() -> tuple[KernelManager, BlockingKernelClient]:
     """An ipykernel on the host started like the image's (same flags, same start-up file)."""
-    spec = json.loads((REPO / "kernels/jupyter/kernels/python3/kernel.json").read_text())
+    spec = json.loads((REPO / "sandbox/jupyter/kernels/python3/kernel.json").read_text())
     argv = [sys.executable, *spec["argv"][1:]]
     argv = [a.replace("/opt/interpreter/", str(REPO / "kernels") + "/") for a in argv]
     km = KernelManager(kernel_cmd=argv)

@@ -1,6 +1,6 @@
 """What crosses the boundary between the host and a sandbox's agent, typed once.
 
-The agent (``interpreter/agent/``) runs inside the sandbox and speaks plain JSON; everything it
+The agent (``sandbox/agent/``) runs inside the sandbox and speaks plain JSON; everything it
 answers is parsed into these models where it enters the host (``service/agent_client.py``), with
 bounds on every string, number and collection: the sandbox is not trusted, and a malformed
 answer is a ``GatewayError``, never a traceback. The service returns these models; the native

@@ -5,8 +5,9 @@ An image is a stack of read-only layers mounted with overlayfs under each sandbo
 - ``base``: ``debootstrap`` of Debian bookworm, then ``images/<name>/setup.sh`` in a chroot
   (user ``user``, the Python environment from ``requirements.txt``). Slow (minutes): cached by a
   hash of the ``images/<name>/`` folder.
-- ``kernels``: the repository's ``kernels/`` folder copied to ``/opt/interpreter``. Cheap: cached
-  by its own hash, so editing start-up code does not re-run debootstrap.
+- ``kernels``: the repository's ``sandbox/`` folder (everything of ours that runs inside: the
+  supervisor, the gateway launcher, kernelspecs, the agent) copied to ``/opt/interpreter``.
+  Cheap: cached by its own hash, so editing start-up code does not re-run debootstrap.
 
 Every file is owned by an id shifted into the sandbox's user-namespace range (``ID_SHIFT``), as
 rootless container engines do: root inside owns ``/usr``, ``user`` owns ``/home/user``, and no
@@ -38,8 +39,7 @@ log = logging.getLogger(__name__)
 
 ID_SHIFT = 100_000  # inside id N is host id ID_SHIFT + N
 IMAGES_SRC = REPO_ROOT / "images"
-KERNELS_SRC = REPO_ROOT / "kernels"
-AGENT_SRC = REPO_ROOT / "interpreter" / "agent"
+SANDBOX_SRC = REPO_ROOT / "sandbox"
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def resolve(settings: Settings, name: str) -> Image:
     if not (src / "setup.sh").is_file():
         raise TemplateNotFoundError(f"unknown template {name!r}; known: {template_names()}")
     base = _layer_path(settings, name, "base", tree_hash(src))
-    kernels = _layer_path(settings, name, "kernels", tree_hash(KERNELS_SRC, AGENT_SRC))
+    kernels = _layer_path(settings, name, "kernels", tree_hash(SANDBOX_SRC))
     for layer in (base, kernels):
         if not (layer / ".complete").exists():
             raise TemplateNotFoundError(
@@ -86,7 +86,7 @@ def build(settings: Settings, name: str, console: Console | None = None) -> Imag
         raise TemplateNotFoundError(f"unknown template {name!r}; known: {template_names()}")
     console = console or Console(stderr=True)
     base = _layer_path(settings, name, "base", tree_hash(src))
-    kernels = _layer_path(settings, name, "kernels", tree_hash(KERNELS_SRC, AGENT_SRC))
+    kernels = _layer_path(settings, name, "kernels", tree_hash(SANDBOX_SRC))
     with Progress(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console
     ) as progress:
@@ -187,8 +187,8 @@ def _build_base(settings: Settings, src: Path, root: Path, progress: Progress) -
 def _build_kernels(root: Path) -> None:
     target = root / "opt/interpreter"
     target.parent.mkdir(parents=True)
-    shutil.copytree(KERNELS_SRC, target, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(AGENT_SRC, target / "agent", ignore=shutil.ignore_patterns("__pycache__"))
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(SANDBOX_SRC, target, ignore=ignore)
     for path in [target, *target.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
 

@@ -33,7 +33,7 @@ from interpreter.service.commands import SandboxCommands
 from interpreter.service.files import SandboxFiles
 
 # The agent runs inside the sandbox as the top-level package `agent`.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "interpreter"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox"))
 from agent import files as agent_files  # noqa: E402
 from agent import processes as agent_processes  # noqa: E402
 from agent import watch as agent_watch  # noqa: E402
