@@ -43,8 +43,7 @@ def sandbox_list(args: argparse.Namespace) -> None:
     from interpreter.service.manager import SandboxManager
 
     async def run() -> None:
-        manager = SandboxManager(Settings())
-        await manager.start()
+        manager = SandboxManager(Settings())  # not start(): the server's sandboxes are its own
         try:
             for record in manager.list():
                 print(record.id, record.template, record.state, record.expires_at.isoformat())
@@ -60,8 +59,7 @@ def sandbox_kill(args: argparse.Namespace) -> None:
     from interpreter.service.manager import SandboxManager
 
     async def run() -> None:
-        manager = SandboxManager(Settings())
-        await manager.start()
+        manager = SandboxManager(Settings())  # not start(): the server's sandboxes are its own
         try:
             ids = [r.id for r in manager.list()] if args.all else args.ids
             for sandbox_id in ids:

@@ -39,10 +39,21 @@ class AgentClient:
             base_url="http://agent",
             timeout=httpx.Timeout(60.0, connect=5.0),
         )
+        self.gone: str | None = None  # why the host closed it ("killed", "paused")
 
-    async def close(self) -> None:
+    async def close(self, why: str = "stopped") -> None:
+        """Close the connection; requests in flight then, or made after, raise
+        SandboxGoneError (the sandbox was killed or paused under them), not a GatewayError."""
+        if self.gone is not None:
+            return
+        self.gone = why
         await self._http.aclose()
-        os.close(self._dir_fd)
+        os.close(self._dir_fd)  # its number may be reused: nothing connects through it after
+
+    def _broken(self, what: str, exc: Exception) -> errors.InterpreterError:
+        if self.gone is not None:
+            return errors.SandboxGoneError(f"the sandbox was {self.gone} while its agent {what}")
+        return errors.GatewayError(f"sandbox agent {what}: {exc}")
 
     async def ready(self) -> bool:
         try:
@@ -62,7 +73,7 @@ class AgentClient:
                 if len(body) > MAX_ANSWER:
                     raise errors.GatewayError("the sandbox agent sent an oversized answer")
         except httpx.HTTPError as exc:
-            raise errors.GatewayError(f"sandbox agent answer broke: {exc}") from exc
+            raise self._broken("was answering", exc) from exc
         finally:
             await response.aclose()
         return bytes(body)
@@ -70,11 +81,13 @@ class AgentClient:
     async def _open(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request whose answer is streamed; errors raise before any of the body."""
         kwargs.setdefault("timeout", None)
+        if self.gone is not None:
+            raise errors.SandboxGoneError(f"the sandbox was {self.gone}")
         request = self._http.build_request(method, path, **kwargs)
         try:
             response = await self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
-            raise errors.GatewayError(f"sandbox agent unreachable: {exc}") from exc
+            raise self._broken("was unreachable", exc) from exc
         if response.is_error:
             body = await response.aread()
             await response.aclose()
@@ -89,6 +102,8 @@ class AgentClient:
             try:
                 async for chunk in response.aiter_raw():
                     yield chunk
+            except httpx.HTTPError as exc:
+                raise self._broken("was sending the file", exc) from exc
             finally:
                 await response.aclose()
 
@@ -109,7 +124,7 @@ class AgentClient:
                     if len(buffer) > 4 << 20:
                         raise errors.GatewayError("the sandbox agent sent an endless line")
             except httpx.HTTPError as exc:
-                raise errors.GatewayError(f"sandbox agent stream broke: {exc}") from exc
+                raise self._broken("was streaming", exc) from exc
             finally:
                 await response.aclose()
 

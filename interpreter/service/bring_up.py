@@ -1,8 +1,8 @@
 """Bringing a sandbox up: one sequence of steps for every way a sandbox comes to life.
 
     record → launch (in a thread, finished and undone if the caller is cancelled) → record PIDs
-    → connect (gateway and agent clients, stored contexts) → wait until ready → prepare
-    (contexts, variables) → live
+    → connect (gateway and agent clients, stored contexts) → wait for the gateway → prepare
+    (contexts, variables) → the agent answers → live
 
 A way to start is a ``Launcher``: how its processes come to be (a cold boot, a template
 snapshot's restore, a checkpoint's restore, a boot on kept files) and how it is made ready
@@ -17,10 +17,17 @@ import asyncio
 import contextlib
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from interpreter.core.config import Settings
-from interpreter.core.errors import CheckpointError, InterpreterError, SandboxStartError
+from interpreter.core.errors import (
+    CheckpointError,
+    InterpreterError,
+    SandboxNotFoundError,
+    SandboxStartError,
+)
 from interpreter.core.models import SandboxRecord
 from interpreter.core.store import Store
 from interpreter.execution import languages
@@ -38,8 +45,8 @@ class Launcher(ABC):
     new_sandbox = True
     # Its processes are new: kernels the store remembers for it do not run any more.
     fresh = True
-    # The gateway starts up (cold); a restored one was listening when checkpointed.
-    gateway_starts = True
+    # Wait for the gateway to answer (it starts up); a snapshot's was listening when checkpointed.
+    wait_for_gateway = True
 
     @abstractmethod
     def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
@@ -74,10 +81,13 @@ class SnapshotRestore(Launcher):
 
     image: Image
     info: dict[str, str]  # what the snapshot's Python kernel was: its kernel id and cwd
-    gateway_starts = False
+    wait_for_gateway = False
+    restored = False  # the snapshot's images were restored (a later failure is not theirs)
 
     def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
-        return runtime.restore_snapshot(self.image, record.id, record.cpu, record.memory_mb)
+        process = runtime.restore_snapshot(self.image, record.id, record.cpu, record.memory_mb)
+        self.restored = True
+        return process
 
     async def prepare(self, bring_up: BringUp, record: SandboxRecord, live: LiveSandbox) -> None:
         kernels = live.kernels
@@ -85,8 +95,8 @@ class SnapshotRestore(Launcher):
             languages.resolve("python"), self.info["cwd"], None, self.info["kernel_id"]
         )
         python.prepared = True  # its cwd was set before the checkpoint
-        # start: connects to the restored kernel.
-        await bring_up.contexts.adopt(record.id, kernels, python, default=True, start=True)
+        await bring_up.contexts.adopt(record.id, kernels, python, default=True)
+        await kernels.start(python)  # connects to the restored kernel
         await bring_up.contexts.create(record.id, kernels, "javascript", default=True)
         if record.envs:
             bring_up.runtime.set_envs(live.process, record.envs)
@@ -156,13 +166,18 @@ class BringUp:
             str(process.folder),
         )
         self.store.put_sandbox(record)  # a front end killed from here on finds it by its PIDs
-        live = LiveSandbox.connect(
-            process, self.contexts.kernels_of(record.id, process, fresh=launcher.fresh)
-        )
+        live: LiveSandbox | None = None
         try:
+            kernels = self.contexts.kernels_of(
+                record.id, process, fresh=launcher.fresh, prepared=not launcher.fresh
+            )
+            live = LiveSandbox.connect(process, kernels)
             await self._ready(record, launcher, live)
+            if launcher.new_sandbox and self.store.get_sandbox(record.id) is None:
+                # Killed while it came up (its record was listed): tear_down took the rest.
+                raise SandboxNotFoundError(f"sandbox {record.id!r} was killed while starting")
         except BaseException:
-            await self._undo(record, launcher, live)
+            await _shielded(self._undo(record, launcher, live, process))
             raise
         self.live.add(record.id, live)
         return live
@@ -173,21 +188,26 @@ class BringUp:
             return await asyncio.shield(launching)
         except asyncio.CancelledError:
             # The launch goes on in its thread: let it finish, then undo it.
-            process = None
-            with contextlib.suppress(Exception):
-                process = await launching
-            await self._undo(record, launcher, None, process)
+            await _shielded(self._undo_launch(record, launcher, launching))
             raise
         except Exception as exc:
-            await self._undo(record, launcher, None)
+            await _shielded(self._undo(record, launcher, None))
             raise launcher.failure(record, exc) from exc
+
+    async def _undo_launch(
+        self, record: SandboxRecord, launcher: Launcher, launching: asyncio.Future[SandboxProcess]
+    ) -> None:
+        process = None
+        with contextlib.suppress(Exception):
+            process = await launching
+        await self._undo(record, launcher, None, process)
 
     async def _ready(self, record: SandboxRecord, launcher: Launcher, live: LiveSandbox) -> None:
         timeout = self.settings.sandbox_ready_timeout
         alive = lambda: self.runtime.poll(live.process)  # noqa: E731
         agent = asyncio.create_task(self._agent_ready(live, timeout))
         try:
-            if launcher.gateway_starts and not await live.kernels.wait_ready(timeout, alive):
+            if launcher.wait_for_gateway and not await live.kernels.wait_ready(timeout, alive):
                 raise SandboxStartError(
                     "sandbox did not become ready: " + self.runtime.diagnostics(live.process)
                 )
@@ -219,15 +239,23 @@ class BringUp:
             await live.close()
             process = live.process
         if launcher.new_sandbox:
-            await asyncio.to_thread(self._destroy, process or self.runtime.unrecorded(record.id))
-            self.store.delete_sandbox(record.id)
+            try:
+                await asyncio.to_thread(
+                    self._destroy, process or self.runtime.unrecorded(record.id)
+                )
+            finally:
+                self.store.delete_sandbox(record.id)
+                record.pid = record.jail_pid = None
             return
         # A resume: the sandbox stays paused on its files (a restored checkpoint is used up).
-        if process is not None:
-            await asyncio.to_thread(self.runtime.kill, process)
-            await asyncio.to_thread(self.runtime.discard_checkpoint, record.id)
-        record.pid = record.jail_pid = None
-        self.store.put_sandbox(record)
+        try:
+            if process is not None:
+                await asyncio.to_thread(self.runtime.kill, process)
+                await asyncio.to_thread(self.runtime.discard_checkpoint, record.id)
+        finally:
+            record.pid = record.jail_pid = None
+            if self.store.get_sandbox(record.id) is not None:
+                self.store.put_sandbox(record)
 
     async def tear_down(self, record: SandboxRecord) -> None:
         """Remove a sandbox: processes, mounts, cgroups, its folder, its record. Waits for a
@@ -236,10 +264,18 @@ class BringUp:
             record = self.store.get_sandbox(record.id) or record
             live = self.live.pop(record.id)
             if live is not None:
-                await live.close()
+                await live.close("killed")
             process = live.process if live else process_of(record)
-            await asyncio.to_thread(self._destroy, process or self.runtime.unrecorded(record.id))
-            self.store.delete_sandbox(record.id)
+            try:
+                await asyncio.to_thread(
+                    self._destroy, process or self.runtime.unrecorded(record.id)
+                )
+            finally:
+                self.store.delete_sandbox(record.id)
+            # A bring-up that finished meanwhile (it found the record still there) went live.
+            late = self.live.pop(record.id)
+            if late is not None:
+                await late.close("killed")
         self.live.forget_lock(record.id)
 
     def _destroy(self, process: SandboxProcess) -> None:
@@ -248,6 +284,11 @@ class BringUp:
         elif not process.folder.exists():
             return
         self.runtime.cleanup(process)
+
+
+async def _shielded(undo: Coroutine[Any, Any, None]) -> None:
+    """Run clean-up to its end even if the caller is cancelled again meanwhile."""
+    await asyncio.shield(asyncio.ensure_future(undo))
 
 
 def _spec(record: SandboxRecord, image: Image) -> SandboxSpec:

@@ -20,10 +20,12 @@ class Contexts:
         self.store = store
 
     def kernels_of(
-        self, sandbox_id: str, process: SandboxProcess, fresh: bool = False
+        self, sandbox_id: str, process: SandboxProcess, fresh: bool = False, prepared: bool = False
     ) -> SandboxKernels:
         """The sandbox's kernels, knowing its stored contexts. ``fresh``: its processes are new
-        (booted on kept files), so no stored kernel runs any more: each starts on first use."""
+        (booted on kept files), so no stored kernel runs any more: each starts on first use.
+        ``prepared``: each running kernel has its context's cwd (restored from a checkpoint made
+        while connected); else it is set again at the next run."""
 
         def remember(context: KernelContext) -> None:
             self.store.set_kernel_id(sandbox_id, context.id, context.kernel_id)
@@ -36,7 +38,7 @@ class Contexts:
             context = kernels.add(
                 languages.resolve(record.language), record.cwd, record.id, record.kernel_id
             )
-            context.prepared = record.kernel_id is not None  # a running kernel has its cwd
+            context.prepared = prepared and record.kernel_id is not None
         return kernels
 
     async def create(

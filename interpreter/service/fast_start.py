@@ -15,6 +15,7 @@ import logging
 from datetime import timedelta
 
 from interpreter.core.config import Settings
+from interpreter.core.errors import SandboxNotFoundError
 from interpreter.core.models import SandboxRecord, now
 from interpreter.core.options import CreateRequest
 from interpreter.core.store import Store
@@ -101,6 +102,7 @@ class FastStart:
         if await self._restore(record, image):
             log.info("sandbox %s restored from the %s snapshot into the pool", record.id, template)
         else:
+            record = self._pooled_record(template)  # nothing of the failed restore's
             await self.bring_up.run(record, ColdBoot(image))
         return Pooled(record, image)
 
@@ -174,11 +176,15 @@ class FastStart:
         if info is None:
             self.pool.snapshot_stale(template)  # the template was rebuilt: take a new one
             return False
+        launcher = SnapshotRestore(image, info)
         try:
-            await self.bring_up.run(record, SnapshotRestore(image, info))
+            await self.bring_up.run(record, launcher)
+        except SandboxNotFoundError:
+            raise  # killed while it came up: not the snapshot's fault
         except Exception:
             log.exception("restore from the %s snapshot failed: starting cold", template)
-            await asyncio.to_thread(self.runtime.discard_snapshot, image)
+            if not launcher.restored:  # CRIU could not restore it: take it again
+                await asyncio.to_thread(self.runtime.discard_snapshot, image)
             self.pool.snapshot_broken(template)
             return False
         return True

@@ -34,10 +34,11 @@ class LiveSandbox:
     def agent(self) -> AgentClient:
         return self.files.agent
 
-    async def close(self) -> None:
-        """Close the host's connections; the sandbox's processes go on."""
+    async def close(self, why: str = "stopped") -> None:
+        """Close the host's connections (the sandbox's processes go on). ``why`` ("killed",
+        "paused") is what agent calls in flight are told: SandboxGoneError."""
+        await self.agent.close(why)
         await self.kernels.close()
-        await self.agent.close()
 
 
 class LiveSandboxes:

@@ -36,12 +36,12 @@ from interpreter.service import metrics
 from interpreter.service.bring_up import BringUp, CheckpointRestore, ColdBoot, FilesOnlyBoot
 from interpreter.service.commands import SandboxCommands
 from interpreter.service.contexts import Contexts
-from interpreter.service.execution import watched
 from interpreter.service.fast_start import FastStart
 from interpreter.service.files import SandboxFiles
 from interpreter.service.idempotency import IdempotentCreates
 from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
 from interpreter.service.reaper import reap_forever
+from interpreter.service.runs import watched
 from interpreter.service.sampler import sample_forever
 from interpreter.service.signing import Signer
 
@@ -61,6 +61,7 @@ class SandboxManager:
         self._idempotent = IdempotentCreates(self.store)
         self._loops: list[asyncio.Task[None]] = []
         self._killing: dict[str, asyncio.Task[None]] = {}
+        self._resuming: dict[str, asyncio.Task[SandboxRecord]] = {}
         self.fast_start: FastStart | None = None  # the front end's (start_pool); not the CLI's
 
     # -- lifecycle of the manager ---------------------------------------------------------
@@ -127,6 +128,7 @@ class SandboxManager:
             log.info("sandbox %s was being resumed: re-attached as running", record.id)
             return
         await asyncio.to_thread(self.runtime.kill, process)
+        await asyncio.to_thread(self.runtime.discard_checkpoint, record.id)  # and unmounts it
         record.pid = record.jail_pid = None
         self.store.put_sandbox(record)
 
@@ -194,13 +196,14 @@ class SandboxManager:
         record = self.get(sandbox_id)
         task = self._killing.get(sandbox_id)
         if task is None:
-            task = asyncio.create_task(self.bring_up.tear_down(record))
+            task = asyncio.create_task(self._kill(record))
             self._killing[sandbox_id] = task
-        try:
-            await asyncio.shield(task)
-        finally:
-            self._killing.pop(sandbox_id, None)
-            self.metrics.forget(sandbox_id)
+            task.add_done_callback(lambda _: self._killing.pop(sandbox_id, None))
+        await asyncio.shield(task)
+
+    async def _kill(self, record: SandboxRecord) -> None:
+        await self.bring_up.tear_down(record)
+        self.metrics.forget(record.id)
 
     async def metrics_between(
         self, sandbox_id: str, start: datetime | None = None, end: datetime | None = None
@@ -245,7 +248,7 @@ class SandboxManager:
             if record.state != "running" or live is None:
                 raise ConflictError(f"sandbox {sandbox_id!r} is {record.state}: cannot pause it")
             # Connections from the host are not part of the tree CRIU dumps: close them first.
-            await live.close()
+            await live.close("paused")
             try:
                 await asyncio.to_thread(self.runtime.pause, live.process, memory)
             except BaseException as exc:
@@ -269,7 +272,18 @@ class SandboxManager:
         self, sandbox_id: str, timeout: int | None = None, memory: bool = True
     ) -> SandboxRecord:
         """Resume a paused sandbox (a running one is returned as is). From its checkpoint if it
-        has one (``memory=False``: discard it and boot fresh on the kept files)."""
+        has one (``memory=False``: discard it and boot fresh on the kept files). A resume goes
+        on if its caller is cancelled (a restore uses its checkpoint up: undoing it would lose
+        the sandbox's memory); concurrent resumes of one sandbox join the first."""
+        self.get(sandbox_id)
+        task = self._resuming.get(sandbox_id)
+        if task is None:
+            task = asyncio.create_task(self._resume(sandbox_id, timeout, memory))
+            self._resuming[sandbox_id] = task
+            task.add_done_callback(lambda _: self._resuming.pop(sandbox_id, None))
+        return await asyncio.shield(task)
+
+    async def _resume(self, sandbox_id: str, timeout: int | None, memory: bool) -> SandboxRecord:
         async with self.live.lock(sandbox_id):
             record = self.get(sandbox_id)
             if record.state != "paused":
