@@ -31,7 +31,8 @@ class SandboxOptions(BaseModel):
     envs: dict[str, str] | None = Field(
         None, description="Environment variables of every process inside."
     )
-    cpu: float | None = Field(None, gt=0, le=64, description="CPU cores (cgroup quota).")
+    # At least 1 % of a core: the cgroup quota is whole milliseconds per second (0 = unlimited).
+    cpu: float | None = Field(None, ge=0.01, le=64, description="CPU cores (cgroup quota).")
     memory_mb: int | None = Field(None, ge=128, le=262144, description="Memory limit in MiB.")
     on_timeout: OnTimeout = Field(
         "kill",

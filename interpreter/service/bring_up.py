@@ -82,10 +82,15 @@ class SnapshotRestore(Launcher):
     image: Image
     info: dict[str, str]  # what the snapshot's Python kernel was: its kernel id and cwd
     wait_for_gateway = False
-    restored = False  # the snapshot's images were restored (a later failure is not theirs)
+    unusable = False  # CRIU could not restore the snapshot's images: it must be taken again
+    restored = False  # its processes were restored (a later failure is not the images')
 
     def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
-        process = runtime.restore_snapshot(self.image, record.id, record.cpu, record.memory_mb)
+        try:
+            process = runtime.restore_snapshot(self.image, record.id, record.cpu, record.memory_mb)
+        except CheckpointError:
+            self.unusable = True
+            raise
         self.restored = True
         return process
 

@@ -155,13 +155,14 @@ class FastStart:
             return
         record = self._pooled_record(template)
         live = await self.bring_up.run(record, ColdBoot(image))
-        self.live.pop(record.id)
-        (python,) = [c for c in live.kernels.contexts.values() if c.language.name == "python"]
-        await live.close()  # a checkpoint holds no connection from outside the sandbox
         try:
+            self.live.pop(record.id)
+            (python,) = [c for c in live.kernels.contexts.values() if c.language.name == "python"]
+            await live.close()  # a checkpoint holds no connection from outside the sandbox
             info = {"kernel_id": python.kernel_id or "", "cwd": python.cwd}
             await asyncio.to_thread(self.runtime.take_snapshot, live.process, image, info)
         finally:
+            await live.close()  # no-op once closed
             await self.bring_up.tear_down(record)
         log.info("snapshot of %s taken", template)
 
@@ -183,9 +184,11 @@ class FastStart:
             raise  # killed while it came up: not the snapshot's fault
         except Exception:
             log.exception("restore from the %s snapshot failed: starting cold", template)
-            if not launcher.restored:  # CRIU could not restore it: take it again
+            if launcher.unusable:  # CRIU could not restore its images: take it again
                 await asyncio.to_thread(self.runtime.discard_snapshot, image)
-            self.pool.snapshot_broken(template)
+            if launcher.unusable or launcher.restored:
+                self.pool.snapshot_broken(template)
+            # else the sandbox's own set-up failed (its folder, its cgroups): not the snapshot's
             return False
         return True
 

@@ -36,7 +36,9 @@ class LiveSandbox:
 
     async def close(self, why: str = "stopped") -> None:
         """Close the host's connections (the sandbox's processes go on). ``why`` ("killed",
-        "paused") is what agent calls in flight are told: SandboxGoneError."""
+        "paused") is what agent calls in flight are told: SandboxGoneError. Once is enough."""
+        if self.agent.gone is not None:
+            return
         await self.agent.close(why)
         await self.kernels.close()
 
@@ -72,9 +74,9 @@ class LiveSandboxes:
         self._locks.pop(sandbox_id, None)
 
     async def close_all(self) -> None:
-        for live in self._live.values():
+        running, self._live = list(self._live.values()), {}
+        for live in running:
             await live.close()
-        self._live.clear()
 
 
 def process_of(record: SandboxRecord) -> SandboxProcess | None:

@@ -36,6 +36,9 @@ def test_invalid_body_is_422(server: Server) -> None:
             "/v1/sandboxes", content=b"{not", headers={"content-type": "application/json"}
         )
         assert response.status_code == 422
+        # A quota below 1 ms per second would be 0: unlimited for nsjail, EINVAL for a restore.
+        response = http.post("/v1/sandboxes", json={"cpu": 0.001})
+        assert response.status_code == 422 and "cpu" in response.json()["error"]["message"]
 
 
 def test_unknown_template_is_404(server: Server) -> None:
