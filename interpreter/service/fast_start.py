@@ -14,33 +14,21 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from interpreter.core.config import Settings
 from interpreter.core.errors import SandboxNotFoundError
 from interpreter.core.models import SandboxRecord, now
 from interpreter.core.options import CreateRequest
-from interpreter.core.store import Store
-from interpreter.runtime.base import Image, Runtime
+from interpreter.runtime.base import Image
 from interpreter.service.bring_up import BringUp, ColdBoot, SnapshotRestore
-from interpreter.service.live import LiveSandboxes
 from interpreter.service.pool import Pooled, WarmPool
 
 log = logging.getLogger(__name__)
 
 
 class FastStart:
-    def __init__(
-        self,
-        settings: Settings,
-        runtime: Runtime,
-        store: Store,
-        live: LiveSandboxes,
-        bring_up: BringUp,
-    ) -> None:
-        self.settings = settings
-        self.runtime = runtime
-        self.store = store
-        self.live = live
+    def __init__(self, bring_up: BringUp) -> None:
         self.bring_up = bring_up
+        self.settings, self.runtime = bring_up.settings, bring_up.runtime
+        self.store, self.live = bring_up.store, bring_up.live
         self.pool: WarmPool | None = None
 
     async def start(self) -> None:

@@ -169,7 +169,7 @@ class SandboxManager:
         return await self._fast_start().discard_pooled()
 
     def _fast_start(self) -> FastStart:
-        return FastStart(self.settings, self.runtime, self.store, self.live, self.bring_up)
+        return FastStart(self.bring_up)
 
     def pool_status(self) -> list[dict[str, object]]:
         return self.fast_start.status() if self.fast_start else []

@@ -39,6 +39,10 @@ class Handler(web.RequestHandler):
         else:
             body = {"error": {"type": "AgentError", "message": self._reason}}
         self.set_header("Content-Type", "application/json")
+        if self.request.method in ("PUT", "POST"):
+            # Refused before its body was read (e.g. in prepare): tornado closes the connection
+            # after answering; say so, or the host's client reuses it and its next request fails.
+            self.set_header("Connection", "close")
         self.finish(json.dumps(body))
 
     def arg(self, name: str, default: str | None = None) -> str:

@@ -13,6 +13,7 @@ which the SDKs ask envd's ``/health`` and tell the user the sandbox was killed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final, Literal
 
 from fastapi.exceptions import RequestValidationError
@@ -22,36 +23,19 @@ from starlette.exceptions import HTTPException
 
 from interpreter.api.e2b import schemas
 from interpreter.api.e2b.routing import sandbox_unavailable
-from interpreter.api.errors import lookup, problems
+from interpreter.api.errors import STATUS, lookup, problems
 from interpreter.core import errors
 
-CONTROL: dict[type[errors.InterpreterError], int] = {
-    errors.AuthenticationError: 401,
-    errors.NotFoundError: 404,
-    errors.InvalidRequestError: 400,
-    errors.PermissionDeniedError: 403,
-    errors.ConflictError: 409,
-    errors.ExecutionTimeoutError: 408,
-    errors.NotSupportedError: 501,
-    errors.GatewayError: 502,
-    errors.KernelError: 502,
-    errors.InterpreterError: 500,
-}
+# E2B's control plane answers with the native API's statuses (its body differs: see below).
+CONTROL: Mapping[type[errors.InterpreterError], int] = STATUS
 
 # The proxy's 502 JSON; mid-run: a dropped connection.
 SANDBOX_UNAVAILABLE: Final = "sandbox_unavailable"
-CODE_INTERPRETER: dict[type[errors.InterpreterError], int | Literal["sandbox_unavailable"]] = {
-    errors.AuthenticationError: 401,
-    errors.SandboxNotFoundError: SANDBOX_UNAVAILABLE,  # and SandboxGoneError
-    errors.NotFoundError: 404,
-    errors.InvalidRequestError: 400,
-    errors.PermissionDeniedError: 403,
-    errors.ConflictError: 409,
-    errors.ExecutionTimeoutError: 408,
-    errors.NotSupportedError: 501,
-    errors.GatewayError: 502,
-    errors.KernelError: 502,
-    errors.InterpreterError: 500,
+# The code interpreter as the control plane, but an unknown or killed sandbox (SandboxGoneError
+# too) is the proxy's answer, as in E2B, where the sandbox's own server is behind its proxy.
+CODE_INTERPRETER: Mapping[type[errors.InterpreterError], int | Literal["sandbox_unavailable"]] = {
+    **STATUS,
+    errors.SandboxNotFoundError: SANDBOX_UNAVAILABLE,
 }
 
 
