@@ -7,6 +7,7 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from interpreter.core.errors import SandboxNotFoundError
 from interpreter.core.models import ContextRecord, SandboxRecord
 
 SCHEMA = """
@@ -85,16 +86,19 @@ class Store:
 
     def put_context(self, record: ContextRecord) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO contexts (id, sandbox_id, created_at, record) "
-                "VALUES (?,?,?,?)",
-                (
-                    record.id,
-                    record.sandbox_id,
-                    record.created_at.isoformat(),
-                    record.model_dump_json(),
-                ),
-            )
+            try:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO contexts (id, sandbox_id, created_at, record) "
+                    "VALUES (?,?,?,?)",
+                    (
+                        record.id,
+                        record.sandbox_id,
+                        record.created_at.isoformat(),
+                        record.model_dump_json(),
+                    ),
+                )
+            except sqlite3.IntegrityError:  # its sandbox's record is gone: killed meanwhile
+                raise SandboxNotFoundError(f"sandbox {record.sandbox_id!r} not found") from None
 
     def set_kernel_id(self, sandbox_id: str, context_id: str, kernel_id: str | None) -> None:
         with self._lock:
