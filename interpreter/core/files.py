@@ -6,13 +6,25 @@ import os
 import stat
 from pathlib import Path
 
+from interpreter.core.sandbox_fs import open_dir
 
-def read_tail(path: Path, limit: int = 4000) -> str:
+
+def read_tail(path: Path, limit: int = 4000, beneath: Path | None = None) -> str:
     """The end of a regular file: never follows a symlink the sandbox planted, never blocks on
-    a FIFO, never reads more than ``limit`` bytes."""
+    a FIFO, never reads more than ``limit`` bytes. With ``beneath`` (a host folder ``path`` is
+    in), no component of ``path`` below it is followed either (see ``sandbox_fs.open_dir``)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
+        if beneath is None:
+            fd = os.open(path, flags)
+        else:
+            *parts, name = path.relative_to(beneath).parts
+            dir_fd = open_dir(beneath, parts)
+            try:
+                fd = os.open(name, flags, dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
+    except (OSError, ValueError):
         return ""
     try:
         info = os.fstat(fd)

@@ -4,57 +4,76 @@ unix socket in the sandbox's run folder."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
-import os
-from pathlib import Path
+import re
 from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, unix_connect
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.frames import CloseCode
 
 from interpreter.core.errors import GatewayError, KernelError
+from interpreter.core.sandbox_fs import SandboxSocket, unix_transport
 from interpreter.execution import messages
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a kernel message larger than this closes the channel
+# Everything read from the sandbox is bounded. A kernel message larger than this closes the
+# channel (websockets refuses it from its frame header, before reading it): more than one
+# execution's whole output budget (kernels.MAX_STREAM_BYTES), which it could never deliver.
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+MAX_QUEUED_FRAMES = 4  # read ahead by the websocket before the reader takes them
+MAX_INBOX_BYTES = 32 * 1024 * 1024  # parsed, waiting for one slow listener: then back-pressure
+MAX_ANSWER_BYTES = 4 * 1024 * 1024  # one REST answer of the gateway (kernel lists: ~200 B each)
 KERNEL_START_TIMEOUT = 30.0  # the gateway answers the websocket once the kernel answered
+# Kernel ids come from the sandbox and go into URL paths: only the gateway's UUID form is used.
+KERNEL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def kernel_id_of(value: object) -> str:
+    """A kernel id the sandbox (or the store) gave, checked to be a UUID; GatewayError if not."""
+    if not isinstance(value, str) or KERNEL_ID.fullmatch(value) is None:
+        raise GatewayError(f"the sandbox gateway gave an invalid kernel id: {str(value)[:100]!r}")
+    return value
 
 
 class GatewayClient:
-    def __init__(self, socket_path: Path) -> None:
+    def __init__(self, socket_path: SandboxSocket) -> None:
+        # Reached through a checked descriptor at each connect: no link the sandbox plants in
+        # its run folder redirects the host (and AF_UNIX's 108-byte path limit is avoided).
         self.socket_path = socket_path
-        # AF_UNIX paths are limited to 108 bytes and a state folder can be deep: connect
-        # through a descriptor of the run folder instead.
-        self._dir_fd = os.open(socket_path.parent, os.O_PATH | os.O_DIRECTORY)
-        self.connect_path = f"/proc/self/fd/{self._dir_fd}/{socket_path.name}"
         self._http = httpx.AsyncClient(
-            # Plain HTTP on a unix socket: no TLS, so no CA bundle to load (that costs 20-900 ms
-            # per client, on every create, re-attach and resume).
-            transport=httpx.AsyncHTTPTransport(uds=self.connect_path, verify=False),
+            transport=unix_transport(socket_path),
             base_url="http://sandbox",
             timeout=httpx.Timeout(30.0, connect=5.0),
         )
 
     async def close(self) -> None:
         await self._http.aclose()
-        os.close(self._dir_fd)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
-            response = await self._http.request(method, path, **kwargs)
+            async with self._http.stream(method, path, **kwargs) as response:
+                body = bytearray()
+                async for chunk in response.aiter_raw():
+                    body += chunk
+                    if len(body) > MAX_ANSWER_BYTES:
+                        raise GatewayError(f"gateway {method} {path}: oversized answer")
         except httpx.HTTPError as exc:
             raise GatewayError(f"sandbox gateway unreachable: {exc}") from exc
         if response.status_code == 404:
             raise KernelError(f"kernel not found in the sandbox: {path}")
         if response.is_error:
-            raise GatewayError(
-                f"gateway {method} {path}: {response.status_code} {response.text[:500]}"
-            )
-        return response.json() if response.content else None
+            text = bytes(body[:500]).decode(errors="replace")
+            raise GatewayError(f"gateway {method} {path}: {response.status_code} {text}")
+        try:
+            return json.loads(body) if body else None
+        except ValueError:
+            raise GatewayError(f"gateway {method} {path}: an answer that is not JSON") from None
 
     async def ready(self) -> bool:
         try:
@@ -65,39 +84,88 @@ class GatewayClient:
 
     async def start_kernel(self, name: str) -> str:
         kernel = await self._call("POST", "/api/kernels", json={"name": name})
-        return str(kernel["id"])
+        return kernel_id_of(kernel.get("id") if isinstance(kernel, dict) else None)
 
     async def list_kernels(self) -> list[dict[str, Any]]:
-        return list(await self._call("GET", "/api/kernels"))
+        kernels = await self._call("GET", "/api/kernels")
+        if not isinstance(kernels, list) or not all(isinstance(k, dict) for k in kernels):
+            raise GatewayError("the sandbox gateway listed kernels in an unknown form")
+        for kernel in kernels:
+            kernel_id_of(kernel.get("id"))
+        return kernels
 
     async def interrupt_kernel(self, kernel_id: str) -> None:
-        await self._call("POST", f"/api/kernels/{kernel_id}/interrupt")
+        await self._call("POST", f"/api/kernels/{kernel_id_of(kernel_id)}/interrupt")
 
     async def restart_kernel(self, kernel_id: str) -> None:
-        await self._call("POST", f"/api/kernels/{kernel_id}/restart", timeout=60.0)
+        await self._call("POST", f"/api/kernels/{kernel_id_of(kernel_id)}/restart", timeout=60.0)
 
     async def delete_kernel(self, kernel_id: str) -> None:
-        await self._call("DELETE", f"/api/kernels/{kernel_id}")
+        await self._call("DELETE", f"/api/kernels/{kernel_id_of(kernel_id)}")
 
     async def connect(self, kernel_id: str) -> KernelChannel:
-        channel = KernelChannel(self.connect_path, kernel_id)
+        channel = KernelChannel(self.socket_path, kernel_id_of(kernel_id))
         await channel.open()
         return channel
 
 
 class ChannelClosed(Exception):
-    """Put in listeners' queues when the websocket to the kernel closes."""
+    """Put in listeners' queues when the websocket to the kernel closes. ``too_big``: because
+    the kernel sent a message larger than MAX_MESSAGE_BYTES (the kernel itself goes on)."""
+
+    def __init__(self, too_big: bool = False) -> None:
+        super().__init__("message too big" if too_big else "closed")
+        self.too_big = too_big
+
+
+class Inbox(asyncio.Queue[dict[str, Any] | ChannelClosed]):
+    """One listener's messages. The reader waits while more than MAX_INBOX_BYTES of them are
+    unread (a slow client holds the kernel's output back instead of filling the host's
+    memory), unless the listener is gone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+        self.abandoned = False
+        self._sizes: collections.deque[int] = collections.deque()
+        self._next_size = 0
+        self._room = asyncio.Event()
+        self._room.set()
+
+    async def put_sized(self, msg: dict[str, Any], size: int) -> None:
+        while self.bytes and self.bytes + size > MAX_INBOX_BYTES and not self.abandoned:
+            self._room.clear()
+            await self._room.wait()
+        self._next_size = size
+        self.put_nowait(msg)
+
+    def abandon(self) -> None:
+        self.abandoned = True
+        self._room.set()
+
+    def _put(self, item: dict[str, Any] | ChannelClosed) -> None:
+        self._sizes.append(self._next_size)
+        self.bytes += self._next_size
+        self._next_size = 0
+        super()._put(item)
+
+    def _get(self) -> dict[str, Any] | ChannelClosed:
+        item: dict[str, Any] | ChannelClosed = super()._get()
+        self.bytes -= self._sizes.popleft()
+        self._room.set()
+        return item
 
 
 class KernelChannel:
     """One websocket to a kernel; messages are routed to listeners by their parent msg_id."""
 
-    def __init__(self, socket_path: str, kernel_id: str) -> None:
+    def __init__(self, socket_path: SandboxSocket, kernel_id: str) -> None:
         self.socket_path = socket_path
-        self.kernel_id = kernel_id
+        self.kernel_id = kernel_id_of(kernel_id)
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._listeners: dict[str, asyncio.Queue[dict[str, Any] | ChannelClosed]] = {}
+        self._listeners: dict[str, Inbox] = {}
+        self._closed: ChannelClosed | None = None
 
     @property
     def is_open(self) -> bool:
@@ -105,14 +173,16 @@ class KernelChannel:
 
     async def open(self) -> None:
         try:
-            self._ws = await unix_connect(
-                self.socket_path,
-                f"ws://sandbox/api/kernels/{self.kernel_id}/channels",
-                max_size=MAX_MESSAGE_BYTES,
-                compression=None,
-                ping_interval=None,
-                open_timeout=KERNEL_START_TIMEOUT,
-            )
+            with self.socket_path.connect_path() as checked:
+                self._ws = await unix_connect(
+                    checked,
+                    f"ws://sandbox/api/kernels/{self.kernel_id}/channels",
+                    max_size=MAX_MESSAGE_BYTES,
+                    max_queue=MAX_QUEUED_FRAMES,
+                    compression=None,
+                    ping_interval=None,
+                    open_timeout=KERNEL_START_TIMEOUT,
+                )
         except (OSError, WebSocketException, TimeoutError) as exc:
             raise KernelError(f"cannot connect to kernel {self.kernel_id}: {exc}") from exc
         self._reader = asyncio.create_task(self._read(self._ws))
@@ -126,12 +196,20 @@ class KernelChannel:
                 await self._reader
 
     def listen(self, msg_id: str) -> asyncio.Queue[dict[str, Any] | ChannelClosed]:
-        queue: asyncio.Queue[dict[str, Any] | ChannelClosed] = asyncio.Queue()
-        self._listeners[msg_id] = queue
+        queue = Inbox()
+        previous = self._listeners.pop(msg_id, None)
+        if previous is not None:
+            previous.abandon()
+        if self._closed is not None:
+            queue.put_nowait(self._closed)  # nothing more will come
+        else:
+            self._listeners[msg_id] = queue
         return queue
 
     def unlisten(self, msg_id: str) -> None:
-        self._listeners.pop(msg_id, None)
+        queue = self._listeners.pop(msg_id, None)
+        if queue is not None:
+            queue.abandon()
 
     async def send(self, msg: dict[str, Any]) -> None:
         if self._ws is None or not self.is_open:
@@ -142,6 +220,7 @@ class KernelChannel:
             raise KernelError(f"channel to kernel {self.kernel_id} closed: {exc}") from exc
 
     async def _read(self, ws: ClientConnection) -> None:
+        closed = ChannelClosed()
         try:
             async for raw in ws:
                 try:
@@ -156,7 +235,7 @@ class KernelChannel:
                     else None
                 )
                 if queue is not None:
-                    queue.put_nowait(msg)
+                    await queue.put_sized(msg, len(raw))
                 elif msg_type == "status" and _state(msg) in (
                     "restarting",
                     "dead",
@@ -167,9 +246,13 @@ class KernelChannel:
                         listener.put_nowait(msg)
         except WebSocketException as exc:
             log.debug("kernel %s channel closed: %s", self.kernel_id, exc)
+            sent = exc.sent if isinstance(exc, ConnectionClosed) else None
+            if sent is not None and sent.code == CloseCode.MESSAGE_TOO_BIG:
+                closed = ChannelClosed(too_big=True)
         finally:
+            self._closed = closed
             for listener in list(self._listeners.values()):
-                listener.put_nowait(ChannelClosed())
+                listener.put_nowait(closed)
 
 
 def _state(msg: dict[str, Any]) -> str:

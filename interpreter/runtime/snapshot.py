@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
+import os
+import stat
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from interpreter.core.config import Settings
+from interpreter.core.sandbox_fs import remove_tree, walk_files
 from interpreter.runtime import criu, linux
 from interpreter.runtime.base import SandboxProcess
 from interpreter.runtime.images import Image
@@ -45,7 +47,7 @@ def discard_others(snapshot: Path) -> None:
     """Remove the template's snapshots of older builds."""
     for other in snapshot.parent.iterdir():
         if other != snapshot:
-            shutil.rmtree(other, ignore_errors=True)
+            remove_tree(other)
 
 
 def take(
@@ -54,7 +56,7 @@ def take(
     """Checkpoint a ready sandbox into ``dest`` (its host connections must be closed first).
     The sandbox's processes are gone afterwards; its folder is left for the caller to clean."""
     new = dest.with_name(dest.name + ".new")
-    shutil.rmtree(new, ignore_errors=True)
+    remove_tree(new)
     new.mkdir(parents=True)
     try:
         # CRIU's page copying runs in the sandbox's own (frozen) tasks: lift their CPU quota.
@@ -64,15 +66,15 @@ def take(
         # Copied while nothing runs: the files the restored processes find are those they left.
         _copy(process.folder / "upper", new / UPPER)
         _copy(process.folder / "run", new / RUN)
-        for path in (new / RUN).rglob("*"):
-            if path.is_socket():  # each restored gateway and agent binds its own
-                path.unlink()
+        for path, entry in walk_files(new / RUN):  # iterative: no link followed, any depth
+            if stat.S_ISSOCK(entry.st_mode):  # each restored gateway and agent binds its own
+                os.unlink(path)
         layers = [str(layer) for layer in image.layers]
         (new / INFO).write_text(json.dumps({**info, "layers": layers}))
     except BaseException:
-        shutil.rmtree(new, ignore_errors=True)
+        remove_tree(new)  # copies of what the sandbox wrote: any depth
         raise
-    shutil.rmtree(dest, ignore_errors=True)
+    remove_tree(dest)
     new.rename(dest)
 
 

@@ -8,6 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
+from interpreter.core.sandbox_fs import walk_files
 from interpreter.runtime import linux
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -49,14 +50,9 @@ def cpu_seconds(jail_pid: int) -> float | None:
 
 def disk_used(upper: Path) -> int:
     """Bytes in an overlay's upper layer (what the sandbox added or changed on its image)."""
-    total = 0
-    for root, dirs, files in os.walk(upper):
-        for name in files + dirs:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                pass
-    return total
+    # Iterative and no-follow: a tree thousands of levels deep or a link loop costs no more
+    # than its entries.
+    return sum(info.st_blocks * 512 for _, info in walk_files(upper))
 
 
 def disk_total(folder: Path) -> int:

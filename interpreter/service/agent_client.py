@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from interpreter.core import errors
+from interpreter.core.sandbox_fs import SandboxSocket, unix_transport
 
 # The agent's error types -> ours. Anything else from the sandbox is a GatewayError.
 ERRORS: dict[str, type[errors.InterpreterError]] = {
@@ -27,15 +26,12 @@ MAX_ANSWER = 256 << 20  # bytes of one (not streamed) answer: a deep listing can
 
 
 class AgentClient:
-    def __init__(self, socket_path: Path) -> None:
+    def __init__(self, socket_path: SandboxSocket) -> None:
+        # Each connect goes through a checked descriptor of the socket (see SandboxSocket): no
+        # link the sandbox plants in its run folder redirects the host.
         self.socket_path = socket_path
-        # Short connect path through a descriptor (AF_UNIX paths are limited to 108 bytes).
-        self._dir_fd = os.open(socket_path.parent, os.O_PATH | os.O_DIRECTORY)
         self._http = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(
-                uds=f"/proc/self/fd/{self._dir_fd}/{socket_path.name}",
-                verify=False,  # plain HTTP on a unix socket: skip loading a CA bundle (slow)
-            ),
+            transport=unix_transport(socket_path),
             base_url="http://agent",
             timeout=httpx.Timeout(60.0, connect=5.0),
         )
@@ -48,7 +44,6 @@ class AgentClient:
             return
         self.gone = why
         await self._http.aclose()
-        os.close(self._dir_fd)  # its number may be reused: nothing connects through it after
 
     def _broken(self, what: str, exc: Exception) -> errors.InterpreterError:
         if self.gone is not None:
@@ -89,9 +84,17 @@ class AgentClient:
         except httpx.HTTPError as exc:
             raise self._broken("was unreachable", exc) from exc
         if response.is_error:
-            body = await response.aread()
-            await response.aclose()
-            _raise_for(response, body)
+            body = bytearray()
+            try:  # at most MAX_ERROR_BODY of it: the sandbox is not trusted
+                async for chunk in response.aiter_raw():
+                    body += chunk
+                    if len(body) > MAX_ERROR_BODY:
+                        break
+            except httpx.HTTPError as exc:
+                raise self._broken("was answering", exc) from exc
+            finally:
+                await response.aclose()
+            _raise_for(response, bytes(body))
         return response
 
     async def download(self, params: dict[str, str]) -> tuple[int, AsyncIterator[bytes]]:

@@ -4,11 +4,13 @@ sandbox is gone), not a GatewayError (the sandbox answered badly)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
 from interpreter.core.errors import GatewayError, SandboxGoneError
+from interpreter.core.sandbox_fs import SandboxSocket
 from interpreter.service.agent_client import AgentClient
 
 
@@ -25,7 +27,7 @@ async def _hanging_agent(path: Path) -> asyncio.AbstractServer:
 def test_a_call_cut_off_by_the_hosts_kill_is_sandbox_gone(tmp_path: Path) -> None:
     async def main() -> None:
         server = await _hanging_agent(tmp_path / "agent.sock")
-        client = AgentClient(tmp_path / "agent.sock")
+        client = AgentClient(SandboxSocket(tmp_path, ("agent.sock",), os.getuid()))
         call = asyncio.create_task(client.call("GET", "/files/info"))
         await asyncio.sleep(0.2)  # the answer has begun
         await client.close("killed")
@@ -40,7 +42,9 @@ def test_a_call_cut_off_by_the_hosts_kill_is_sandbox_gone(tmp_path: Path) -> Non
 
 def test_an_agent_that_breaks_on_its_own_is_a_gateway_error(tmp_path: Path) -> None:
     async def main() -> None:
-        client = AgentClient(tmp_path / "agent.sock")  # nothing listens
+        client = AgentClient(
+            SandboxSocket(tmp_path, ("agent.sock",), os.getuid())
+        )  # nothing listens
         try:
             with pytest.raises(GatewayError) as error:
                 await client.call("GET", "/files/info")

@@ -27,6 +27,7 @@ from interpreter.core.protocol import (
     ProcessStart,
     WatchEvent,
 )
+from interpreter.core.sandbox_fs import SandboxSocket
 from interpreter.service import agent_client
 from interpreter.service.agent_client import AgentClient
 from interpreter.service.commands import SandboxCommands
@@ -191,7 +192,7 @@ def _client(tmp_path: Path, status: int, body: Any) -> AgentClient:
     """An AgentClient whose agent answers every request with ``status`` and ``body`` (bytes as
     they are, anything else as JSON)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    client = AgentClient(tmp_path / "agent.sock")
+    client = AgentClient(SandboxSocket(tmp_path, ("agent.sock",), os.getuid()))
     transport = httpx.MockTransport(lambda request: httpx.Response(status, stream=_Body(data)))
     client._http = httpx.AsyncClient(transport=transport, base_url="http://agent")
     return client
