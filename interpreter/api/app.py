@@ -1,17 +1,23 @@
-"""The FastAPI application: native API under /v1, /health, OpenAPI docs at /docs."""
+"""The FastAPI application: native API under /v1, /health, OpenAPI docs at /docs (unless
+INTERPRETER_DOCS=false), every surface behind the request guard (``guard``)."""
 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
+from starlette.types import Scope
 
 from interpreter import __version__
 from interpreter.api import e2b, errors
 from interpreter.api.deps import api_key_header, require_api_key
+from interpreter.api.e2b import control, jupyter, routing
+from interpreter.api.guard import KeyCheck, RequestGuard
 from interpreter.api.routes import commands, contexts, execute, files, pool, sandboxes
 from interpreter.core.config import Settings
 from interpreter.core.errors import AuthenticationError
@@ -22,9 +28,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    api_key = settings.api_key or secrets.token_hex(16)
-    if not settings.api_key:
-        log.warning("INTERPRETER_API_KEY is not set; this run accepts the key: %s", api_key)
+    api_key = settings.api_key or generate_key(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,7 +41,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await manager.stop()
 
-    app = FastAPI(title="Code interpreter", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="Code interpreter",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url="/openapi.json" if settings.docs else None,
+        docs_url="/docs" if settings.docs else None,
+        redoc_url="/redoc" if settings.docs else None,
+    )
     app.state.api_key = api_key
     app.state.settings = settings
     errors.install(app)
@@ -57,4 +68,41 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1)
     app.include_router(files.signed)  # authenticated by the URL's signature, not the key
     e2b.mount(app)
+    app.add_middleware(
+        RequestGuard,
+        policy=key_check,
+        streamed={files.write_file, files.signed_upload},
+        max_body=settings.max_body_mb << 20,
+    )
     return app
+
+
+def key_check(scope: Scope) -> KeyCheck | None:
+    """The key check of a request's route, run by the guard before the body is read: the
+    native API's, the E2B control plane's, or a code-interpreter sandbox's tokens."""
+    if scope["path"] == "/v1" or scope["path"].startswith("/v1/"):
+        return require_api_key
+    if isinstance(scope.get("route"), control.E2BRoute):
+        return control.require_api_key
+    target: routing.Target | None = scope.get("e2b.target")
+    if target is not None and target.port == routing.JUPYTER_PORT:
+        return jupyter.sandbox_id
+    return None
+
+
+def generate_key(settings: Settings) -> str:
+    """A key for this run (INTERPRETER_API_KEY unset), never logged: it is saved in
+    HOME/api-key, readable by root only, and shown on the terminal if there is one."""
+    key = secrets.token_hex(16)
+    path = settings.generated_key_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = path.with_name(path.name + ".new")
+    fresh.unlink(missing_ok=True)
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(key + "\n")
+    os.replace(fresh, path)
+    log.warning("INTERPRETER_API_KEY is not set; this run's generated key is in %s", path)
+    if sys.stderr.isatty():
+        print(f"API key (X-API-Key) of this run: {key}", file=sys.stderr)
+    return key

@@ -20,10 +20,21 @@ class Settings(BaseSettings):
         None, description="Where built images are cached (default: HOME/images)."
     )
     api_key: str | None = Field(
-        None, description="Accepted X-API-Key. Generated and printed at start if unset."
+        None,
+        description="Accepted X-API-Key. Generated at start if unset: saved in HOME/api-key "
+        "(0600), shown on the terminal only.",
     )
     host: str = Field("127.0.0.1", description="Address the front end listens on.")
     port: int = Field(49999, description="Port the front end listens on.")
+    max_body_mb: int = Field(
+        16,
+        ge=1,
+        description="Largest request body (MiB) but a file upload's, which streams: a larger one "
+        "is refused with 413 before it is read.",
+    )
+    docs: bool = Field(
+        True, description="Serve the OpenAPI document and its pages (/openapi.json, /docs, /redoc)."
+    )
     default_template: str = Field(
         "code-interpreter", description="Template of a create without one."
     )
@@ -84,3 +95,7 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.home / "interpreter.db"
+
+    @property
+    def generated_key_path(self) -> Path:
+        return self.home / "api-key"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
 from datetime import datetime
@@ -35,12 +37,18 @@ CREATE TABLE IF NOT EXISTS idempotency_keys (
 class Store:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Root's only (it holds tenants' env vars): SQLite gives the -wal and -shm files it
+        # creates the database's mode, so the database is 0600 before SQLite opens it, and
+        # those of an older run are made 0600 too.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(file, 0o600, follow_symlinks=False)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
-        path.chmod(0o600)
 
     def close(self) -> None:
         self._db.close()

@@ -65,11 +65,19 @@ class NsjailRuntime(Runtime):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        # Only root and the jails (group ID_SHIFT: root inside) pass into the sandboxes' folders:
+        # what is in them (the tenants' files, envs.json, checkpoints) is no other host user's.
+        sandboxes = settings.sandboxes_path
+        sandboxes.mkdir(parents=True, exist_ok=True)
+        os.chown(sandboxes, 0, ID_SHIFT, follow_symlinks=False)
+        os.chmod(sandboxes, 0o710, follow_symlinks=False)
 
     def image(self, template: str) -> Image:
         return images.resolve(self.settings, template)
 
     def argv(self, spec: SandboxSpec, folder: Path) -> list[str]:
+        # Names only: nsjail takes each value from its own environment (launch() sets it),
+        # which only root can read, where a command line is every host user's to see.
         env = {**BASE_ENV, **spec.envs}
         return [
             str(NSJAIL),
@@ -97,14 +105,14 @@ class NsjailRuntime(Runtime):
             "--mount", "none:/dev/shm:tmpfs:size=268435456",
             "--mount", "none:/dev/pts:devpts:newinstance,ptmxmode=0666,mode=0620",
             "--bindmount", f"{folder / 'run'}:{RUN_DIR_INSIDE}",
-            *[arg for key, value in env.items() for arg in ("--env", f"{key}={value}")],
+            *[arg for key in env for arg in ("--env", key)],
             "--",
             "/opt/venv/bin/python", "/opt/interpreter/supervisor.py",
         ]  # fmt: skip
 
     def launch(self, spec: SandboxSpec) -> SandboxProcess:
         folder = self.folder(spec.sandbox_id)
-        _check_traversable(folder.parent)
+        _check_traversable(folder.parent.parent)  # HOME/sandboxes is the jails' (__init__)
         for sub in ("upper", "work", "root", "run"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         os.chown(folder / "upper", ID_SHIFT, ID_SHIFT)
@@ -129,6 +137,7 @@ class NsjailRuntime(Runtime):
         with open(folder / "nsjail.out", "wb") as out:
             proc = subprocess.Popen(
                 self.argv(spec, folder),
+                env={**BASE_ENV, **spec.envs},  # the values of argv()'s --env names
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

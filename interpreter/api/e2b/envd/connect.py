@@ -66,9 +66,11 @@ async def unary_request(request: Request) -> Message:
     kind = request.headers.get("content-type", "").split(";")[0].strip()
     if kind != "application/json":
         raise ConnectError("invalid_argument", f"unsupported content type {kind!r}: use JSON")
-    body = await request.body()
-    if len(body) > MAX_MESSAGE_BYTES:
-        raise ConnectError("resource_exhausted", "the request message is too large")
+    body = b""
+    async for chunk in request.stream():  # not more than one message's worth is read
+        body += chunk
+        if len(body) > MAX_MESSAGE_BYTES:
+            raise ConnectError("resource_exhausted", "the request message is too large")
     return _decode(body)
 
 
