@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 PR_SET_PDEATHSIG = 1
 RUN = os.environ.get("INTERPRETER_RUN_DIR", "/run/sandbox")
 USER_ID = 1000
+# The host sends SIGUSR1 after a bomb (its cgroup hit the process or memory limit, or a kernel
+# died): every process not of a service is killed, then REAPED says how many.
+REAPED = f"{RUN}/reaped"
+REAP_SECONDS = 3.0
 
 
 @dataclass
@@ -46,6 +50,71 @@ class Service:
         self.restart_at = time.monotonic() + self.backoff
 
 
+def _parents() -> dict[int, int]:
+    """Every process of the sandbox (our PID namespace) -> its parent."""
+    parents: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as stat:
+                # The command name may hold spaces and parentheses: the fields follow the last ")".
+                parents[int(name)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+    return parents
+
+
+def strays(services: list[int]) -> list[int]:
+    """Processes that descend from no service: orphans (reparented to us) and theirs.
+    The agent's tree holds the commands; the gateway's the kernels, each with what it started."""
+    parents = _parents()
+    kept = set(services)
+    found: list[int] = []
+    for pid in parents:
+        chain, seen = pid, set[int]()
+        # Up to a service (kept), or to us: an orphan's line ends at PID 1.
+        while chain not in kept and chain in parents and chain not in seen and chain != 1:
+            seen.add(chain)
+            chain = parents[chain]
+        if chain not in kept and pid != 1:
+            found.append(pid)
+    return found
+
+
+def reap_strays(services: list[int], seq: int) -> None:
+    """SIGKILL the strays, again until none is left (a fork bomb forks between two passes)."""
+    killed: set[int] = set()
+    started = time.monotonic()
+    deadline = started + REAP_SECONDS
+    while time.monotonic() < deadline:
+        # The killed ones stay listed as zombies until the main loop collects them.
+        found = [pid for pid in strays(services) if pid not in killed or _alive(pid)]
+        if not found:
+            break
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            killed.add(pid)
+        time.sleep(0.01)
+    tmp = REAPED + ".new"
+    with open(tmp, "w") as file:
+        file.write(f"{seq} {len(killed)}\n")
+    os.replace(tmp, REAPED)
+    took = time.monotonic() - started
+    print(f"supervisor: killed {len(killed)} stray processes in {took:.2f} s", flush=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def main() -> None:
     # nsjail sets a parent-death signal; a checkpointed-and-restored PID 1 would get it at once.
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0)
@@ -59,13 +128,19 @@ def main() -> None:
         Service("gateway", [sys.executable, "/opt/interpreter/gateway.py"], as_user=True),
     ]
     stopping = False
+    reaps_asked = reaps_done = 0
 
     def stop(signum: int, frame: object) -> None:
         nonlocal stopping
         stopping = True
 
+    def ask_reap(signum: int, frame: object) -> None:
+        nonlocal reaps_asked
+        reaps_asked += 1
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGUSR1, ask_reap)
     for service in services:
         service.start()
     while not stopping:
@@ -78,6 +153,10 @@ def main() -> None:
                 service.exited(status)
             if service.process is None and time.monotonic() >= service.restart_at:
                 service.start()
+        if reaps_done < reaps_asked:
+            reaps_done = reaps_asked
+            running = [s.process.pid for s in services if s.process is not None]
+            reap_strays(running, reaps_done)
         if pid == 0:
             time.sleep(0.05)
     for service in services:

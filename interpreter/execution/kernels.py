@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from interpreter.core.errors import (
     ContextNotFoundError,
@@ -22,6 +22,7 @@ from interpreter.core.errors import (
 )
 from interpreter.core.events import CellError, Event, Keepalive, Result, Stderr, Stdout
 from interpreter.core.files import read_tail
+from interpreter.core.pressure import Pressure
 from interpreter.core.sandbox_fs import SandboxSocket
 from interpreter.execution import messages
 from interpreter.execution.gateway import (
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 KEEPALIVE_SECONDS = 5.0
 INTERRUPT_GRACE_SECONDS = 5.0
 KERNEL_DIED = "KernelDiedError"
+REVIVE_SECONDS = 10.0  # a kernel brought back after a bomb must answer within this
 MAX_STREAM_BYTES = 16 * 2**20  # stdout + stderr of one execution delivered to the client
 
 
@@ -85,6 +87,14 @@ class KernelContext:
     channel: KernelChannel | None = None
 
 
+class BombGuard(Protocol):
+    """The host's view of the sandbox's limits (service/contexts.py gives the runtime's)."""
+
+    def pressure(self) -> Pressure | None: ...
+
+    async def reap_strays(self) -> int | None: ...
+
+
 class SandboxKernels:
     """The kernels of one sandbox, reached through its gateway."""
 
@@ -92,10 +102,13 @@ class SandboxKernels:
         self,
         socket_path: SandboxSocket,
         on_kernel_started: Callable[[KernelContext], None] | None = None,
+        guard: BombGuard | None = None,
     ) -> None:
         self.gateway = GatewayClient(socket_path)
         self.contexts: dict[str, KernelContext] = {}
         self._on_kernel_started = on_kernel_started or (lambda context: None)
+        self.guard = guard
+        self._seen: Pressure | None = None  # the counters after the last run's recovery
 
     async def wait_ready(self, timeout: float, alive: Callable[[], bool]) -> bool:
         deadline = time.monotonic() + timeout
@@ -219,6 +232,7 @@ class SandboxKernels:
         channel: KernelChannel | None = None
         msg_id: str | None = None
         try:
+            before = await self._pressure_before()
             channel = await self._ensure_kernel(context)
             if envs:
                 await _run_silent(channel, context.language.set_env(envs))
@@ -227,6 +241,7 @@ class SandboxKernels:
             queue = channel.listen(msg_id)
             settle = context.language.settle_seconds
             budget = OutputBudget()
+            died = failed = False
             try:
                 async for event in _execute(self.gateway, channel, request, queue, timeout, settle):
                     if isinstance(event, Stdout | Stderr):
@@ -241,13 +256,22 @@ class SandboxKernels:
                         event = result
                     elif isinstance(event, CellError) and event.name == KERNEL_DIED:
                         context.prepared = False  # the restarted kernel needs its cwd again
+                        died = True
+                        event = await self._after_bomb(context, before, died=True) or event
+                    elif isinstance(event, CellError):
+                        failed = True
                     yield event
             except ExecutionTimeoutError:
                 channel.unlisten(msg_id)
                 msg_id = None  # _execute interrupted the cell and waited for it
+                await self._after_bomb(context, before, failed=True)
                 raise
             channel.unlisten(msg_id)
             msg_id = None
+            if not died:
+                verdict = await self._after_bomb(context, before, failed=failed)
+                if verdict is not None:
+                    yield verdict
         finally:
             if msg_id is None or channel is None:
                 await self._after(context, channel, envs)
@@ -255,6 +279,112 @@ class SandboxKernels:
                 # Cancelled (client gone) or failed mid-cell: interrupt and tidy up in the
                 # background, still holding the lock, since our own awaits may be cancelled.
                 asyncio.create_task(self._recover(context, channel, msg_id, envs))
+
+    # -- bombs: one recovery for a fork bomb, a memory bomb, a kernel that died ---------------
+    async def _pressure_before(self) -> Pressure | None:
+        """The sandbox's counters before a run; a bomb left running by an earlier run or a
+        command (they grew since) has its strays killed first."""
+        if self.guard is None:
+            return None
+        now = self.guard.pressure()
+        if now is not None and self._seen is not None and now.since(self._seen):
+            killed = await self.guard.reap_strays()
+            log.info("sandbox hit its limits between runs: %s stray processes killed", killed)
+            now = self.guard.pressure()
+        self._seen = now
+        return now
+
+    async def _after_bomb(
+        self,
+        context: KernelContext,
+        before: Pressure | None,
+        died: bool = False,
+        failed: bool = False,
+    ) -> CellError | None:
+        """After a run: if its kernel died or the sandbox hit its memory or process limit,
+        kill the processes no service owns, bring the kernel back (restarting it if the cell
+        failed at the process limit: its own children may be the bomb, e.g. ``os.fork()`` in
+        a loop) and say what happened. None: nothing did."""
+        if self.guard is None:
+            return None
+        now = self.guard.pressure()
+        oom = now is not None and before is not None and now.oom_since(before)
+        pids = now is not None and before is not None and now.pids_since(before)
+        if not (died or oom or pids):
+            return None
+        started = time.monotonic()
+        reaped = await self.guard.reap_strays()
+        killed = reaped or 0
+        restart = pids and failed and not died
+        if restart:
+            await self._drop_kernel(context)
+            killed += await self.guard.reap_strays() or 0  # its children, orphaned now
+        if died or restart:
+            # The gateway restarts a dead kernel on the same ports, which what it left may
+            # still hold: after strays, a new kernel process.
+            await self._revive(context, fresh=restart or reaped != 0)
+        self._seen = self.guard.pressure()
+        log.info(
+            "kernel %s: %s; %d stray processes killed, recovered in %.0f ms",
+            context.kernel_id,
+            "died" if died else ("restarted" if restart else "went on"),
+            killed,
+            (time.monotonic() - started) * 1000,
+        )
+        causes = []
+        if oom and now is not None:
+            causes.append(f"out of memory (the sandbox's {now.memory_limit >> 20} MiB limit)")
+        if pids and now is not None:
+            causes.append(f"the process limit ({now.pids_limit} processes and threads) was hit")
+        cause = " and ".join(causes)
+        strays = f"; {killed} stray processes were killed" if killed else ""
+        if died:
+            value = (
+                f"The kernel died while running this code{': ' + cause if cause else ''}. "
+                f"It was restarted; its variables are lost{strays}."
+            )
+        elif restart:
+            value = (
+                f"This code hit a limit of the sandbox: {cause}. The kernel was restarted; "
+                f"its variables are lost{strays}."
+            )
+        else:
+            # The kernel lives on (another process was killed): said, not an error.
+            return (
+                None
+                if not killed and not oom
+                else CellError(
+                    name="ResourceLimitError",
+                    value=f"The sandbox hit a limit while this code ran: {cause}{strays}.",
+                    traceback="",
+                )
+            )
+        return CellError(name=KERNEL_DIED, value=value, traceback="")
+
+    async def _revive(self, context: KernelContext, fresh: bool) -> None:
+        """Make the context's kernel answer again: the one the gateway restarted, or (``fresh``,
+        or it does not answer) a new kernel process. A failure is left to the next run."""
+        for attempt in ("restarted", "new"):
+            if attempt == "new" or fresh:
+                await self._drop_kernel(context)
+            try:
+                await asyncio.wait_for(self._ensure_kernel(context), REVIVE_SECONDS)
+                return
+            except (InterpreterError, TimeoutError) as exc:
+                log.info("%s kernel does not answer after a bomb: %r", attempt, exc)
+            if fresh:
+                return
+
+    async def _drop_kernel(self, context: KernelContext) -> None:
+        """End the context's kernel process: the next use starts a new one."""
+        if context.channel is not None:
+            await context.channel.close()
+            context.channel = None
+        if context.kernel_id is not None:
+            with contextlib.suppress(InterpreterError):
+                await self.gateway.delete_kernel(context.kernel_id)
+        context.kernel_id = None
+        context.prepared = False
 
     async def _after(
         self, context: KernelContext, channel: KernelChannel | None, envs: dict[str, str] | None

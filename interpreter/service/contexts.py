@@ -4,20 +4,36 @@ is ``execution.kernels``; this module keeps the two in step."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from interpreter.core.errors import ContextNotFoundError, InterpreterError, InvalidRequestError
 from interpreter.core.models import ContextRecord, now
+from interpreter.core.pressure import Pressure
 from interpreter.core.store import Store
 from interpreter.execution import languages
 from interpreter.execution.kernels import KernelContext, SandboxKernels
 from interpreter.execution.languages import DEFAULT_CWD
-from interpreter.runtime.base import SandboxProcess
+from interpreter.runtime.base import Runtime, SandboxProcess
+
+
+class RuntimeGuard:
+    """A sandbox's limits and stray processes, as its runtime tells and kills them."""
+
+    def __init__(self, runtime: Runtime, process: SandboxProcess) -> None:
+        self.runtime, self.process = runtime, process
+
+    def pressure(self) -> Pressure | None:
+        return self.runtime.pressure(self.process)
+
+    async def reap_strays(self) -> int | None:
+        return await asyncio.to_thread(self.runtime.reap_strays, self.process)
 
 
 class Contexts:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, runtime: Runtime | None = None) -> None:
         self.store = store
+        self.runtime = runtime  # None: no recovery from bombs (their strays are not killed)
 
     def kernels_of(
         self, sandbox_id: str, process: SandboxProcess, fresh: bool = False, prepared: bool = False
@@ -30,7 +46,8 @@ class Contexts:
         def remember(context: KernelContext) -> None:
             self.store.set_kernel_id(sandbox_id, context.id, context.kernel_id)
 
-        kernels = SandboxKernels(process.gateway_socket, on_kernel_started=remember)
+        guard = None if self.runtime is None else RuntimeGuard(self.runtime, process)
+        kernels = SandboxKernels(process.gateway_socket, on_kernel_started=remember, guard=guard)
         for record in self.store.list_contexts(sandbox_id):
             if fresh and record.kernel_id is not None:
                 record.kernel_id = None

@@ -55,7 +55,7 @@ class SandboxManager:
         self.runtime = runtime or load_runtime("nsjail", settings)
         self.signer = Signer(settings.home / "signing.key")
         self.live = LiveSandboxes()
-        self.contexts = Contexts(self.store)
+        self.contexts = Contexts(self.store, self.runtime)
         self.metrics = metrics.MetricsHistory()
         self.bring_up = BringUp(settings, self.runtime, self.store, self.live, self.contexts)
         self._idempotent = IdempotentCreates(self.store)
