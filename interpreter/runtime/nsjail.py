@@ -185,6 +185,7 @@ class NsjailRuntime(Runtime):
 
     def kill(self, process: SandboxProcess) -> None:
         jail_pid = process.jail_pid
+        strays.forget(jail_pid)
         if self.poll(process):
             # Killing the jail's PID 1 ends its whole PID namespace; nsjail then removes the
             # cgroups it made and exits.
@@ -322,6 +323,7 @@ class NsjailRuntime(Runtime):
         child = self._children.pop(process.pid, None)
         if child is not None:
             child.wait(5.0)
+        strays.forget(process.jail_pid)
         for cgroup in linux.sandbox_cgroups(process.jail_pid):
             linux.kill_cgroup(cgroup)
 
