@@ -48,7 +48,15 @@ def _python() -> Language:
         set_env=lambda env: f"{helper}.set_env({json.dumps(env)})",
         restore_env=lambda env: f"{helper}.restore_env()",
         export_env=lambda env: f"__import__('os').environ.update({json.dumps(env)})",
-        reseed="__import__('random').seed(); __import__('numpy').random.seed()",
+        # A CRIU restore keeps the pid, so neither OpenSSL's fork check nor tempfile's notices
+        # the clone: its DRBG gets fresh entropy mixed in (its per-thread DRBGs reseed from it
+        # on their next draw) and tempfile a new name sequence. numpy's default_rng, secrets,
+        # os.urandom and uuid4 draw from the kernel: fresh already.
+        reseed=(
+            "__import__('random').seed(); __import__('numpy').random.seed(); "
+            "__import__('tempfile')._name_sequence = None; "
+            "__import__('ssl').RAND_add(__import__('os').urandom(32), 32.0)"
+        ),
     )
 
 
