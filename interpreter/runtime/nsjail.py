@@ -24,7 +24,7 @@ from interpreter.core.errors import SandboxStartError
 from interpreter.core.files import read_tail
 from interpreter.core.pressure import Pressure
 from interpreter.core.sandbox_fs import DIR_FLAGS, open_dir, remove_tree
-from interpreter.runtime import criu, images, linux, snapshot, strays, usage
+from interpreter.runtime import criu, images, jail, linux, snapshot, strays, usage
 from interpreter.runtime.base import Image, ResourceUsage, Runtime, SandboxProcess, SandboxSpec
 from interpreter.runtime.images import ID_SHIFT
 
@@ -89,9 +89,9 @@ class NsjailRuntime(Runtime):
             "--hostname", "sandbox",
             "--cwd", "/home/user",
             "--disable_clone_newcgroup",
-            # Root inside keeps its capabilities within the sandbox's user namespace (to act as
-            # `user` per request and to start the gateway as `user`); they mean nothing outside.
-            "--keep_caps",
+            # Root inside keeps only the capabilities it needs (within the sandbox's user
+            # namespace), and a seccomp policy holds for everything inside: see jail.py.
+            *jail.nsjail_args(),
             "--time_limit", "0",
             "--rlimit_as", "inf",
             "--rlimit_cpu", "inf",

@@ -21,7 +21,7 @@ from typing import Any
 
 from interpreter.core.config import Settings
 from interpreter.core.sandbox_fs import remove_tree, walk_files
-from interpreter.runtime import criu, linux
+from interpreter.runtime import criu, jail, linux
 from interpreter.runtime.base import SandboxProcess
 from interpreter.runtime.images import Image
 
@@ -29,8 +29,10 @@ IMAGES, UPPER, RUN, INFO = "images", "upper", "run", "snapshot.json"
 
 
 def folder_for(settings: Settings, image: Image) -> Path:
-    """Where the snapshot of this image (template at a given build) lives."""
-    key = hashlib.sha256("\0".join(map(str, image.layers)).encode()).hexdigest()[:16]
+    """Where the snapshot of this image (template at a given build, under the jail's seccomp
+    policy and capabilities) lives."""
+    parts = [*map(str, image.layers), jail.fingerprint()]
+    key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
     return settings.home / "snapshots" / image.name / key
 
 
