@@ -126,15 +126,22 @@ def test_links_planted_in_the_run_folder_reach_no_host_socket(
 
 
 def _jail_pids(folder: Path) -> list[int]:
+    """The sandbox's processes: its nsjail (a cold boot's) and every process whose root is the
+    sandbox's root (a tree restored from the template snapshot has no nsjail)."""
+    root = (folder / "root").stat()
     pids = []
     for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            if entry.name.isdigit() and str(folder / "root").encode() in (
-                entry / "cmdline"
-            ).read_bytes().split(b"\0"):
+            if str(folder / "root").encode() in (entry / "cmdline").read_bytes().split(b"\0"):
                 pids.append(int(entry.name))
+                continue
+            own = (entry / "root").stat()
         except OSError:
             continue
+        if (own.st_dev, own.st_ino) == (root.st_dev, root.st_ino):
+            pids.append(int(entry.name))
     return pids
 
 
@@ -157,7 +164,9 @@ def test_a_tree_thousands_deep_neither_fails_a_kill_nor_a_front_end_start(
     assert not (folder / killed.sandbox_id).exists()
     # The other one dies while the front end is down: its start cleans it up.
     stop_server(srv)
-    for pid in _jail_pids(folder / left.sandbox_id):
+    pids = _jail_pids(folder / left.sandbox_id)
+    assert pids, "the sandbox's processes were not found"
+    for pid in pids:
         os.kill(pid, 9)
     srv = own_server[0] = start_server(srv.home, api_key=KEY, INTERPRETER_POOL_SIZE="0")
     deadline = time.monotonic() + 10
