@@ -132,11 +132,10 @@ class Contexts:
                 return record
         return await self.create(sandbox_id, kernels, lang.name, default=True)
 
+    # The caller checked the context with ``get`` (before resuming its sandbox for it).
     async def restart(self, sandbox_id: str, kernels: SandboxKernels, context_id: str) -> None:
-        self.get(sandbox_id, context_id)
         await kernels.restart_context(context_id)
 
     async def delete(self, sandbox_id: str, kernels: SandboxKernels, context_id: str) -> None:
-        self.get(sandbox_id, context_id)
         await kernels.delete_context(context_id)
         self.store.delete_context(sandbox_id, context_id)

@@ -31,7 +31,7 @@ from interpreter.core.models import ContextRecord, SandboxRecord, now
 from interpreter.core.options import CreateRequest, SandboxOptions, lifetime
 from interpreter.core.store import Store
 from interpreter.execution.languages import DEFAULT_CWD
-from interpreter.runtime.base import Runtime, load_runtime
+from interpreter.runtime.base import Runtime, SandboxProcess, load_runtime
 from interpreter.service import metrics
 from interpreter.service.bring_up import BringUp, CheckpointRestore, ColdBoot, FilesOnlyBoot
 from interpreter.service.commands import SandboxCommands
@@ -103,7 +103,7 @@ class SandboxManager:
         alive = process is not None and self.runtime.poll(process)
         if record.state == "paused":
             if process is not None:  # a resume cut short after its processes were back
-                await self._adopt_resumed(record, alive)
+                await self._adopt_resumed(record, process, alive)
             return
         if record.state == "running" and process is not None and alive:
             kernels = self.contexts.kernels_of(record.id, process)
@@ -113,12 +113,12 @@ class SandboxManager:
         log.warning("sandbox %s did not survive; cleaning up", record.id)
         await self.bring_up.tear_down(record)
 
-    async def _adopt_resumed(self, record: SandboxRecord, alive: bool) -> None:
+    async def _adopt_resumed(
+        self, record: SandboxRecord, process: SandboxProcess, alive: bool
+    ) -> None:
         """A paused sandbox with recorded PIDs: the front end stopped while resuming it, after
         its processes were back. Running, they are the sandbox now (a restored checkpoint is
         used up): it is running again; gone, it stays paused on its files."""
-        process = process_of(record)
-        assert process is not None
         if alive:
             record.state = "running"
             record.expires_at = now() + timedelta(seconds=self.settings.default_timeout)
