@@ -46,6 +46,7 @@ class Sandbox(BaseModel):
     expires_at: datetime
     cpu: float
     memory_mb: int
+    disk_mb: int
     metadata: dict[str, str]
 
     @classmethod

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     max_timeout: int = Field(24 * 3600, ge=1, description="Largest sandbox lifetime in seconds.")
     default_cpu: float = Field(1.0, gt=0, description="CPU cores of a sandbox if not given.")
     default_memory_mb: int = Field(1024, ge=128, description="Memory limit (MiB) if not given.")
+    default_disk_mb: int = Field(
+        10240,
+        ge=64,
+        description="Disk limit (MiB) if not given: each sandbox's writable layer is a file "
+        "system of this size (a sparse file: space is taken as it is written).",
+    )
     pids_max: int = Field(512, ge=16, description="Most processes and threads in one sandbox.")
     reaper_interval: float = Field(1.0, gt=0, description="Seconds between timeout sweeps.")
     sandbox_ready_timeout: float = Field(

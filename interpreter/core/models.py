@@ -27,6 +27,7 @@ class SandboxRecord(BaseModel):
     expires_at: datetime
     cpu: float
     memory_mb: int
+    disk_mb: int = 10240  # what sandboxes made before disk limits were set had
     metadata: dict[str, str] = Field(default_factory=dict)
     envs: dict[str, str] = Field(default_factory=dict)
     pid: int | None = None  # nsjail on the host

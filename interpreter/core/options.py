@@ -34,6 +34,13 @@ class SandboxOptions(BaseModel):
     # At least 1 % of a core: the cgroup quota is whole milliseconds per second (0 = unlimited).
     cpu: float | None = Field(None, ge=0.01, le=64, description="CPU cores (cgroup quota).")
     memory_mb: int | None = Field(None, ge=128, le=262144, description="Memory limit in MiB.")
+    disk_mb: int | None = Field(
+        None,
+        ge=64,
+        le=1048576,
+        description="Disk limit in MiB: the sandbox's writable file system (an inode per "
+        "16 KiB); writes beyond it fail with ENOSPC inside.",
+    )
     on_timeout: OnTimeout = Field(
         "kill",
         description="At its timeout the sandbox is killed, paused (resumable, memory kept) or "
@@ -59,6 +66,7 @@ class CreateRequest:
     seconds: int
     cpu: float
     memory_mb: int
+    disk_mb: int
     metadata: dict[str, str] = field(default_factory=dict)
     envs: dict[str, str] = field(default_factory=dict)
     on_timeout: OnTimeout = "kill"
@@ -70,6 +78,7 @@ class CreateRequest:
             seconds=lifetime(settings, options.timeout),
             cpu=options.cpu or settings.default_cpu,
             memory_mb=options.memory_mb or settings.default_memory_mb,
+            disk_mb=options.disk_mb or settings.default_disk_mb,
             metadata=options.metadata or {},
             envs=checked_envs(options.envs),
             on_timeout=options.on_timeout,
@@ -89,6 +98,7 @@ class CreateRequest:
             expires_at=created + timedelta(seconds=self.seconds),
             cpu=self.cpu,
             memory_mb=self.memory_mb,
+            disk_mb=self.disk_mb,
             metadata=self.metadata,
             envs=self.envs,
             on_timeout=self.on_timeout,

@@ -17,7 +17,15 @@ from interpreter.core.pressure import Pressure
 from interpreter.core.sandbox_fs import SandboxSocket
 from interpreter.runtime.images import ID_SHIFT, Image
 
-__all__ = ["Image", "ResourceUsage", "Runtime", "SandboxProcess", "SandboxSpec", "load_runtime"]
+__all__ = [
+    "Image",
+    "Limits",
+    "ResourceUsage",
+    "Runtime",
+    "SandboxProcess",
+    "SandboxSpec",
+    "load_runtime",
+]
 
 # The host ids of the sandbox's root and `user` (uid 1000 inside): what its sockets belong to.
 ROOT_HOST_ID = ID_SHIFT
@@ -28,11 +36,17 @@ RUNTIMES: dict[str, str] = {"nsjail": "interpreter.runtime.nsjail:NsjailRuntime"
 
 
 @dataclass(frozen=True)
+class Limits:
+    cpu: float  # cores (a cgroup quota)
+    memory_mb: int  # memory and swap together, TCP buffers apart (linux.memory_limits)
+    disk_mb: int  # the writable layer's file system: bytes and, one per 16 KiB, inodes
+
+
+@dataclass(frozen=True)
 class SandboxSpec:
     sandbox_id: str
     image: Image
-    cpu: float
-    memory_mb: int
+    limits: Limits
     envs: dict[str, str] = field(default_factory=dict)
 
 
@@ -130,11 +144,11 @@ class Runtime(ABC):
 
     @abstractmethod
     def disk_used(self, process: SandboxProcess) -> int:
-        """Bytes the sandbox wrote on top of its image (a walk of its layer: not cheap)."""
+        """Bytes the sandbox wrote on top of its image (on its disk)."""
 
     @abstractmethod
     def disk_total(self, process: SandboxProcess) -> int:
-        """Size of the file system the sandbox writes to."""
+        """Size of the sandbox's disk (its limit)."""
 
     # -- bombs ------------------------------------------------------------------------------
     @abstractmethod
@@ -162,7 +176,7 @@ class Runtime(ABC):
         checkpoint fails the sandbox keeps running and the error is raised."""
 
     @abstractmethod
-    def restore(self, sandbox_id: str, cpu: float, memory_mb: int) -> SandboxProcess:
+    def restore(self, sandbox_id: str, limits: Limits) -> SandboxProcess:
         """Bring a paused sandbox's processes back from its checkpoint (then discarded)."""
 
     @abstractmethod
@@ -182,9 +196,7 @@ class Runtime(ABC):
         folder is left for ``cleanup``."""
 
     @abstractmethod
-    def restore_snapshot(
-        self, image: Image, sandbox_id: str, cpu: float, memory_mb: int
-    ) -> SandboxProcess:
+    def restore_snapshot(self, image: Image, sandbox_id: str, limits: Limits) -> SandboxProcess:
         """A new sandbox restored from the image's snapshot, sharing nothing writable with it."""
 
     @abstractmethod

@@ -14,6 +14,7 @@ MNT_DETACH = 2
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_CONTROLLERS = ("memory", "pids", "cpu")
 NSJAIL_CGROUP_PARENT = "NSJAIL"  # nsjail's default parent; it makes NSJAIL.<pid> below it
+SWAP_ACCOUNTING = (CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes").exists()
 
 
 def mount_overlay(lower: list[Path], upper: Path, work: Path, target: Path) -> None:
@@ -38,6 +39,34 @@ def is_mounted(target: Path) -> bool:
 def ensure_cgroup_parents() -> None:
     for controller in CGROUP_CONTROLLERS:
         (CGROUP_ROOT / controller / NSJAIL_CGROUP_PARENT).mkdir(exist_ok=True)
+
+
+def memory_limits(memory_mb: int) -> dict[str, str]:
+    """A sandbox's memory cgroup values (in the order a fresh cgroup takes them). Memory and
+    swap together are held to the memory limit: swap is not extra room. Kernel memory (pipes,
+    AF_UNIX buffers, sockets, inotify marks) is charged to memory.limit_in_bytes, but cgroup v1
+    counts TCP buffers apart and only once a limit is set: without one, a sandbox queues GBs on
+    loopback connections that no limit sees (BENCHMARKS.md); they get a quarter of it."""
+    limit = memory_mb * 2**20
+    values = {
+        "memory.limit_in_bytes": str(limit),
+        "memory.kmem.tcp.limit_in_bytes": str(limit // 4),
+    }
+    if SWAP_ACCOUNTING:
+        values["memory.memsw.limit_in_bytes"] = str(limit)
+    return values
+
+
+def set_memory_limits(cgroup: Path, memory_mb: int) -> None:
+    """Change a sandbox's memory limits; memory+swap may never be below memory, so the order
+    of the two writes depends on the direction."""
+    values = memory_limits(memory_mb)
+    current = int((cgroup / "memory.limit_in_bytes").read_text())
+    order = list(values)
+    if memory_mb * 2**20 > current:
+        order.reverse()
+    for key in order:
+        (cgroup / key).write_text(values[key])
 
 
 def sandbox_cgroups(jail_pid: int) -> list[Path]:

@@ -24,8 +24,15 @@ from interpreter.core.errors import SandboxStartError
 from interpreter.core.files import read_tail
 from interpreter.core.pressure import Pressure
 from interpreter.core.sandbox_fs import DIR_FLAGS, open_dir, remove_tree
-from interpreter.runtime import criu, images, jail, linux, snapshot, strays, usage
-from interpreter.runtime.base import Image, ResourceUsage, Runtime, SandboxProcess, SandboxSpec
+from interpreter.runtime import budgets, criu, disk, images, jail, linux, snapshot, strays, usage
+from interpreter.runtime.base import (
+    Image,
+    Limits,
+    ResourceUsage,
+    Runtime,
+    SandboxProcess,
+    SandboxSpec,
+)
 from interpreter.runtime.images import ID_SHIFT
 
 log = logging.getLogger(__name__)
@@ -72,6 +79,7 @@ class NsjailRuntime(Runtime):
         sandboxes.mkdir(parents=True, exist_ok=True)
         os.chown(sandboxes, 0, ID_SHIFT, follow_symlinks=False)
         os.chmod(sandboxes, 0o710, follow_symlinks=False)
+        budgets.raise_host_totals()
 
     def image(self, template: str) -> Image:
         return images.resolve(self.settings, template)
@@ -99,9 +107,11 @@ class NsjailRuntime(Runtime):
             "--rlimit_nofile", "max",
             "--rlimit_stack", "max",
             "--rlimit_core", "0",
-            "--cgroup_mem_max", str(spec.memory_mb * 1024 * 1024),
+            "--cgroup_mem_max", str(spec.limits.memory_mb * 2**20),
+            *(["--cgroup_mem_memsw_max", str(spec.limits.memory_mb * 2**20)]
+              if linux.SWAP_ACCOUNTING else []),
             "--cgroup_pids_max", str(self.settings.pids_max),
-            "--cgroup_cpu_ms_per_sec", str(int(spec.cpu * 1000)),
+            "--cgroup_cpu_ms_per_sec", str(int(spec.limits.cpu * 1000)),
             *[arg for dev in DEVICES for arg in ("--bindmount", dev)],
             "--mount", "none:/dev/shm:tmpfs:size=268435456",
             "--mount", "none:/dev/pts:devpts:newinstance,ptmxmode=0666,mode=0620",
@@ -114,9 +124,14 @@ class NsjailRuntime(Runtime):
     def launch(self, spec: SandboxSpec) -> SandboxProcess:
         folder = self.folder(spec.sandbox_id)
         _check_traversable(folder.parent.parent)  # HOME/sandboxes is the jails' (__init__)
-        for sub in ("upper", "work", "root", "run"):
+        for sub in ("root", "run"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
-        os.chown(folder / "upper", ID_SHIFT, ID_SHIFT)
+        # The writable layer is on the sandbox's own disk (disk.py); a boot on kept files
+        # finds it made.
+        if disk.exists(folder) or disk.layer_dirs(folder)[0].is_dir():
+            disk.mount(folder)
+        else:
+            disk.create(folder, spec.limits.disk_mb)
         # run/ belongs to root inside (supervisor, agent); run/user/ to `user` (the gateway).
         # On a boot on kept files run/ is the sandbox's: nothing in it is followed.
         run_fd = open_dir(folder, ("run",))
@@ -131,9 +146,7 @@ class NsjailRuntime(Runtime):
                 os.close(user_fd)
         finally:
             os.close(run_fd)
-        linux.mount_overlay(
-            list(spec.image.layers), folder / "upper", folder / "work", folder / "root"
-        )
+        linux.mount_overlay(list(spec.image.layers), *disk.layer_dirs(folder), folder / "root")
         linux.ensure_cgroup_parents()
         with open(folder / "nsjail.out", "wb") as out:
             proc = subprocess.Popen(
@@ -146,7 +159,21 @@ class NsjailRuntime(Runtime):
             )
         self._children[proc.pid] = proc
         process = SandboxProcess(spec.sandbox_id, folder, proc.pid, self._await_jail_pid(proc))
+        self._confine(process, spec.limits.memory_mb)
         return process
+
+    def _confine(self, process: SandboxProcess, memory_mb: int) -> None:
+        """What nsjail does not set: the TCP buffers' limit and the per-sandbox kernel budgets.
+        Nothing of the tenant's runs yet (the agent is not reachable before launch returns)."""
+        memory = linux.sandbox_cgroups(process.jail_pid)[0]
+        deadline = time.monotonic() + 5.0
+        while not memory.is_dir():  # nsjail makes it right after the clone
+            if time.monotonic() > deadline or not self.poll(process):
+                raise SandboxStartError("nsjail did not make the sandbox's cgroups")
+            time.sleep(0.001)
+        tcp = "memory.kmem.tcp.limit_in_bytes"
+        (memory / tcp).write_text(linux.memory_limits(memory_mb)[tcp])
+        budgets.apply(process.jail_pid)
 
     def _await_jail_pid(self, proc: subprocess.Popen[bytes]) -> int:
         deadline = time.monotonic() + 5.0
@@ -220,6 +247,7 @@ class NsjailRuntime(Runtime):
                 for cgroup in cgroups:
                     linux.kill_cgroup(cgroup)
         linux.unmount(process.folder / "root")
+        disk.unmount(process.folder)
         remove_tree(process.folder)  # however deep the sandbox made it
         if process.folder.exists():
             raise SandboxStartError(f"could not remove {process.folder}")
@@ -246,7 +274,7 @@ class NsjailRuntime(Runtime):
         cgroups = dict(
             zip(linux.CGROUP_CONTROLLERS, linux.sandbox_cgroups(process.jail_pid), strict=True)
         )
-        (cgroups["memory"] / "memory.limit_in_bytes").write_text(str(memory_mb * 1024 * 1024))
+        linux.set_memory_limits(cgroups["memory"], memory_mb)
         (cgroups["cpu"] / "cpu.cfs_quota_us").write_text(str(int(cpu * 1000) * 1000))
 
     def diagnostics(self, process: SandboxProcess) -> str:
@@ -265,9 +293,13 @@ class NsjailRuntime(Runtime):
         return ResourceUsage(mem_used=memory[0], mem_cache=memory[1], cpu_seconds=cpu)
 
     def disk_used(self, process: SandboxProcess) -> int:
-        return usage.disk_used(process.folder / "upper")
+        if disk.exists(process.folder):
+            return disk.used(process.folder)
+        return usage.disk_used(disk.layer_dirs(process.folder)[0])  # made before disks
 
     def disk_total(self, process: SandboxProcess) -> int:
+        if disk.exists(process.folder):
+            return disk.total(process.folder)
         return usage.disk_total(process.folder)
 
     # -- bombs (see strays.py) --------------------------------------------------------------
@@ -293,6 +325,7 @@ class NsjailRuntime(Runtime):
             # Files only: the processes end, the upper layer stays (a fresh boot resumes it).
             self.kill(process)
             linux.unmount(process.folder / "root")
+            disk.unmount(process.folder)  # a loop device less while it is paused
             return
         images, new = process.folder / CHECKPOINT, process.folder / (CHECKPOINT + ".new")
         shutil.rmtree(new, ignore_errors=True)
@@ -327,7 +360,7 @@ class NsjailRuntime(Runtime):
         for cgroup in linux.sandbox_cgroups(process.jail_pid):
             linux.kill_cgroup(cgroup)
 
-    def restore(self, sandbox_id: str, cpu: float, memory_mb: int) -> SandboxProcess:
+    def restore(self, sandbox_id: str, limits: Limits) -> SandboxProcess:
         folder = self.folder(sandbox_id)
         images, root = folder / CHECKPOINT, folder / "root"
         if not linux.is_mounted(root):
@@ -335,12 +368,13 @@ class NsjailRuntime(Runtime):
             missing = [str(layer) for layer in layers if not layer.is_dir()]
             if missing:
                 raise criu.CriuError(f"image layers of the checkpoint are gone: {missing}")
-            linux.mount_overlay(layers, folder / "upper", folder / "work", root)
+            disk.mount(folder)
+            linux.mount_overlay(layers, *disk.layer_dirs(folder), root)
         # Restored into cgroups with nsjail's limits, then named as nsjail names them.
         cgroups = linux.create_cgroups(
             f"restore.{sandbox_id}",
             {
-                "memory.limit_in_bytes": str(memory_mb * 1024 * 1024),
+                **linux.memory_limits(limits.memory_mb),
                 "pids.max": str(self.settings.pids_max),
                 "cpu.cfs_period_us": "1000000",
                 "cpu.cfs_quota_us": "-1",  # CRIU's restore runs in them: not throttled...
@@ -357,7 +391,8 @@ class NsjailRuntime(Runtime):
             )
             cgroups = linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
             # ...then the sandbox's own quota.
-            (cgroups[2] / "cpu.cfs_quota_us").write_text(str(int(cpu * 1000) * 1000))
+            (cgroups[2] / "cpu.cfs_quota_us").write_text(str(int(limits.cpu * 1000) * 1000))
+            budgets.apply(pid)
         except BaseException:
             for cgroup in cgroups:
                 linux.kill_cgroup(cgroup)
@@ -370,6 +405,7 @@ class NsjailRuntime(Runtime):
         folder = self.folder(sandbox_id)
         shutil.rmtree(folder / CHECKPOINT, ignore_errors=True)
         linux.unmount(folder / "root")
+        disk.unmount(folder)
 
     # -- template snapshots (see snapshot.py) ------------------------------------------------
     def snapshot_info(self, image: Image) -> dict[str, str] | None:
@@ -383,13 +419,9 @@ class NsjailRuntime(Runtime):
         snapshot.take(self.settings, process, image, folder, info)
         snapshot.discard_others(folder)
 
-    def restore_snapshot(
-        self, image: Image, sandbox_id: str, cpu: float, memory_mb: int
-    ) -> SandboxProcess:
+    def restore_snapshot(self, image: Image, sandbox_id: str, limits: Limits) -> SandboxProcess:
         folder = snapshot.folder_for(self.settings, image)
-        return snapshot.restore(
-            self.settings, folder, sandbox_id, self.folder(sandbox_id), cpu, memory_mb
-        )
+        return snapshot.restore(self.settings, folder, sandbox_id, self.folder(sandbox_id), limits)
 
     def discard_snapshot(self, image: Image) -> None:
         shutil.rmtree(snapshot.folder_for(self.settings, image), ignore_errors=True)

@@ -21,8 +21,8 @@ from typing import Any
 
 from interpreter.core.config import Settings
 from interpreter.core.sandbox_fs import remove_tree, walk_files
-from interpreter.runtime import criu, jail, linux
-from interpreter.runtime.base import SandboxProcess
+from interpreter.runtime import budgets, criu, disk, jail, linux
+from interpreter.runtime.base import Limits, SandboxProcess
 from interpreter.runtime.images import Image
 
 IMAGES, UPPER, RUN, INFO = "images", "upper", "run", "snapshot.json"
@@ -66,7 +66,7 @@ def take(
         (cgroup / "cpu.cfs_quota_us").write_text("-1")
         criu.dump(settings.criu, process.jail_pid, new / IMAGES, work_dir=new)
         # Copied while nothing runs: the files the restored processes find are those they left.
-        _copy(process.folder / "upper", new / UPPER)
+        _copy(disk.layer_dirs(process.folder)[0], new / UPPER)
         _copy(process.folder / "run", new / RUN)
         for path, entry in walk_files(new / RUN):  # iterative: no link followed, any depth
             if stat.S_ISSOCK(entry.st_mode):  # each restored gateway and agent binds its own
@@ -88,7 +88,7 @@ def read_info(snapshot: Path) -> dict[str, Any] | None:
 
 
 def restore(
-    settings: Settings, snapshot: Path, sandbox_id: str, folder: Path, cpu: float, memory_mb: int
+    settings: Settings, snapshot: Path, sandbox_id: str, folder: Path, limits: Limits
 ) -> SandboxProcess:
     """Make sandbox ``sandbox_id`` in ``folder`` from the snapshot; returns its process (no
     nsjail: CRIU's restored tree, found and killed by its cgroups)."""
@@ -96,17 +96,17 @@ def restore(
     if info is None:
         raise criu.CriuError(f"no snapshot in {snapshot}")
     folder.mkdir(parents=True)
-    _copy(snapshot / UPPER, folder / "upper")
+    disk.create(folder, limits.disk_mb)
+    upper, work = disk.layer_dirs(folder)
+    upper.rmdir()
+    _copy(snapshot / UPPER, upper)
     _copy(snapshot / RUN, folder / "run")
-    (folder / "work").mkdir()
     (folder / "root").mkdir()
-    linux.mount_overlay(
-        [Path(p) for p in info["layers"]], folder / "upper", folder / "work", folder / "root"
-    )
+    linux.mount_overlay([Path(p) for p in info["layers"]], upper, work, folder / "root")
     cgroups = linux.create_cgroups(
         f"restore.{sandbox_id}",
         {
-            "memory.limit_in_bytes": str(memory_mb * 1024 * 1024),
+            **linux.memory_limits(limits.memory_mb),
             "pids.max": str(settings.pids_max),
             "cpu.cfs_period_us": "1000000",
             # CRIU copies the pages in the restored tasks, inside these cgroups: not throttled...
@@ -126,7 +126,8 @@ def restore(
         cgroups = linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
         # ...then the sandbox's own quota.
         cpu_cgroup = cgroups[linux.CGROUP_CONTROLLERS.index("cpu")]
-        (cpu_cgroup / "cpu.cfs_quota_us").write_text(str(int(cpu * 1000) * 1000))
+        (cpu_cgroup / "cpu.cfs_quota_us").write_text(str(int(limits.cpu * 1000) * 1000))
+        budgets.apply(pid)
     except BaseException:
         for cgroup in cgroups:
             linux.kill_cgroup(cgroup)

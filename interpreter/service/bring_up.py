@@ -31,7 +31,7 @@ from interpreter.core.errors import (
 from interpreter.core.models import SandboxRecord
 from interpreter.core.store import Store
 from interpreter.execution import languages
-from interpreter.runtime.base import Image, Runtime, SandboxProcess, SandboxSpec
+from interpreter.runtime.base import Image, Limits, Runtime, SandboxProcess, SandboxSpec
 from interpreter.service.contexts import Contexts
 from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
 
@@ -87,7 +87,7 @@ class SnapshotRestore(Launcher):
 
     def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
         try:
-            process = runtime.restore_snapshot(self.image, record.id, record.cpu, record.memory_mb)
+            process = runtime.restore_snapshot(self.image, record.id, limits_of(record))
         except CheckpointError:
             self.unusable = True
             raise
@@ -120,7 +120,7 @@ class CheckpointRestore(Launcher):
     fresh = False
 
     def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
-        return runtime.restore(record.id, record.cpu, record.memory_mb)
+        return runtime.restore(record.id, limits_of(record))
 
     def failure(self, record: SandboxRecord, exc: Exception) -> InterpreterError:
         return CheckpointError(
@@ -297,4 +297,8 @@ async def _shielded(undo: Coroutine[Any, Any, None]) -> None:
 
 
 def _spec(record: SandboxRecord, image: Image) -> SandboxSpec:
-    return SandboxSpec(record.id, image, record.cpu, record.memory_mb, record.envs)
+    return SandboxSpec(record.id, image, limits_of(record), record.envs)
+
+
+def limits_of(record: SandboxRecord) -> Limits:
+    return Limits(record.cpu, record.memory_mb, record.disk_mb)

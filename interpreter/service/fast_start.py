@@ -101,6 +101,8 @@ class FastStart:
     async def _claim(self, request: CreateRequest, image: Image) -> SandboxRecord | None:
         """Hand out a pooled sandbox made exactly what a cold create would have made, or None."""
         assert self.pool is not None
+        if request.disk_mb != self.settings.default_disk_mb:
+            return None  # pooled sandboxes have the default disk (a file system's size is fixed)
         while (pooled := self.pool.take(request.template, image)) is not None:
             record, live = pooled.record, self.live.running(pooled.record.id)
             limits = (request.cpu, request.memory_mb)

@@ -5,7 +5,6 @@ options (network, mcp, volumes...) this service does not have."""
 from __future__ import annotations
 
 import math
-import shutil
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -75,14 +74,6 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def disk_total_mb(record: SandboxRecord) -> int:
-    """The sandbox has no disk quota: its writes land on the host file system holding it."""
-    try:
-        return shutil.disk_usage(record.folder or "/").total // 2**20
-    except OSError:
-        return 0
-
-
 def sandbox(record: SandboxRecord, key: bytes) -> dict[str, Any]:
     """``Sandbox``: the answer to create, connect and resume."""
     return {
@@ -112,7 +103,7 @@ def listed_sandbox(record: SandboxRecord) -> dict[str, Any]:
         "endAt": iso(record.expires_at),
         "cpuCount": max(1, math.ceil(record.cpu)),
         "memoryMB": record.memory_mb,
-        "diskSizeMB": disk_total_mb(record),
+        "diskSizeMB": record.disk_mb,
         "metadata": record.metadata,
         "state": state(record),
         "envdVersion": ENVD_VERSION,

@@ -93,6 +93,7 @@ def create_body(
     cpu: float | None,
     memory_mb: int | None,
     on_timeout: str | None = None,
+    disk_mb: int | None = None,
 ) -> dict[str, Any]:
     body = {
         "template": template,
@@ -101,6 +102,7 @@ def create_body(
         "envs": envs,
         "cpu": cpu,
         "memory_mb": memory_mb,
+        "disk_mb": disk_mb,
         "on_timeout": on_timeout,
     }
     return {k: v for k, v in body.items() if v is not None}
@@ -154,6 +156,7 @@ def sandbox_info(data: dict[str, Any]) -> SandboxInfo:
         cpu=data["cpu"],
         memory_mb=data["memory_mb"],
         metadata=data.get("metadata") or {},
+        disk_mb=data.get("disk_mb", 0),
     )
 
 

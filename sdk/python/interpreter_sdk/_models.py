@@ -88,6 +88,7 @@ class SandboxInfo:
     cpu: float
     memory_mb: int
     metadata: dict[str, str]
+    disk_mb: int = 0  # the sandbox's disk limit (0: a server without disk limits)
 
 
 @dataclass

@@ -39,6 +39,7 @@ class Sandbox:
         api_url: str | None = None,
         api_key: str | None = None,
         on_timeout: Literal["kill", "pause", "pause_files"] | None = None,
+        disk_mb: int | None = None,
     ) -> Sandbox:
         """Create a sandbox and wait until it is ready.
 
@@ -47,13 +48,16 @@ class Sandbox:
             timeout: lifetime in seconds before the server kills it.
             metadata: key/value tags, usable as a ``list`` filter.
             envs: environment variables of every process in the sandbox.
-            cpu: CPU cores. memory_mb: memory limit in MiB.
+            cpu: CPU cores. memory_mb: memory limit in MiB. disk_mb: disk limit in MiB (the
+                sandbox's writable file system; ENOSPC inside beyond it).
             on_timeout: ``"pause"`` to pause it (resumable) instead of killing it at its timeout;
                 ``"pause_files"`` to pause it keeping only its files.
             api_url, api_key: default to ``INTERPRETER_API_URL`` / ``INTERPRETER_API_KEY``.
         """
         config = ConnectionConfig.resolve(api_url, api_key)
-        body = _base.create_body(template, timeout, metadata, envs, cpu, memory_mb, on_timeout)
+        body = _base.create_body(
+            template, timeout, metadata, envs, cpu, memory_mb, on_timeout, disk_mb
+        )
         # One key per create: if the answer is lost, the retry gets the sandbox the first
         # request made, not a second one.
         headers = {"Idempotency-Key": _base.new_idempotency_key()}
