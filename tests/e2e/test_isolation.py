@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import subprocess
 from pathlib import Path
 
 from interpreter_sdk import Sandbox
@@ -83,6 +84,10 @@ def test_memory_limit_is_enforced(sandbox_factory) -> None:  # type: ignore[no-u
     assert sbx.run_code("1 + 1").text == "2"
 
 
+def losetup() -> str:
+    return subprocess.run(["losetup", "-a"], capture_output=True, text=True, check=True).stdout
+
+
 def test_kill_removes_processes_mounts_cgroups_and_folder(server: Server, sandbox_factory) -> None:  # type: ignore[no-untyped-def]
     sbx = sandbox_factory()
     sbx.run_code("import subprocess\nsubprocess.Popen(['sleep', '600'])")
@@ -90,9 +95,11 @@ def test_kill_removes_processes_mounts_cgroups_and_folder(server: Server, sandbo
     jail_pid, tree = sandbox_tree(folder)  # started by nsjail, or restored from a snapshot
     assert len(tree) >= 5  # nsjail or the agent, supervisor, gateway, kernel, sleep
     assert all(c.exists() for c in cgroups_of(jail_pid))
-    assert (folder / "upper").exists()
+    assert (folder / "disk" / "upper").is_dir()
+    assert str(folder / "disk.img") in losetup()  # its disk, on a loop device
     sbx.kill()
     assert not [pid for pid in tree if alive(pid)]
     assert str(folder) not in Path("/proc/mounts").read_text()
+    assert str(folder / "disk.img") not in losetup()
     assert not any(c.exists() for c in cgroups_of(jail_pid))
     assert not folder.exists()

@@ -217,8 +217,8 @@ def assert_isolated(server: Server, first: Sandbox, second: Sandbox) -> None:
     assert mark in first.commands.run(processes).stdout
     assert mark not in second.commands.run(processes).stdout
     # Each has its own upper layer (the writable part of its root).
-    assert (folder_of(server, first.sandbox_id) / f"upper/home/user/{mark}.txt").exists()
-    assert not (folder_of(server, second.sandbox_id) / f"upper/home/user/{mark}.txt").exists()
+    assert (folder_of(server, first.sandbox_id) / f"disk/upper/home/user/{mark}.txt").exists()
+    assert not (folder_of(server, second.sandbox_id) / f"disk/upper/home/user/{mark}.txt").exists()
 
 
 def test_fast_sandboxes_take_non_default_limits(
