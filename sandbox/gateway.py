@@ -82,5 +82,9 @@ if __name__ == "__main__":
         "--KernelGatewayApp.log_level=WARN",
         # Kernels outlive a restart of the front end's connection; the gateway restarts dead ones.
         "--MappingKernelManager.cull_idle_timeout=0",
+        # No IOPub rate limit (as E2B's server): past it Jupyter drops output for seconds, the
+        # next cell's too. Output is bounded instead by the Python kernel (per cell, in 1 MiB
+        # messages: interpreter_kernel.py) and by the front end (16 MiB per execution).
+        "--ZMQChannelsWebsocketConnection.limit_rate=False",
     ]
     UnixSocketGatewayApp.launch_instance()

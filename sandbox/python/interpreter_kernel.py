@@ -4,6 +4,7 @@ helpers the service calls silently around user cells (per-run environment variab
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 _saved: list[dict[str, str | None]] = []
@@ -92,6 +93,40 @@ def register(ip: Any) -> None:
         "e2b/chart",
     ]
     _patch_pil()
+    for stream in (sys.stdout, sys.stderr):
+        _bound_output(stream)
+
+
+# More than the front end delivers (16 MiB per execution, then its own marker): past this the
+# kernel drops a cell's output instead of queueing it in ZMQ and the gateway (whose memory is
+# the sandbox's: a 200 MiB print used to get the gateway OOM-killed). Sent in pieces of at most
+# MESSAGE_BYTES, however fast it is written (the stream batches 0.2 s of writes otherwise).
+CELL_OUTPUT_BYTES = 20 * 2**20
+MESSAGE_BYTES = 2**20
+
+
+def _bound_output(stream: Any) -> None:
+    if not hasattr(stream, "parent_header") or getattr(stream, "_bounded", False):
+        return  # not ipykernel's OutStream
+    write = stream.write
+    state: dict[str, Any] = {"cell": None, "written": 0, "unflushed": 0}
+
+    def bounded_write(text: str) -> int:
+        cell = stream.parent_header.get("msg_id")  # the header of the request it answers
+        if cell != state["cell"]:
+            state.update(cell=cell, written=0, unflushed=0)
+        piece = text[: max(0, CELL_OUTPUT_BYTES - state["written"])]
+        if piece:
+            state["written"] += len(piece)
+            state["unflushed"] += len(piece)
+            write(piece)
+            if state["unflushed"] >= MESSAGE_BYTES:
+                state["unflushed"] = 0
+                stream.flush()  # waits for the IO thread: the writer keeps its pace
+        return len(text)
+
+    stream.write = bounded_write
+    stream._bounded = True
 
 
 def _small_json(value: Any, limit: int = 1_000_000) -> bool:
