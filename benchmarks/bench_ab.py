@@ -81,7 +81,7 @@ def main() -> None:
             home.mkdir()
         servers = {"before": server_of(old, homes[0]), "after": server_of(REPO, homes[1])}
         try:
-            for tree, server in servers.items():  # the template snapshot, taken once, first
+            for server in servers.values():  # the template snapshot, taken once, first
                 sample(server, 1, {n: [] for n in names})
             for _ in range(args.sandboxes):
                 for tree, server in servers.items():

@@ -109,6 +109,10 @@ class KernelError(InterpreterError):
     pass
 
 
+class KernelGoneError(KernelError):
+    """The gateway no longer knows the kernel (it was restarted, e.g. OOM-killed by a bomb)."""
+
+
 class KernelDiedError(KernelError):
     """The kernel died (exited, ran out of memory) outside a run, e.g. during a run's set-up."""
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, unix_connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.frames import CloseCode
 
-from interpreter.core.errors import GatewayError, KernelError
+from interpreter.core.errors import GatewayError, KernelError, KernelGoneError
 from interpreter.core.sandbox_fs import SandboxSocket, unix_transport
 from interpreter.execution import messages
 
@@ -183,6 +183,9 @@ class KernelChannel:
                     ping_interval=None,
                     open_timeout=KERNEL_START_TIMEOUT,
                 )
+        except InvalidStatus as exc:
+            failed = KernelGoneError if exc.response.status_code == 404 else KernelError
+            raise failed(f"cannot connect to kernel {self.kernel_id}: {exc}") from exc
         except (OSError, WebSocketException, TimeoutError) as exc:
             raise KernelError(f"cannot connect to kernel {self.kernel_id}: {exc}") from exc
         self._reader = asyncio.create_task(self._read(self._ws))

@@ -19,6 +19,7 @@ from interpreter.core.errors import (
     InvalidRequestError,
     KernelDiedError,
     KernelError,
+    KernelGoneError,
 )
 from interpreter.core.events import CellError, Event, Keepalive, Result, Stderr, Stdout
 from interpreter.core.files import read_tail
@@ -39,6 +40,12 @@ KEEPALIVE_SECONDS = 5.0
 INTERRUPT_GRACE_SECONDS = 5.0
 KERNEL_DIED = "KernelDiedError"
 REVIVE_SECONDS = 10.0  # a kernel brought back after a bomb must answer within this
+DIED_BEFORE_RUN = "KernelDiedBeforeRun"  # _execute's, internal: run() runs the cell again
+LOST_NOTICE = (
+    "[the kernel of this context had died (the sandbox hit its limits): this code runs in a "
+    "restarted kernel; the earlier variables are lost]\n"
+)
+GATEWAY_BACK = 15.0  # seconds a restarting gateway may take to answer again
 MAX_STREAM_BYTES = 16 * 2**20  # stdout + stderr of one execution delivered to the client
 
 
@@ -85,6 +92,7 @@ class KernelContext:
     prepared: bool = False  # cwd applied in the current kernel process (lost when it restarts)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     channel: KernelChannel | None = None
+    lost: bool = False  # its kernel was gone (the gateway restarted): a new one replaced it
 
 
 class BombGuard(Protocol):
@@ -158,7 +166,19 @@ class SandboxKernels:
             context.kernel_id = kernel_id
             self._on_kernel_started(context)
         if context.channel is None or not context.channel.is_open:
-            context.channel = await self.gateway.connect(context.kernel_id)
+            try:
+                context.channel = await self.gateway.connect(context.kernel_id)
+            except KernelGoneError:
+                log.info("kernel %s is gone: a new one for %s", context.kernel_id, context.id)
+                context.kernel_id, context.prepared, context.lost = None, False, True
+                return await self._ensure_kernel(context)
+            except KernelError:
+                # The gateway may be restarting (its supervisor brings it back after a crash,
+                # e.g. OOM-killed in a bomb): once it answers, its kernels are new ones.
+                back = lambda: True  # noqa: E731
+                if await self.gateway.ready() or not await self.wait_ready(GATEWAY_BACK, back):
+                    raise
+                return await self._ensure_kernel(context)
         if not context.prepared:
             try:
                 await _run_silent(context.channel, context.language.chdir(context.cwd))
@@ -234,44 +254,65 @@ class SandboxKernels:
         try:
             before = await self._pressure_before()
             channel = await self._ensure_kernel(context)
-            if envs:
-                await _run_silent(channel, context.language.set_env(envs))
-            request = messages.execute_request(code)
-            msg_id = request["header"]["msg_id"]
-            queue = channel.listen(msg_id)
-            settle = context.language.settle_seconds
-            budget = OutputBudget()
-            died = failed = False
-            try:
-                async for event in _execute(self.gateway, channel, request, queue, timeout, settle):
-                    if isinstance(event, Stdout | Stderr):
-                        taken = budget.take(event)
-                        if taken is None:
-                            continue
-                        event = taken
-                    elif isinstance(event, Result):
-                        result = budget.take_result(event)
-                        if result is None:
-                            continue
-                        event = result
-                    elif isinstance(event, CellError) and event.name == KERNEL_DIED:
-                        context.prepared = False  # the restarted kernel needs its cwd again
-                        died = True
-                        event = await self._after_bomb(context, before, died=True) or event
-                    elif isinstance(event, CellError):
-                        failed = True
-                    yield event
-            except ExecutionTimeoutError:
+            lost = context.lost
+            for attempt in (1, 2):
+                if lost or context.lost:
+                    context.lost = lost = False
+                    yield Stderr(text=LOST_NOTICE, timestamp=datetime.now(UTC))
+                if envs:
+                    await _run_silent(channel, context.language.set_env(envs))
+                request = messages.execute_request(code)
+                msg_id = request["header"]["msg_id"]
+                queue = channel.listen(msg_id)
+                settle = context.language.settle_seconds
+                budget = OutputBudget()
+                died = failed = rerun = False
+                try:
+                    async for event in _execute(
+                        self.gateway, channel, request, queue, timeout, settle
+                    ):
+                        if isinstance(event, Stdout | Stderr):
+                            taken = budget.take(event)
+                            if taken is None:
+                                continue
+                            event = taken
+                        elif isinstance(event, Result):
+                            result = budget.take_result(event)
+                            if result is None:
+                                continue
+                            event = result
+                        elif isinstance(event, CellError) and event.name == DIED_BEFORE_RUN:
+                            # Killed before this cell began (by a bomb elsewhere): run it again
+                            # in the restarted kernel, once.
+                            context.prepared = False
+                            if attempt == 1:
+                                rerun = True
+                                break
+                            died = True
+                            event = CellError(name=KERNEL_DIED, value=event.value, traceback="")
+                        elif isinstance(event, CellError) and event.name == KERNEL_DIED:
+                            context.prepared = False  # the restarted kernel needs its cwd again
+                            died = True
+                            event = await self._after_bomb(context, before, died=True) or event
+                        elif isinstance(event, CellError):
+                            failed = True
+                        yield event
+                except ExecutionTimeoutError:
+                    channel.unlisten(msg_id)
+                    msg_id = None  # _execute interrupted the cell and waited for it
+                    await self._after_bomb(context, before, failed=True)
+                    raise
                 channel.unlisten(msg_id)
-                msg_id = None  # _execute interrupted the cell and waited for it
-                await self._after_bomb(context, before, failed=True)
-                raise
-            channel.unlisten(msg_id)
-            msg_id = None
-            if not died:
-                verdict = await self._after_bomb(context, before, failed=failed)
-                if verdict is not None:
-                    yield verdict
+                msg_id = None
+                if rerun:
+                    await self._revive(context, fresh=False)
+                    channel, lost = await self._ensure_kernel(context), True
+                    continue
+                if not died:
+                    verdict = await self._after_bomb(context, before, failed=failed)
+                    if verdict is not None:
+                        yield verdict
+                break
         finally:
             if msg_id is None or channel is None:
                 await self._after(context, channel, envs)
@@ -438,7 +479,7 @@ async def _execute(
     silent = request["content"]["silent"]
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
-    replied = idle = False
+    replied = idle = started = False
     settle_until: float | None = None
     await channel.send(request)
     while True:
@@ -475,11 +516,14 @@ async def _execute(
         msg_type = msg["header"]["msg_type"]
         if msg_type == "status":
             state = _state(msg)
-            if state == "idle" and msg.get("parent_header", {}).get("msg_id") == msg_id:
+            ours = msg.get("parent_header", {}).get("msg_id") == msg_id
+            if state == "idle" and ours:
                 idle = True
+            elif state == "busy" and ours:
+                started = True
             elif state in ("restarting", "dead", "autorestarting"):
                 yield CellError(
-                    name=KERNEL_DIED,
+                    name=KERNEL_DIED if started else DIED_BEFORE_RUN,
                     value="The kernel died while running this code and was restarted; "
                     "its variables are lost.",
                     traceback="",

@@ -160,6 +160,11 @@ class Runtime(ABC):
         """Kill every process of the sandbox that belongs to none of its services (the agent
         and its commands, the gateway and its kernels); how many (None: no answer)."""
 
+    @abstractmethod
+    def kill_tree(self, process: SandboxProcess, pid: int, at_least: int = 0) -> int:
+        """Kill the sandbox's process ``pid`` (as the sandbox numbers it) and all it started,
+        from outside the sandbox, if they are at least ``at_least`` tasks; how many were."""
+
     # -- checkpoints (pause with memory) ----------------------------------------------------
     @abstractmethod
     def checkpoint_support(self) -> str | None:

@@ -309,6 +309,9 @@ class NsjailRuntime(Runtime):
     def reap_strays(self, process: SandboxProcess) -> int | None:
         return strays.reap(process.folder, process.jail_pid)
 
+    def kill_tree(self, process: SandboxProcess, pid: int, at_least: int = 0) -> int:
+        return strays.kill_tree(process.jail_pid, pid, at_least)
+
     # -- pause / resume (CRIU: see criu.py) ------------------------------------------------
     def checkpoint_support(self) -> str | None:
         try:

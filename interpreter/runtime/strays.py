@@ -111,3 +111,75 @@ def _read_ack(path: Path) -> tuple[int, int] | None:
     with contextlib.suppress(ValueError, IndexError):
         return int(fields[0]), int(fields[1])
     return None
+
+
+def kill_tree(jail_pid: int, pid: int, at_least: int = 0, timeout: float = 3.0) -> int:
+    """From the host, stop and then kill the sandbox's process ``pid`` (as its PID namespace
+    numbers it; the agent starts each command in a session of its own) with its session and
+    everything descending from them, if they are at least ``at_least`` tasks (threads count:
+    they are what the process limit counts); how many processes were killed.
+
+    Stopped first, in passes until a pass finds none new (a stopped process forks no more),
+    then killed: a fork bomb cannot outrun it, and no process of the sandbox, starved of CPU
+    by the bomb, has to take part. Only processes listed in the sandbox's cgroup are touched."""
+    procs = linux.sandbox_cgroups(jail_pid)[1] / "cgroup.procs"
+    stopped: set[int] = set()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tree = _tree(procs, str(pid))
+        if not stopped and sum(tree.values()) < at_least:
+            return 0
+        new = set(tree) - stopped
+        if not new:
+            break
+        for host_pid in new:
+            _signal(host_pid, signal.SIGSTOP)
+        stopped |= new
+    for host_pid in stopped:
+        _signal(host_pid, signal.SIGKILL)
+    return len(stopped)
+
+
+def _tree(procs: Path, pid: str) -> dict[int, int]:
+    """The cgroup's processes that are ``pid`` (inner number), in its session, or descend from
+    one of those -> their threads."""
+    children: dict[int, list[int]] = {}
+    threads: dict[int, int] = {}
+    roots = []
+    for host_pid in _listed(procs):
+        status = _status(host_pid)
+        if not status:
+            continue  # gone meanwhile
+        parent, count = status.get("PPid", "0"), status.get("Threads", "1")
+        children.setdefault(int(parent) if parent.isdigit() else 0, []).append(host_pid)
+        threads[host_pid] = int(count) if count.isdigit() else 1
+        inner = [ids.split()[-1:] for ids in (status.get("NSpid", ""), status.get("NSsid", ""))]
+        if [pid] in inner:
+            roots.append(host_pid)
+    found: dict[int, int] = {}
+    while roots:
+        host_pid = roots.pop()
+        if host_pid not in found:
+            found[host_pid] = threads.get(host_pid, 1)
+            roots.extend(children.get(host_pid, ()))
+    return found
+
+
+def _listed(procs: Path) -> list[int]:
+    try:
+        return [int(p) for p in procs.read_text().split()]
+    except OSError:
+        return []
+
+
+def _status(host_pid: int) -> dict[str, str]:
+    try:
+        text = Path(f"/proc/{host_pid}/status").read_text()
+    except OSError:
+        return {}
+    return {k: v.strip() for k, _, v in (line.partition(":") for line in text.splitlines())}
+
+
+def _signal(host_pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(host_pid, signum)

@@ -4,30 +4,16 @@ is ``execution.kernels``; this module keeps the two in step."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 from interpreter.core.errors import ContextNotFoundError, InterpreterError, InvalidRequestError
 from interpreter.core.models import ContextRecord, now
-from interpreter.core.pressure import Pressure
 from interpreter.core.store import Store
 from interpreter.execution import languages
 from interpreter.execution.kernels import KernelContext, SandboxKernels
 from interpreter.execution.languages import DEFAULT_CWD
 from interpreter.runtime.base import Runtime, SandboxProcess
-
-
-class RuntimeGuard:
-    """A sandbox's limits and stray processes, as its runtime tells and kills them."""
-
-    def __init__(self, runtime: Runtime, process: SandboxProcess) -> None:
-        self.runtime, self.process = runtime, process
-
-    def pressure(self) -> Pressure | None:
-        return self.runtime.pressure(self.process)
-
-    async def reap_strays(self) -> int | None:
-        return await asyncio.to_thread(self.runtime.reap_strays, self.process)
+from interpreter.service.guard import RuntimeGuard
 
 
 class Contexts:

@@ -14,6 +14,7 @@ from interpreter.runtime.base import SandboxProcess
 from interpreter.service.agent_client import AgentClient
 from interpreter.service.commands import SandboxCommands
 from interpreter.service.files import SandboxFiles
+from interpreter.service.guard import RuntimeGuard
 
 
 @dataclass
@@ -28,7 +29,8 @@ class LiveSandbox:
     @classmethod
     def connect(cls, process: SandboxProcess, kernels: SandboxKernels) -> LiveSandbox:
         agent = AgentClient(process.agent_socket)
-        return cls(process, kernels, SandboxFiles(agent), SandboxCommands(agent))
+        guard = kernels.guard if isinstance(kernels.guard, RuntimeGuard) else None
+        return cls(process, kernels, SandboxFiles(agent), SandboxCommands(agent, guard))
 
     @property
     def agent(self) -> AgentClient:

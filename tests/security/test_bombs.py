@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from interpreter_sdk import ExecutionTimeoutError, Sandbox
+from interpreter_sdk import CommandExitError, ExecutionTimeoutError, Sandbox
 
 SandboxFactory = Callable[..., Sandbox]
 
@@ -107,6 +107,29 @@ def test_a_200_mib_stdout_flood_is_truncated_and_the_next_output_is_whole(
     execution = sandbox.run_code("print('y' * 2**20)")
     assert len("".join(execution.logs.stdout)) == 2**20 + 1
     next_run_works(sandbox)
+
+
+def test_a_fork_bomb_run_as_a_command_is_killed_from_the_host_and_the_sandbox_works(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    # The agent, starved of CPU by the bomb, could not keep the command's timeout (it took
+    # minutes, and the OOM killer took the gateway meanwhile).
+    sandbox = sandbox_factory(memory_mb=256)
+    sandbox.run_code("kept = 7")
+    started = time.monotonic()
+    with pytest.raises(CommandExitError) as failure:
+        sandbox.commands.run("bomb() { bomb | bomb & }; bomb; sleep 5", timeout=60)
+    assert time.monotonic() - started < 20
+    assert "reached the sandbox's process limit (512" in str(failure.value)
+    # The kernel lives on, or (killed by the OOM killer meanwhile) the code runs in a new one.
+    execution = sandbox.run_code("'kept' in globals(), 1 + 1", timeout=60)
+    assert execution.error is None, execution.error
+    assert execution.text in ("(True, 2)", "(False, 2)")
+    if execution.text == "(False, 2)":
+        assert "earlier variables are lost" in "".join(execution.logs.stderr)
+    next_run_works(sandbox)
+    assert sandbox.commands.run("echo still").stdout == "still\n"
+    assert processes(sandbox) < 12
 
 
 def test_an_infinite_loop_times_out_and_the_kernel_is_interrupted(
