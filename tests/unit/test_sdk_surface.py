@@ -76,6 +76,7 @@ def test_every_server_error_type_has_its_sdk_class() -> None:
     """What the server sends as ``error.type`` (or a fault's type) maps to an exported class
     under ``SandboxError``; a killed sandbox is not a ``ServerError``."""
     import interpreter.api.app  # noqa: F401 - loads every module that subclasses the tree
+    import interpreter.runtime.nsjail  # noqa: F401 - and the runtime (loaded by name at start)
     from interpreter.core import errors as server
     from interpreter_sdk import _errors
 

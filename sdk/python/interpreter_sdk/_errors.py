@@ -101,6 +101,7 @@ SERVER_TYPES: dict[str, type[SandboxError]] = {
     "CriuError": ServerError,
     "GatewayError": ServerError,
     "KernelError": ServerError,
+    "KernelGoneError": ServerError,
     "KernelDiedError": KernelDiedError,
     "InterpreterError": ServerError,
 }
