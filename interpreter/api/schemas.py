@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from interpreter.core.models import ContextRecord, SandboxRecord
+from interpreter.core.network import Network
 
 EnvVars = dict[str, str]
 
@@ -48,6 +49,7 @@ class Sandbox(BaseModel):
     memory_mb: int
     disk_mb: int
     metadata: dict[str, str]
+    network: Network
 
     @classmethod
     def of(cls, record: SandboxRecord) -> Sandbox:

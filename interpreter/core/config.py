@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         description="Disk limit (MiB) if not given: each sandbox's writable layer is a file "
         "system of this size (a sparse file: space is taken as it is written).",
     )
+    egress: bool = Field(
+        True,
+        description="Sandboxes may have egress when they ask for it (false: loopback only, a "
+        "create asking for it gets 400).",
+    )
     pids_max: int = Field(512, ge=16, description="Most processes and threads in one sandbox.")
     reaper_interval: float = Field(1.0, gt=0, description="Seconds between timeout sweeps.")
     sandbox_ready_timeout: float = Field(

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from interpreter.core.network import Network
+
 SandboxState = Literal["starting", "running", "paused", "killed", "pooled"]
 # At its timeout a sandbox is killed, paused (checkpointed: memory kept) or paused keeping only
 # its files (its kernels and processes start fresh on resume).
@@ -34,6 +36,7 @@ class SandboxRecord(BaseModel):
     jail_pid: int | None = None  # the jail's PID 1 on the host
     folder: str | None = None
     on_timeout: OnTimeout = "kill"  # what the reaper does when it expires
+    network: Network = Field(default_factory=Network)  # egress off unless asked
 
 
 class ContextRecord(BaseModel):

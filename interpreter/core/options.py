@@ -14,6 +14,7 @@ from interpreter.core.config import Settings
 from interpreter.core.envs import checked_envs
 from interpreter.core.errors import InvalidRequestError
 from interpreter.core.models import OnTimeout, SandboxRecord, now
+from interpreter.core.network import Network, checked
 
 
 class SandboxOptions(BaseModel):
@@ -41,11 +42,27 @@ class SandboxOptions(BaseModel):
         description="Disk limit in MiB: the sandbox's writable file system (an inode per "
         "16 KiB); writes beyond it fail with ENOSPC inside.",
     )
+    network: Network | None = Field(
+        None, description="Egress and its rules; default off (loopback only)."
+    )
     on_timeout: OnTimeout = Field(
         "kill",
         description="At its timeout the sandbox is killed, paused (resumable, memory kept) or "
         "paused keeping only its files (pause_files: it boots fresh on them at resume).",
     )
+
+
+def network_for(settings: Settings, network: Network | None) -> Network:
+    """The network a create or an update asks for, checked; egress refused when the host's
+    operator turned it off."""
+    if network is None:
+        return Network()
+    if network.enabled and not settings.egress:
+        raise InvalidRequestError(
+            "egress is turned off on this host (INTERPRETER_EGRESS=false): sandboxes have "
+            "loopback only; ask without network.enabled"
+        )
+    return checked(network)
 
 
 def lifetime(settings: Settings, timeout: int | None) -> int:
@@ -70,6 +87,7 @@ class CreateRequest:
     metadata: dict[str, str] = field(default_factory=dict)
     envs: dict[str, str] = field(default_factory=dict)
     on_timeout: OnTimeout = "kill"
+    network: Network = field(default_factory=Network)
 
     @classmethod
     def of(cls, settings: Settings, options: SandboxOptions) -> CreateRequest:
@@ -82,6 +100,7 @@ class CreateRequest:
             metadata=options.metadata or {},
             envs=checked_envs(options.envs),
             on_timeout=options.on_timeout,
+            network=network_for(settings, options.network),
         )
 
     @classmethod
@@ -102,4 +121,5 @@ class CreateRequest:
             metadata=self.metadata,
             envs=self.envs,
             on_timeout=self.on_timeout,
+            network=self.network,
         )

@@ -16,8 +16,10 @@ from interpreter.core.config import Settings
 from interpreter.core.pressure import Pressure
 from interpreter.core.sandbox_fs import SandboxSocket
 from interpreter.runtime.images import ID_SHIFT, Image
+from interpreter.runtime.network import Egress
 
 __all__ = [
+    "Egress",
     "Image",
     "Limits",
     "ResourceUsage",
@@ -136,6 +138,16 @@ class Runtime(ABC):
     @abstractmethod
     def set_limits(self, process: SandboxProcess, cpu: float, memory_mb: int) -> None:
         """Change a started sandbox's CPU and memory limits; raises OSError if they can't be."""
+
+    # -- network ----------------------------------------------------------------------------
+    @abstractmethod
+    def set_network(self, process: SandboxProcess, egress: Egress | None) -> None:
+        """Give a started sandbox egress with these rules (None: loopback only), or change
+        them; raises OSError (NetworkError) if the host cannot."""
+
+    @abstractmethod
+    def network_bytes(self, process: SandboxProcess) -> tuple[int, int] | None:
+        """Bytes received and sent by the sandbox through its egress (None: it has none)."""
 
     # -- resource usage ---------------------------------------------------------------------
     @abstractmethod

@@ -24,8 +24,20 @@ from interpreter.core.errors import SandboxStartError
 from interpreter.core.files import read_tail
 from interpreter.core.pressure import Pressure
 from interpreter.core.sandbox_fs import DIR_FLAGS, open_dir, remove_tree
-from interpreter.runtime import budgets, criu, disk, images, jail, linux, snapshot, strays, usage
+from interpreter.runtime import (
+    budgets,
+    criu,
+    disk,
+    images,
+    jail,
+    linux,
+    network,
+    snapshot,
+    strays,
+    usage,
+)
 from interpreter.runtime.base import (
+    Egress,
     Image,
     Limits,
     ResourceUsage,
@@ -80,6 +92,12 @@ class NsjailRuntime(Runtime):
         os.chown(sandboxes, 0, ID_SHIFT, follow_symlinks=False)
         os.chmod(sandboxes, 0o710, follow_symlinks=False)
         budgets.raise_host_totals()
+        self.network_failure: str | None = None
+        try:
+            network.ensure_host()
+        except OSError as exc:  # egress is refused then; loopback-only sandboxes still work
+            self.network_failure = f"egress is not available on this host: {exc}"
+            log.warning("%s", self.network_failure)
 
     def image(self, template: str) -> Image:
         return images.resolve(self.settings, template)
@@ -246,6 +264,7 @@ class NsjailRuntime(Runtime):
             for cgroups in linux.cgroups_rooted_at(process.folder / "root"):
                 for cgroup in cgroups:
                     linux.kill_cgroup(cgroup)
+        network.detach(process.sandbox_id, process.folder)
         linux.unmount(process.folder / "root")
         disk.unmount(process.folder)
         remove_tree(process.folder)  # however deep the sandbox made it
@@ -283,6 +302,22 @@ class NsjailRuntime(Runtime):
             read_tail(process.folder / "run" / "supervisor.log", 2000, beneath=process.folder),
         ]
         return "\n".join(p.strip() for p in parts if p.strip())
+
+    # -- network (see network.py) --------------------------------------------------------------
+    def set_network(self, process: SandboxProcess, egress: Egress | None) -> None:
+        if egress is None:
+            network.detach(process.sandbox_id, process.folder)
+            return
+        if self.network_failure is not None:
+            raise network.NetworkError(self.network_failure)
+        if network.attached(process.folder) is not None:
+            network.update(process.sandbox_id, process.folder, egress)
+            return
+        host = network.attach(process.sandbox_id, process.folder, process.jail_pid, egress)
+        _write_resolv_conf(process.folder, host)
+
+    def network_bytes(self, process: SandboxProcess) -> tuple[int, int] | None:
+        return network.counters(process.sandbox_id)
 
     # -- resource usage -----------------------------------------------------------------------
     def usage(self, process: SandboxProcess) -> ResourceUsage | None:
@@ -330,6 +365,18 @@ class NsjailRuntime(Runtime):
             linux.unmount(process.folder / "root")
             disk.unmount(process.folder)  # a loop device less while it is paused
             return
+        # CRIU dumps no veth: the network goes first, and comes back if the dump fails (the
+        # service attaches it again after a restore).
+        egress = network.attached(process.folder)
+        network.detach(process.sandbox_id, process.folder)
+        try:
+            self._checkpoint(process)
+        except BaseException:
+            if egress is not None:
+                self.set_network(process, egress)
+            raise
+
+    def _checkpoint(self, process: SandboxProcess) -> None:
         images, new = process.folder / CHECKPOINT, process.folder / (CHECKPOINT + ".new")
         shutil.rmtree(new, ignore_errors=True)
         layers = linux.overlay_lower_layers(process.folder / "root")
@@ -448,6 +495,22 @@ def _own_dir(dir_fd: int, name: str) -> int:
         os.unlink(name, dir_fd=dir_fd)  # not a directory (a directory opens)
         os.mkdir(name, 0o700, dir_fd=dir_fd)
         return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
+
+
+def _write_resolv_conf(folder: Path, nameserver: str) -> None:
+    """Point the sandbox's resolver at its DNS server. /etc is the sandbox's: opened no-follow,
+    step by step; whatever stands at resolv.conf (a link, a folder) is replaced."""
+    etc = open_dir(folder, ("root", "etc"))
+    try:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            os.unlink("resolv.conf", dir_fd=etc)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open("resolv.conf", flags, 0o644, dir_fd=etc)
+        with os.fdopen(fd, "w") as file:
+            os.fchown(fd, ID_SHIFT, ID_SHIFT)
+            file.write(f"nameserver {nameserver}\noptions timeout:2 attempts:2\n")
+    finally:
+        os.close(etc)
 
 
 def _check_traversable(folder: Path) -> None:

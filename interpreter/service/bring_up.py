@@ -29,9 +29,10 @@ from interpreter.core.errors import (
     SandboxStartError,
 )
 from interpreter.core.models import SandboxRecord
+from interpreter.core.network import Network, is_domain
 from interpreter.core.store import Store
 from interpreter.execution import languages
-from interpreter.runtime.base import Image, Limits, Runtime, SandboxProcess, SandboxSpec
+from interpreter.runtime.base import Egress, Image, Limits, Runtime, SandboxProcess, SandboxSpec
 from interpreter.service.contexts import Contexts
 from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
 
@@ -173,6 +174,7 @@ class BringUp:
         self.store.put_sandbox(record)  # a front end killed from here on finds it by its PIDs
         live: LiveSandbox | None = None
         try:
+            await self.attach_network(process, record.network)
             kernels = self.contexts.kernels_of(
                 record.id, process, fresh=launcher.fresh, prepared=not launcher.fresh
             )
@@ -186,6 +188,15 @@ class BringUp:
             raise
         self.live.add(record.id, live)
         return live
+
+    async def attach_network(self, process: SandboxProcess, network: Network) -> None:
+        """Give a started sandbox the network its record asks for (nothing: loopback only)."""
+        if not network.enabled:
+            return
+        try:
+            await asyncio.to_thread(self.runtime.set_network, process, egress_of(network))
+        except OSError as exc:
+            raise SandboxStartError(f"the sandbox's network could not be set up: {exc}") from exc
 
     async def _launch(self, record: SandboxRecord, launcher: Launcher) -> SandboxProcess:
         launching = asyncio.ensure_future(asyncio.to_thread(launcher.launch, self.runtime, record))
@@ -298,6 +309,15 @@ async def _shielded(undo: Coroutine[Any, Any, None]) -> None:
 
 def _spec(record: SandboxRecord, image: Image) -> SandboxSpec:
     return SandboxSpec(record.id, image, limits_of(record), record.envs)
+
+
+def egress_of(network: Network) -> Egress | None:
+    """What the runtime enforces for a sandbox's network (None: no egress)."""
+    if not network.enabled:
+        return None
+    domains = tuple(e for e in network.allow_out if is_domain(e))
+    addresses = tuple(e for e in network.allow_out if not is_domain(e))
+    return Egress(allow=addresses, allow_domains=domains, deny=tuple(network.deny_out))
 
 
 def limits_of(record: SandboxRecord) -> Limits:

@@ -116,6 +116,7 @@ class FastStart:
                     self.pool.put_back(pooled)
                     return None
             try:
+                await self.bring_up.attach_network(live.process, request.network)
                 if request.envs:
                     # A cold sandbox has them from launch; here the agent and the gateway read
                     # them from the run folder and the running Python kernel is told directly.
@@ -129,6 +130,7 @@ class FastStart:
                 self.pool.discard_later(pooled)
                 raise
             record.metadata, record.envs = request.metadata, request.envs
+            record.network = request.network
             record.cpu, record.memory_mb = limits
             _hand_out(record, request)
             self.store.put_sandbox(record)

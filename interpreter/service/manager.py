@@ -25,15 +25,23 @@ from interpreter.core.errors import (
     InterpreterError,
     InvalidRequestError,
     SandboxNotFoundError,
+    SandboxStartError,
 )
 from interpreter.core.events import Event
 from interpreter.core.models import ContextRecord, SandboxRecord, now
-from interpreter.core.options import CreateRequest, SandboxOptions, lifetime
+from interpreter.core.network import Network
+from interpreter.core.options import CreateRequest, SandboxOptions, lifetime, network_for
 from interpreter.core.store import Store
 from interpreter.execution.languages import DEFAULT_CWD
 from interpreter.runtime.base import Runtime, SandboxProcess, load_runtime
 from interpreter.service import metrics
-from interpreter.service.bring_up import BringUp, CheckpointRestore, ColdBoot, FilesOnlyBoot
+from interpreter.service.bring_up import (
+    BringUp,
+    CheckpointRestore,
+    ColdBoot,
+    FilesOnlyBoot,
+    egress_of,
+)
 from interpreter.service.commands import SandboxCommands
 from interpreter.service.contexts import Contexts
 from interpreter.service.fast_start import FastStart
@@ -189,6 +197,23 @@ class SandboxManager:
         record.expires_at = now() + timedelta(seconds=lifetime(self.settings, timeout))
         self.store.put_sandbox(record)
         return record
+
+    async def update_network(self, sandbox_id: str, network: Network) -> SandboxRecord:
+        """New network rules (or egress turned on or off): at once for a running sandbox, at
+        its resume for a paused one."""
+        network = network_for(self.settings, network)
+        async with self.live.lock(sandbox_id):
+            record = self.get(sandbox_id)
+            live = self.live.get(sandbox_id)
+            if live is not None:
+                try:
+                    egress = egress_of(network)
+                    await asyncio.to_thread(self.runtime.set_network, live.process, egress)
+                except OSError as exc:
+                    raise SandboxStartError(f"the network could not be changed: {exc}") from exc
+            record.network = network
+            self.store.put_sandbox(record)
+            return record
 
     async def kill(self, sandbox_id: str) -> None:
         """Kill a sandbox: processes, mounts, cgroups and its folder go; so does its record.

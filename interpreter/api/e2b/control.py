@@ -32,6 +32,7 @@ from interpreter.core.errors import (
     NotSupportedError,
 )
 from interpreter.core.models import OnTimeout, SandboxRecord
+from interpreter.core.network import ALL_TRAFFIC, Network
 from interpreter.core.options import SandboxOptions
 from interpreter.service.manager import SandboxManager
 
@@ -100,17 +101,32 @@ def _created(record: SandboxRecord, request: Request, status: int = 201) -> JSON
 async def create_sandbox(
     body: schemas.NewSandbox, request: Request, sandboxes: Manager
 ) -> JSONResponse:
-    # autoPause: pause instead of kill at the timeout; secure and allow_internet_access are
-    # accepted (the network is loopback-only and the data plane always checks per-sandbox tokens).
+    # autoPause: pause instead of kill at the timeout; secure is accepted (the data plane
+    # always checks per-sandbox tokens).
     options = SandboxOptions(
         template=_template(sandboxes, body.template_id),
         timeout=body.timeout or None,  # E2B: 0 or absent = the default (300 s)
         metadata=body.metadata,
         envs=body.env_vars,
         on_timeout=_on_timeout(body),
+        network=_network(sandboxes, body),
     )
     record = await sandboxes.create(options, request.headers.get("Idempotency-Key"))
     return _created(sandboxes.get(record.id), request)
+
+
+def _network(sandboxes: SandboxManager, body: schemas.NewSandbox) -> Network:
+    """E2B's egress: on unless asked otherwise (its SDKs send allow_internet_access=true by
+    default); allow_internet_access=false is deny_out 0.0.0.0/0, which allow_out entries
+    still pierce. On a host without egress the SDKs' default gets loopback only; entries in
+    allow_out are a request for egress, refused there."""
+    rules = body.network or schemas.SandboxNetwork()
+    deny = list(rules.deny_out or [])
+    if body.allow_internet_access is False and ALL_TRAFFIC not in deny:
+        deny.append(ALL_TRAFFIC)
+    asked = bool(rules.allow_out) or body.allow_internet_access is not False
+    enabled = asked and (sandboxes.settings.egress or bool(rules.allow_out))
+    return Network(enabled=enabled, allow_out=rules.allow_out or [], deny_out=deny)
 
 
 def _on_timeout(body: schemas.NewSandbox) -> OnTimeout:
@@ -247,6 +263,21 @@ async def kill_sandbox(sandbox_id: str, sandboxes: Manager) -> Response:
     return Response(status_code=204)
 
 
+@router.put("/sandboxes/{sandbox_id}/network", status_code=204, summary="E2B: network rules")
+async def update_network(
+    sandbox_id: str, body: schemas.SandboxNetwork, sandboxes: Manager
+) -> Response:
+    """Replace the egress lists (omitted: cleared); egress itself stays as it is."""
+    record = sandboxes.get(_sandbox_id(sandbox_id))
+    network = Network(
+        enabled=record.network.enabled or bool(body.allow_out),
+        allow_out=body.allow_out or [],
+        deny_out=body.deny_out or [],
+    )
+    await sandboxes.update_network(record.id, network)
+    return Response(status_code=204)
+
+
 @router.post("/sandboxes/{sandbox_id}/timeout", status_code=204, summary="E2B: set timeout")
 async def set_timeout(
     sandbox_id: str, body: schemas.SandboxTimeout, sandboxes: Manager
@@ -301,7 +332,6 @@ UNSUPPORTED = [
     ("POST", "/sandboxes/{sandbox_id}/fork", "forking a sandbox"),
     ("POST", "/sandboxes/{sandbox_id}/snapshots", "snapshots"),
     ("GET", "/snapshots", "snapshots"),
-    ("PUT", "/sandboxes/{sandbox_id}/network", "network rules (sandboxes are loopback-only)"),
 ]
 # Whole APIs of E2B's: every method under these paths.
 TEMPLATES = "the templates API (build templates with `interpreter template build`)"

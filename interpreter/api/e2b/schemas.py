@@ -15,6 +15,7 @@ from interpreter.api.e2b.versions import CLIENT_ID, ENVD_VERSION
 from interpreter.core.envs import checked_envs
 from interpreter.core.errors import InvalidRequestError
 from interpreter.core.models import SandboxRecord
+from interpreter.core.network import ALL_TRAFFIC
 from interpreter.service.metrics import SandboxMetrics
 
 
@@ -33,6 +34,15 @@ class Body(BaseModel):
 Seconds = Annotated[int, Field(ge=0, le=10**9)]
 
 
+class SandboxNetwork(Body):
+    """``SandboxNetworkConfig`` (create) and ``SandboxNetworkUpdateConfig`` (update): the
+    egress lists; the rest of E2B's options (rules, egress proxy, DNS servers, public traffic)
+    are not this service's and are ignored."""
+
+    allow_out: list[str] | None = Field(None, alias="allowOut")
+    deny_out: list[str] | None = Field(None, alias="denyOut")
+
+
 class NewSandbox(Body):
     """``POST /sandboxes`` (legacy) and ``POST /v2/sandboxes``."""
 
@@ -46,6 +56,7 @@ class NewSandbox(Body):
     auto_pause_memory: bool | None = Field(None, alias="autoPauseMemory")
     secure: bool | None = None
     allow_internet_access: bool | None = None
+    network: SandboxNetwork | None = None
 
 
 class ConnectSandbox(Body):
@@ -116,7 +127,12 @@ def sandbox_detail(record: SandboxRecord, key: bytes) -> dict[str, Any]:
         **listed_sandbox(record),
         "envdAccessToken": tokens.envd_access_token(key, record.id),
         "domain": None,
-        "allowInternetAccess": False,  # sandboxes have a loopback-only network
+        "allowInternetAccess": record.network.enabled
+        and ALL_TRAFFIC not in record.network.deny_out,
+        "network": {
+            "allowOut": record.network.allow_out,
+            "denyOut": record.network.deny_out,
+        },
         "lifecycle": {
             "autoResume": True,  # any request resumes a paused sandbox, files-only ones too
             "onTimeout": "kill" if record.on_timeout == "kill" else "pause",

@@ -17,6 +17,7 @@ from interpreter.api.schemas import (
     SetTimeout,
 )
 from interpreter.core.errors import ConflictError, GatewayError, InvalidRequestError, NotFoundError
+from interpreter.core.network import Network
 from interpreter.core.options import SandboxOptions
 from interpreter.service.manager import SandboxManager
 
@@ -76,6 +77,13 @@ async def kill_sandbox(sandbox_id: str, sandboxes: Manager) -> Response:
 async def set_timeout(sandbox_id: str, body: SetTimeout, sandboxes: Manager) -> Sandbox:
     """Set the sandbox's remaining lifetime, counted from now."""
     return Sandbox.of(await sandboxes.set_timeout(sandbox_id, body.timeout))
+
+
+@router.put("/{sandbox_id}/network")
+async def update_network(sandbox_id: str, body: Network, sandboxes: Manager) -> Sandbox:
+    """Replace the sandbox's network: egress on or off and its rules, at once for a running
+    sandbox (connections the new rules refuse stop), at resume for a paused one."""
+    return Sandbox.of(await sandboxes.update_network(sandbox_id, body))
 
 
 @router.post("/{sandbox_id}/pause")

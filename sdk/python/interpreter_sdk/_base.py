@@ -31,6 +31,7 @@ from interpreter_sdk._models import (
     EntryInfo,
     Execution,
     FilesystemEvent,
+    Network,
     OutputMessage,
     Result,
     SandboxInfo,
@@ -94,6 +95,7 @@ def create_body(
     memory_mb: int | None,
     on_timeout: str | None = None,
     disk_mb: int | None = None,
+    network: Network | None = None,
 ) -> dict[str, Any]:
     body = {
         "template": template,
@@ -103,6 +105,7 @@ def create_body(
         "cpu": cpu,
         "memory_mb": memory_mb,
         "disk_mb": disk_mb,
+        "network": network,
         "on_timeout": on_timeout,
     }
     return {k: v for k, v in body.items() if v is not None}
@@ -157,6 +160,7 @@ def sandbox_info(data: dict[str, Any]) -> SandboxInfo:
         memory_mb=data["memory_mb"],
         metadata=data.get("metadata") or {},
         disk_mb=data.get("disk_mb", 0),
+        network=data.get("network") or {},
     )
 
 

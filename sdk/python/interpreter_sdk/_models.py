@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 # Result fields in the order formats() lists them.
 FORMATS = (
@@ -89,6 +89,17 @@ class SandboxInfo:
     memory_mb: int
     metadata: dict[str, str]
     disk_mb: int = 0  # the sandbox's disk limit (0: a server without disk limits)
+    network: dict[str, Any] = field(default_factory=dict)  # enabled, allow_out, deny_out
+
+
+class Network(TypedDict, total=False):
+    """A sandbox's network: ``enabled`` (egress; default off), ``allow_out`` (IPv4 addresses,
+    CIDRs, domains reachable even when denied), ``deny_out`` (addresses and CIDRs;
+    ``"0.0.0.0/0"``: everything)."""
+
+    enabled: bool
+    allow_out: list[str]
+    deny_out: list[str]
 
 
 @dataclass

@@ -12,7 +12,7 @@ from interpreter_sdk import _base, _errors
 from interpreter_sdk._base import ConnectionConfig, ErrorHandler, OutputHandler, ResultHandler
 from interpreter_sdk._commands_sync import Commands, Pty
 from interpreter_sdk._files_sync import Files
-from interpreter_sdk._models import Context, Execution, SandboxInfo
+from interpreter_sdk._models import Context, Execution, Network, SandboxInfo
 
 
 class Sandbox:
@@ -40,6 +40,7 @@ class Sandbox:
         api_key: str | None = None,
         on_timeout: Literal["kill", "pause", "pause_files"] | None = None,
         disk_mb: int | None = None,
+        network: Network | None = None,
     ) -> Sandbox:
         """Create a sandbox and wait until it is ready.
 
@@ -50,13 +51,15 @@ class Sandbox:
             envs: environment variables of every process in the sandbox.
             cpu: CPU cores. memory_mb: memory limit in MiB. disk_mb: disk limit in MiB (the
                 sandbox's writable file system; ENOSPC inside beyond it).
+            network: egress, e.g. ``{"enabled": True, "deny_out": ["0.0.0.0/0"], "allow_out":
+                ["pypi.org"]}`` (default: loopback only).
             on_timeout: ``"pause"`` to pause it (resumable) instead of killing it at its timeout;
                 ``"pause_files"`` to pause it keeping only its files.
             api_url, api_key: default to ``INTERPRETER_API_URL`` / ``INTERPRETER_API_KEY``.
         """
         config = ConnectionConfig.resolve(api_url, api_key)
         body = _base.create_body(
-            template, timeout, metadata, envs, cpu, memory_mb, on_timeout, disk_mb
+            template, timeout, metadata, envs, cpu, memory_mb, on_timeout, disk_mb, network
         )
         # One key per create: if the answer is lost, the retry gets the sandbox the first
         # request made, not a second one.
@@ -110,6 +113,11 @@ class Sandbox:
         data = self._call(
             "POST", f"/sandboxes/{self.sandbox_id}/timeout", json={"timeout": timeout}
         )
+        self.info = _base.sandbox_info(data)
+
+    def update_network(self, network: Network) -> None:
+        """Replace the sandbox's network (egress on or off, its allow and deny lists)."""
+        data = self._call("PUT", f"/sandboxes/{self.sandbox_id}/network", json=network)
         self.info = _base.sandbox_info(data)
 
     def pause(self, memory: bool = True) -> None:
