@@ -24,22 +24,26 @@ class Network(BaseModel):
     enabled: bool = Field(False, description="Egress (outbound traffic); off: loopback only.")
     allow_out: list[str] = Field(
         default_factory=list,
-        max_length=MAX_ENTRIES,
-        description="IPv4 addresses, CIDRs and domain names the sandbox may reach even when "
-        "deny_out covers them (e.g. deny_out ['0.0.0.0/0'] with allow_out ['pypi.org'] is an "
+        description=f"At most {MAX_ENTRIES} IPv4 addresses, CIDRs and domain names the "
+        "sandbox may reach even when deny_out covers them (e.g. deny_out ['0.0.0.0/0'] with allow_out ['pypi.org'] is an "
         "allow list). A domain allows what it resolves to through the sandbox's DNS. Private "
         "ranges and the host's networks are reachable only when an entry here names them.",
     )
     deny_out: list[str] = Field(
         default_factory=list,
-        max_length=MAX_ENTRIES,
-        description="IPv4 addresses and CIDRs the sandbox may not reach ('0.0.0.0/0': all).",
+        description=f"At most {MAX_ENTRIES} IPv4 addresses and CIDRs the sandbox may not "
+        "reach ('0.0.0.0/0': all).",
     )
 
 
 def checked(network: Network) -> Network:
     """The same rules with every entry checked and normalized (CIDRs in network form, domains
     in lower case); raises InvalidRequestError naming a bad one."""
+    for field, entries in (("allow_out", network.allow_out), ("deny_out", network.deny_out)):
+        if len(entries) > MAX_ENTRIES:
+            raise InvalidRequestError(
+                f"network.{field}: {len(entries)} entries, at most {MAX_ENTRIES}"
+            )
     allow = [_entry(entry, "allow_out", domains=True) for entry in network.allow_out]
     deny = [_entry(entry, "deny_out", domains=False) for entry in network.deny_out]
     return Network(enabled=network.enabled, allow_out=allow, deny_out=deny)

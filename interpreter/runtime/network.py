@@ -143,7 +143,9 @@ def detach(sandbox_id: str, folder: Path) -> None:
     _stop_dns(folder)
     name = interface(sandbox_id)
     if Path(f"/sys/class/net/{name}").exists():
-        _ip("link", "del", name)  # both ends
+        # Both ends; the pair also goes by itself when the sandbox's namespace ends (a kill).
+        with contextlib.suppress(NetworkError):
+            _ip("link", "del", name)
     key = sandbox_id[:12]
     script = [f'delete element inet {TABLE} egress {{ "{name}" }}']
     state = _state(folder)
