@@ -25,9 +25,10 @@ class Network(BaseModel):
     allow_out: list[str] = Field(
         default_factory=list,
         description=f"At most {MAX_ENTRIES} IPv4 addresses, CIDRs and domain names the "
-        "sandbox may reach even when deny_out covers them (e.g. deny_out ['0.0.0.0/0'] with allow_out ['pypi.org'] is an "
-        "allow list). A domain allows what it resolves to through the sandbox's DNS. Private "
-        "ranges and the host's networks are reachable only when an entry here names them.",
+        "sandbox may reach even when deny_out covers them (e.g. deny_out ['0.0.0.0/0'] with "
+        "allow_out ['pypi.org'] is an allow list). A domain allows what it resolves to "
+        "through the sandbox's DNS. Private ranges and the host's networks are reachable "
+        "only when an entry here names them.",
     )
     deny_out: list[str] = Field(
         default_factory=list,

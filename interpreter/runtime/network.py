@@ -98,6 +98,26 @@ def ensure_host() -> None:
         add rule inet {TABLE} postrouting ip saddr {SUBNET} oifname != "sbx*" masquerade
         """
     )
+    prune()
+
+
+def prune() -> int:
+    """Remove the rules of sandboxes whose veth is gone (a detach cut short, a front end
+    killed meanwhile): a paused sandbox has none either, and gets them again at resume."""
+    try:
+        listed = json.loads(_run("nft", "-j", "list", "map", "inet", TABLE, "egress"))
+    except (NetworkError, ValueError):
+        return 0
+    names = [
+        element[0]
+        for item in listed.get("nftables", [])
+        for element in (item.get("map", {}).get("elem") or [])
+        if isinstance(element, list) and element and isinstance(element[0], str)
+    ]
+    stale = [n for n in names if n.startswith("sbx") and not Path(f"/sys/class/net/{n}").exists()]
+    for name in stale:
+        _forget(name.removeprefix("sbx"), name, None)
+    return len(stale)
 
 
 def attach(sandbox_id: str, folder: Path, jail_pid: int, egress: Egress) -> str:
@@ -146,18 +166,38 @@ def detach(sandbox_id: str, folder: Path) -> None:
         # Both ends; the pair also goes by itself when the sandbox's namespace ends (a kill).
         with contextlib.suppress(NetworkError):
             _ip("link", "del", name)
-    key = sandbox_id[:12]
-    script = [f'delete element inet {TABLE} egress {{ "{name}" }}']
     state = _state(folder)
-    if state is not None:
-        script.append(f'delete element inet {TABLE} dns {{ "{name}" . {state["host"]} }}')
+    _forget(sandbox_id[:12], name, None if state is None else state["host"])
+    with contextlib.suppress(FileNotFoundError):
+        (folder / STATE).unlink()
+
+
+def _forget(key: str, name: str, host: str | None) -> None:
+    script = [f'delete element inet {TABLE} egress {{ "{name}" }}']
+    if host is not None:
+        script.append(f'delete element inet {TABLE} dns {{ "{name}" . {host} }}')
+    else:  # whichever address it had
+        script += [f'delete element inet {TABLE} dns {{ "{name}" . {b[1]} }}'
+                   for b in _dns_entries(name)]  # fmt: skip
     script += [f"delete chain inet {TABLE} out_{key}"]
     script += [f"delete set inet {TABLE} {s}_{key}" for s in ("allow", "resolved", "deny")]
     for line in script:  # each may be gone already
         with contextlib.suppress(NetworkError):
             _nft(line)
-    with contextlib.suppress(FileNotFoundError):
-        (folder / STATE).unlink()
+
+
+def _dns_entries(name: str) -> list[tuple[str, str]]:
+    try:
+        listed = json.loads(_run("nft", "-j", "list", "set", "inet", TABLE, "dns"))
+    except (NetworkError, ValueError):
+        return []
+    found = []
+    for item in listed.get("nftables", []):
+        for element in item.get("set", {}).get("elem") or []:
+            parts = element.get("concat") if isinstance(element, dict) else None
+            if isinstance(parts, list) and len(parts) == 2 and parts[0] == name:
+                found.append((str(parts[0]), str(parts[1])))
+    return found
 
 
 def attached(folder: Path) -> Egress | None:
