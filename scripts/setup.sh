@@ -9,9 +9,15 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 
-# 1. System packages: debootstrap builds images; python3-venv makes .venv.
+# 1. System packages: debootstrap builds images; python3-venv makes .venv; a sandbox's egress
+# is a veth (iproute2) filtered by nftables, with a dnsmasq as its DNS server; its disk is an
+# ext4 image (e2fsprogs) on a loop device (util-linux's mount).
 missing=()
 command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v nft >/dev/null || missing+=(nftables)
+command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
+command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then

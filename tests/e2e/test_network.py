@@ -4,25 +4,17 @@ public address; the package index is the one this machine reaches)."""
 
 from __future__ import annotations
 
-import secrets
 import socket
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from interpreter_sdk import Sandbox
 
-from ..conftest import Server
+from ..conftest import PORT, PRIVATE, PUBLIC, Hosts, Server
 
 SandboxFactory = Callable[..., Sandbox]
-PUBLIC = ("198.51.100.2", "198.51.100.3")  # TEST-NET-2: neither private nor the host's
-PRIVATE = "10.99.0.2"
-PORT = 8000
 # From inside: "ok" if a TCP connection opens within 3 s, else the error's name.
 PROBE = """
 import socket
@@ -33,55 +25,6 @@ def probe(host, port={port}):
     except OSError as exc:
         return type(exc).__name__
 """
-
-
-@dataclass
-class Hosts:
-    namespace: str
-    server: subprocess.Popen[bytes]
-
-
-@pytest.fixture(scope="module")
-def test_hosts(server: Server) -> Iterator[Hosts]:
-    """A namespace holding the test servers' addresses, routed from the host by a veth (made
-    after the front end started: its own networks are read at start and blocked)."""
-    name = "itest" + secrets.token_hex(3)
-    host_end, far_end = "itv" + name[-6:], "itp" + name[-6:]
-
-    def ip(*args: str) -> None:
-        subprocess.run(["ip", *args], check=True, capture_output=True)
-
-    ip("netns", "add", name)
-    try:
-        ip("link", "add", host_end, "type", "veth", "peer", "name", far_end, "netns", name)
-        ip("addr", "add", "198.51.100.1/24", "dev", host_end)
-        ip("addr", "add", "10.99.0.1/24", "dev", host_end)
-        ip("link", "set", host_end, "up")
-        inside = ["netns", "exec", name, "ip"]
-        for address in (*PUBLIC, PRIVATE):
-            prefix = "24"
-            ip(*inside, "addr", "add", f"{address}/{prefix}", "dev", far_end)
-        ip(*inside, "link", "set", far_end, "up")
-        ip(*inside, "link", "set", "lo", "up")
-        web = subprocess.Popen(
-            ["ip", "netns", "exec", name, sys.executable, "-m", "http.server", str(PORT),
-             "--bind", "0.0.0.0", "--directory", "/var/empty"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"http://{PUBLIC[0]}:{PORT}/", timeout=0.2)
-                    break
-                except httpx.HTTPError:
-                    pass
-            yield Hosts(name, web)
-        finally:
-            web.kill()
-            web.wait()
-    finally:
-        subprocess.run(["ip", "link", "del", host_end], capture_output=True)
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 def probes(sandbox: Sandbox, *hosts: str, user: str | None = None) -> list[str]:
@@ -167,9 +110,7 @@ def test_pip_download_from_the_package_index(sandbox_factory: SandboxFactory) ->
     assert "six-1.16.0" in sandbox.commands.run("ls /tmp/wheels").stdout
 
 
-def test_rules_survive_pause_and_resume(
-    sandbox_factory: SandboxFactory, test_hosts: Hosts
-) -> None:
+def test_rules_survive_pause_and_resume(sandbox_factory: SandboxFactory, test_hosts: Hosts) -> None:
     sandbox = sandbox_factory(network={"enabled": True, "deny_out": [PUBLIC[0]]})
     sandbox.run_code("kept = 1")
     sandbox.pause()
