@@ -101,3 +101,5 @@ class Metrics(BaseModel):
     mem_cache: int
     disk_used: int = Field(description="Bytes the sandbox wrote on top of its image.")
     disk_total: int
+    net_rx_bytes: int = Field(0, description="Bytes received through its egress.")
+    net_tx_bytes: int = Field(0, description="Bytes sent through its egress.")

@@ -33,6 +33,8 @@ class SandboxMetrics:
     mem_cache: int
     disk_used: int  # bytes written by the sandbox (its upper layer)
     disk_total: int
+    net_rx_bytes: int = 0  # received through its egress (since it was last attached)
+    net_tx_bytes: int = 0  # sent
 
 
 @dataclass
@@ -51,6 +53,7 @@ def read(
     ``disk_used``: a recent measure of it, instead of measuring it now."""
     cpu_count = max(1, math.ceil(record.cpu))
     use = runtime.usage(process) if record.state == "running" else None
+    rx, tx = (runtime.network_bytes(process) if use is not None else None) or (0, 0)
     return SandboxMetrics(
         timestamp=datetime.now(UTC),
         cpu_count=cpu_count,
@@ -62,6 +65,8 @@ def read(
         mem_cache=use.mem_cache if use else 0,
         disk_used=disk_used if disk_used is not None else runtime.disk_used(process),
         disk_total=runtime.disk_total(process),
+        net_rx_bytes=rx,
+        net_tx_bytes=tx,
     )
 
 

@@ -98,7 +98,9 @@ def test_a_domain_allows_what_it_resolves_to(
     ]  # fmt: skip
 
 
-def test_pip_download_from_the_package_index(sandbox_factory: SandboxFactory) -> None:
+def test_pip_download_from_the_package_index_and_its_bytes_in_the_metrics(
+    sandbox_factory: SandboxFactory, server: Server
+) -> None:
     sandbox = sandbox_factory(network={"enabled": True})
     # This machine's index is behind a TLS proxy whose CA the host trusts: give it to pip.
     sandbox.files.write("/tmp/host-ca.pem", Path("/etc/ssl/certs/ca-certificates.crt").read_text())
@@ -108,6 +110,9 @@ def test_pip_download_from_the_package_index(sandbox_factory: SandboxFactory) ->
     )
     assert result.exit_code == 0, result.stderr
     assert "six-1.16.0" in sandbox.commands.run("ls /tmp/wheels").stdout
+    with server.client() as http:
+        now = http.get(f"/v1/sandboxes/{sandbox.sandbox_id}/metrics").raise_for_status().json()
+    assert now[-1]["net_rx_bytes"] > 10_000 and now[-1]["net_tx_bytes"] > 1_000, now[-1]
 
 
 def test_rules_survive_pause_and_resume(sandbox_factory: SandboxFactory, test_hosts: Hosts) -> None:
