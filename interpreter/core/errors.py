@@ -105,6 +105,10 @@ class GatewayError(InterpreterError):
     pass
 
 
+class PortNotOpenError(GatewayError):
+    """Nothing listens on the sandbox's port a request was for."""
+
+
 class KernelError(InterpreterError):
     pass
 

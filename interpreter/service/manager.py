@@ -14,6 +14,7 @@ import asyncio
 import builtins
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -34,7 +35,7 @@ from interpreter.core.options import CreateRequest, SandboxOptions, lifetime, ne
 from interpreter.core.store import Store
 from interpreter.execution.languages import DEFAULT_CWD
 from interpreter.runtime.base import Runtime, SandboxProcess, load_runtime
-from interpreter.service import metrics
+from interpreter.service import metrics, ports
 from interpreter.service.bring_up import (
     BringUp,
     CheckpointRestore,
@@ -214,6 +215,11 @@ class SandboxManager:
             record.network = network
             self.store.put_sandbox(record)
             return record
+
+    async def open_port(self, sandbox_id: str, port: int) -> tuple[socket.socket, bytes]:
+        """A byte tunnel to the sandbox's TCP ``port`` (resumed first if paused)."""
+        live = await self.live_sandbox(sandbox_id)
+        return await ports.open_tunnel(live.process.agent_socket, port)
 
     async def kill(self, sandbox_id: str) -> None:
         """Kill a sandbox: processes, mounts, cgroups and its folder go; so does its record.

@@ -17,6 +17,8 @@ import sys
 from typing import Any
 
 from tornado import httpserver, ioloop, iostream, netutil, web
+from tornado.http1connection import HTTP1Connection
+from tornado.tcpclient import TCPClient
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from agent import files  # noqa: E402
@@ -272,6 +274,41 @@ class ProcessInput(Handler):
         self.send_json(process.info())
 
 
+class Tunnel(Handler):
+    """``GET /ports/<port>/tunnel`` with ``Upgrade: tcp``: the connection becomes a byte pipe
+    to 127.0.0.1:<port> inside (how the front end reaches a sandbox's servers; the sandbox's
+    own network may have no way in). 502 if nothing listens there."""
+
+    async def get(self, port: str) -> None:
+        number = int(port)
+        if not 1 <= number <= 65535:
+            raise files.FileError(400, "InvalidRequestError", f"port {port} is not 1-65535")
+        if self.request.headers.get("Upgrade", "").lower() != "tcp":
+            raise files.FileError(400, "InvalidRequestError", "a tunnel needs Upgrade: tcp")
+        try:
+            upstream = await TCPClient().connect("127.0.0.1", number, timeout=10)
+        except (OSError, iostream.StreamClosedError, TimeoutError) as exc:
+            message = f"nothing answers on port {number} in the sandbox: {exc}"
+            raise files.FileError(502, "PortNotOpenError", message) from None
+        connection = self.request.connection
+        assert isinstance(connection, HTTP1Connection)  # tornado's HTTP/1 server
+        client = connection.detach()
+        await client.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: tcp\r\n"
+                           b"Connection: Upgrade\r\n\r\n")  # fmt: skip
+        await asyncio.gather(_pipe(client, upstream), _pipe(upstream, client))
+
+
+async def _pipe(source: iostream.IOStream, sink: iostream.IOStream) -> None:
+    try:
+        while True:
+            await sink.write(await source.read_bytes(CHUNK, partial=True))
+    except iostream.StreamClosedError:
+        pass
+    finally:
+        sink.close()
+        source.close()
+
+
 def main() -> None:
     app = web.Application(
         [
@@ -286,6 +323,7 @@ def main() -> None:
             (r"/processes/(\d+)", ProcessInfo),
             (r"/processes/(\d+)/stream", ProcessFollow),
             (r"/processes/(\d+)/(stdin|close-stdin|kill|resize)", ProcessInput),
+            (r"/ports/(\d{1,5})/tunnel", Tunnel),
         ]
     )
     server = httpserver.HTTPServer(app, max_body_size=1 << 40, max_buffer_size=16 << 20)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from interpreter.api.e2b import control, envd, jupyter
+from interpreter.api.e2b import control, envd, jupyter, ports
 from interpreter.api.e2b.routing import SandboxTrafficRouter
 
 
 def mount(app: FastAPI) -> None:
     """Add the E2B control plane to ``app`` and route E2B data-plane traffic around it."""
     app.include_router(control.router)
-    envd_app, jupyter_app = envd.create_app(), jupyter.create_app()
-    envd_app.state = jupyter_app.state = app.state  # one manager, one settings, one key
-    app.add_middleware(SandboxTrafficRouter, envd=envd_app, jupyter=jupyter_app)
+    envd_app, jupyter_app, ports_app = envd.create_app(), jupyter.create_app(), ports.create_app()
+    # One manager, one settings, one key.
+    envd_app.state = jupyter_app.state = ports_app.state = app.state
+    app.add_middleware(SandboxTrafficRouter, envd=envd_app, jupyter=jupyter_app, ports=ports_app)

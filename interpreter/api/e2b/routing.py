@@ -45,6 +45,8 @@ def target_of(scope: Scope) -> Target | None:
         # Very old SDKs send "<sandboxId>-<clientId>".
         sandbox_id = sandbox_id.split("-", 1)[0]
         number = int(port) if port and port.isdigit() else ENVD_PORT
+        if number not in (ENVD_PORT, JUPYTER_PORT):
+            return Target(sandbox_id, number)  # a server of the sandbox's own (api/e2b/ports)
         if number == JUPYTER_PORT and JUPYTER_PATHS.match(path):
             return Target(sandbox_id, number)
         if number != JUPYTER_PORT and ENVD_PATHS.match(path):
@@ -58,16 +60,16 @@ def target_of(scope: Scope) -> Target | None:
 class SandboxTrafficRouter:
     """ASGI middleware: data-plane requests go to the envd or code-interpreter app."""
 
-    def __init__(self, app: ASGIApp, envd: ASGIApp, jupyter: ASGIApp) -> None:
-        self.app, self.envd, self.jupyter = app, envd, jupyter
+    def __init__(self, app: ASGIApp, envd: ASGIApp, jupyter: ASGIApp, ports: ASGIApp) -> None:
+        self.app, self.envd, self.jupyter, self.ports = app, envd, jupyter, ports
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] in ("http", "websocket"):
             target = target_of(scope)
             if target is not None:
                 scope["e2b.target"] = target
-                app = self.jupyter if target.port == JUPYTER_PORT else self.envd
-                await app(scope, receive, send)
+                apps = {JUPYTER_PORT: self.jupyter, ENVD_PORT: self.envd}
+                await apps.get(target.port, self.ports)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 

@@ -6,9 +6,13 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
+from starlette.requests import Request
+from starlette.responses import Response as StarletteResponse
+from starlette.websockets import WebSocket
 
 from interpreter.api.deps import manager
 from interpreter.api.errors import answers
+from interpreter.api.ports import proxy_http, proxy_websocket
 from interpreter.api.schemas import (
     Metrics,
     PauseSandbox,
@@ -84,6 +88,26 @@ async def update_network(sandbox_id: str, body: Network, sandboxes: Manager) -> 
     """Replace the sandbox's network: egress on or off and its rules, at once for a running
     sandbox (connections the new rules refuse stop), at resume for a paused one."""
     return Sandbox.of(await sandboxes.update_network(sandbox_id, body))
+
+
+PROXIED = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+@router.api_route(
+    "/{sandbox_id}/ports/{port}/{path:path}", methods=PROXIED, responses=answers(GatewayError)
+)
+async def port_http(
+    sandbox_id: str, port: int, path: str, request: Request, sandboxes: Manager
+) -> StarletteResponse:
+    """HTTP to a server listening on the sandbox's TCP ``port`` (127.0.0.1 inside), streamed
+    both ways: 502 (PortNotOpenError) if nothing listens there. Works without egress."""
+    return await proxy_http(request, sandboxes, sandbox_id, port, path)
+
+
+@router.websocket("/{sandbox_id}/ports/{port}/{path:path}")
+async def port_websocket(sandbox_id: str, port: int, path: str, websocket: WebSocket) -> None:
+    """A websocket to the sandbox's ``port``, relayed message by message."""
+    await proxy_websocket(websocket, websocket.app.state.manager, sandbox_id, port, path)
 
 
 @router.post("/{sandbox_id}/pause")

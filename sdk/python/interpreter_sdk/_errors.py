@@ -100,6 +100,7 @@ SERVER_TYPES: dict[str, type[SandboxError]] = {
     "CheckpointError": ServerError,
     "CriuError": ServerError,
     "GatewayError": ServerError,
+    "PortNotOpenError": ServerError,
     "KernelError": ServerError,
     "KernelGoneError": ServerError,
     "KernelDiedError": KernelDiedError,
