@@ -53,6 +53,12 @@ class Settings(BaseSettings):
         description="Sandboxes may have egress when they ask for it (false: loopback only, a "
         "create asking for it gets 400).",
     )
+    sandbox_domain: str | None = Field(
+        None,
+        description="The domain E2B's SDKs build a sandbox's host names on ({port}-{id}."
+        "{domain}, get_host()): point its wildcard DNS at this front end. Unset: the SDK's "
+        "E2B_DOMAIN.",
+    )
     pids_max: int = Field(512, ge=16, description="Most processes and threads in one sandbox.")
     reaper_interval: float = Field(1.0, gt=0, description="Seconds between timeout sweeps.")
     sandbox_ready_timeout: float = Field(

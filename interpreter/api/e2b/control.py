@@ -92,7 +92,8 @@ def _template(sandboxes: SandboxManager, template_id: str) -> str:
 
 
 def _created(record: SandboxRecord, request: Request, status: int = 201) -> JSONResponse:
-    return JSONResponse(schemas.sandbox(record, _key(request)), status_code=status)
+    domain = request.app.state.manager.settings.sandbox_domain
+    return JSONResponse(schemas.sandbox(record, _key(request), domain), status_code=status)
 
 
 # -- create ------------------------------------------------------------------------------------
@@ -173,7 +174,8 @@ async def resume_sandbox(
 # -- read --------------------------------------------------------------------------------------
 @router.get("/sandboxes/{sandbox_id}", summary="E2B: sandbox detail")
 async def get_sandbox(sandbox_id: str, request: Request, sandboxes: Manager) -> dict[str, Any]:
-    return schemas.sandbox_detail(sandboxes.get(_sandbox_id(sandbox_id)), _key(request))
+    record = sandboxes.get(_sandbox_id(sandbox_id))
+    return schemas.sandbox_detail(record, _key(request), sandboxes.settings.sandbox_domain)
 
 
 @router.get("/sandboxes", include_in_schema=False)

@@ -85,7 +85,7 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def sandbox(record: SandboxRecord, key: bytes) -> dict[str, Any]:
+def sandbox(record: SandboxRecord, key: bytes, domain: str | None = None) -> dict[str, Any]:
     """``Sandbox``: the answer to create, connect and resume."""
     return {
         "templateID": record.template,
@@ -95,7 +95,9 @@ def sandbox(record: SandboxRecord, key: bytes) -> dict[str, Any]:
         "envdVersion": ENVD_VERSION,
         "envdAccessToken": tokens.envd_access_token(key, record.id),
         "trafficAccessToken": tokens.traffic_access_token(key, record.id),
-        "domain": None,  # None: the SDK uses E2B_SANDBOX_URL (our origin) for sandbox traffic
+        # get_host(port) is "{port}-{id}.{domain}"; None: the SDK's E2B_DOMAIN. Its sandbox
+        # traffic goes to E2B_SANDBOX_URL (our origin) either way.
+        "domain": domain,
     }
 
 
@@ -121,12 +123,12 @@ def listed_sandbox(record: SandboxRecord) -> dict[str, Any]:
     }
 
 
-def sandbox_detail(record: SandboxRecord, key: bytes) -> dict[str, Any]:
+def sandbox_detail(record: SandboxRecord, key: bytes, domain: str | None = None) -> dict[str, Any]:
     """``SandboxDetail``: ``GET /sandboxes/{id}``."""
     return {
         **listed_sandbox(record),
         "envdAccessToken": tokens.envd_access_token(key, record.id),
-        "domain": None,
+        "domain": domain,
         "allowInternetAccess": record.network.enabled
         and ALL_TRAFFIC not in record.network.deny_out,
         "network": {
