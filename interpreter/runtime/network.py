@@ -209,6 +209,11 @@ def attached(folder: Path) -> Egress | None:
     return Egress(allow, domains, deny)
 
 
+def present(sandbox_id: str) -> bool:
+    """Whether the sandbox's veth is there (it goes with the sandbox's namespace)."""
+    return Path(f"/sys/class/net/{interface(sandbox_id)}").exists()
+
+
 def counters(sandbox_id: str) -> tuple[int, int] | None:
     """Bytes (received, sent) by the sandbox so far on its current veth, or None."""
     stats = Path(f"/sys/class/net/{interface(sandbox_id)}/statistics")

@@ -310,7 +310,7 @@ class NsjailRuntime(Runtime):
             return
         if self.network_failure is not None:
             raise network.NetworkError(self.network_failure)
-        if network.attached(process.folder) is not None:
+        if network.attached(process.folder) is not None and network.present(process.sandbox_id):
             network.update(process.sandbox_id, process.folder, egress)
             return
         host = network.attach(process.sandbox_id, process.folder, process.jail_pid, egress)
@@ -360,7 +360,9 @@ class NsjailRuntime(Runtime):
 
     def pause(self, process: SandboxProcess, memory: bool) -> None:
         if not memory:
-            # Files only: the processes end, the upper layer stays (a fresh boot resumes it).
+            # Files only: the processes end, the upper layer stays (a fresh boot resumes it),
+            # the network goes (attached again at resume).
+            network.detach(process.sandbox_id, process.folder)
             self.kill(process)
             linux.unmount(process.folder / "root")
             disk.unmount(process.folder)  # a loop device less while it is paused

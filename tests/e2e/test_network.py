@@ -122,6 +122,9 @@ def test_rules_survive_pause_and_resume(sandbox_factory: SandboxFactory, test_ho
     sandbox.resume()
     assert sandbox.run_code("kept").text == "1"
     assert probes(sandbox, *PUBLIC) == ["TimeoutError", "ok"]
+    sandbox.pause(memory=False)  # files only: a fresh boot on them, the same rules
+    sandbox.resume()
+    assert probes(sandbox, *PUBLIC) == ["TimeoutError", "ok"]
 
 
 @pytest.mark.parametrize(
