@@ -123,18 +123,20 @@ def prune() -> int:
 def attach(sandbox_id: str, folder: Path, jail_pid: int, egress: Egress) -> str:
     """Give the sandbox (its namespace is the jail PID 1's) its way out with these rules; the
     address of its DNS server (the host end)."""
-    detach(sandbox_id, folder)
+    if _state(folder) is not None or present(sandbox_id):
+        detach(sandbox_id, folder)  # what an earlier attach left
     name = interface(sandbox_id)
     with _allocate:
         host, inside = _free_pair()
         _ip("link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", str(jail_pid))
     try:
-        _ip("addr", "add", f"{host}/30", "dev", name)
-        _ip("link", "set", name, "up")
-        inner = ["nsenter", "--net", "--target", str(jail_pid), "--", "ip"]
-        _run(*inner, "addr", "add", f"{inside}/30", "dev", "eth0")
-        _run(*inner, "link", "set", "eth0", "up")
-        _run(*inner, "route", "add", "default", "via", str(host))
+        # One process per side (each command costs a fork and an exec: ~3 ms).
+        _run("ip", "-batch", "-", stdin=f"addr add {host}/30 dev {name}\nlink set {name} up\n")
+        _run(
+            "nsenter", "--net", "--target", str(jail_pid), "--", "ip", "-batch", "-",
+            stdin=f"addr add {inside}/30 dev eth0\nlink set eth0 up\n"
+            f"route add default via {host}\n",
+        )  # fmt: skip
         _rules(sandbox_id, name, str(host), egress)
         _start_dns(sandbox_id, folder, str(host), egress)
         state: dict[str, Any] = {"interface": name, "host": str(host), "inside": str(inside)}
@@ -181,9 +183,12 @@ def _forget(key: str, name: str, host: str | None) -> None:
                    for b in _dns_entries(name)]  # fmt: skip
     script += [f"delete chain inet {TABLE} out_{key}"]
     script += [f"delete set inet {TABLE} {s}_{key}" for s in ("allow", "resolved", "deny")]
-    for line in script:  # each may be gone already
-        with contextlib.suppress(NetworkError):
-            _nft(line)
+    try:
+        _nft("\n".join(script))  # one transaction: each costs ~15 ms
+    except NetworkError:
+        for line in script:  # some were gone already: the others one by one
+            with contextlib.suppress(NetworkError):
+                _nft(line)
 
 
 def _dns_entries(name: str) -> list[tuple[str, str]]:
@@ -277,7 +282,7 @@ def _start_dns(sandbox_id: str, folder: Path, host: str, egress: Egress) -> None
             raise NetworkError(f"dnsmasq failed: {(folder / 'dnsmasq.log').read_text()[-500:]}")
         if _listening(host):
             return
-        threading.Event().wait(0.005)
+        threading.Event().wait(0.002)
     raise NetworkError("dnsmasq did not start listening")
 
 
