@@ -314,7 +314,13 @@ class NsjailRuntime(Runtime):
             network.update(process.sandbox_id, process.folder, egress)
             return
         host = network.attach(process.sandbox_id, process.folder, process.jail_pid, egress)
-        _write_resolv_conf(process.folder, host)
+        try:
+            _write_resolv_conf(process.folder, host)
+        except OSError as exc:  # the sandbox's /etc is not a directory of its own (a link?)
+            network.detach(process.sandbox_id, process.folder)
+            raise network.NetworkError(
+                f"cannot write the sandbox's /etc/resolv.conf: {exc}"
+            ) from exc
 
     def network_bytes(self, process: SandboxProcess) -> tuple[int, int] | None:
         return network.counters(process.sandbox_id)

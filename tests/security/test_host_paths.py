@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -231,3 +232,27 @@ def test_deep_trees_are_walked_and_removed(tmp_path: Path) -> None:
     remove_tree(top)
     assert not top.exists()
     assert time.monotonic() - started < 10
+
+
+def test_a_planted_resolv_conf_link_is_replaced_not_followed(
+    sandbox_factory: Any, tmp_path: Path
+) -> None:
+    # The host writes the sandbox's /etc/resolv.conf when egress is turned on: a link there
+    # (absolute, so followed by the host it would point at a host file) is replaced.
+    victim = tmp_path / "host-file"
+    victim.write_text("the host's")
+    sandbox = sandbox_factory()
+    sandbox.commands.run(f"ln -sf {victim} /etc/resolv.conf", user="root")
+    sandbox.update_network({"enabled": True})
+    assert victim.read_text() == "the host's"
+    assert sandbox.commands.run("cat /etc/resolv.conf").stdout.startswith("nameserver 10.77.")
+    assert sandbox.commands.run("test -L /etc/resolv.conf || echo file").stdout == "file\n"
+    # A linked /etc is refused, and the sandbox keeps running without egress.
+    other = sandbox_factory()
+    other.commands.run(f"mv /etc /etc.real && /etc.real/../bin/ln -s {tmp_path} /etc", user="root")
+    with pytest.raises(Exception) as failure:
+        other.update_network({"enabled": True})
+    assert "cannot write the sandbox's /etc/resolv.conf" in str(failure.value)
+    assert not (tmp_path / "resolv.conf").exists()
+    assert not Path(f"/sys/class/net/sbx{other.sandbox_id[:12]}").exists()  # undone
+    assert other.get_info().network["enabled"] is False
