@@ -30,6 +30,11 @@ class Network(BaseModel):
         "through the sandbox's DNS. Private ranges and the host's networks are reachable "
         "only when an entry here names them.",
     )
+    public: bool = Field(
+        True,
+        description="Its ports answer E2B's {port}-{id}.{domain} hosts without the sandbox's "
+        "traffic token (E2B's allowPublicTraffic); the native ports route always takes the key.",
+    )
     deny_out: list[str] = Field(
         default_factory=list,
         description=f"At most {MAX_ENTRIES} IPv4 addresses and CIDRs the sandbox may not "
@@ -47,7 +52,7 @@ def checked(network: Network) -> Network:
             )
     allow = [_entry(entry, "allow_out", domains=True) for entry in network.allow_out]
     deny = [_entry(entry, "deny_out", domains=False) for entry in network.deny_out]
-    return Network(enabled=network.enabled, allow_out=allow, deny_out=deny)
+    return Network(enabled=network.enabled, allow_out=allow, deny_out=deny, public=network.public)
 
 
 def is_domain(entry: str) -> bool:

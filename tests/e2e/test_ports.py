@@ -111,3 +111,32 @@ def test_a_paused_sandbox_resumes_for_its_port(server: Server, web_sandbox: Sand
     with server.client() as http:
         page = http.get(f"/v1/sandboxes/{web_sandbox.sandbox_id}/ports/{PORT}/page/back")
     assert page.status_code == 200 and page.text == "hello back "
+
+
+def test_a_sandbox_that_is_not_public_wants_its_traffic_token(server: Server) -> None:
+    headers = {"X-API-KEY": server.api_key}
+    body = {"templateID": "code-interpreter-v1", "network": {"allowPublicTraffic": False}}
+    created = httpx.post(f"{server.url}/v2/sandboxes", json=body, headers=headers, timeout=120)
+    assert created.status_code == 201, created.text
+    sandbox_id, token = created.json()["sandboxID"], created.json()["trafficAccessToken"]
+    sandbox = Sandbox.connect(sandbox_id, api_url=server.url, api_key=server.api_key)
+    try:
+        sandbox.files.write("/home/user/app.py", APP)
+        sandbox.commands.start("python3 /home/user/app.py")
+        host = {"Host": f"{PORT}-{sandbox_id}.e2b.local"}
+        for _ in range(100):
+            with_token = httpx.get(
+                f"{server.url}/page/t", headers={**host, "E2B-Traffic-Access-Token": token}
+            )
+            if with_token.status_code == 200:
+                break
+            time.sleep(0.1)
+        assert with_token.text == "hello t "
+        without = httpx.get(f"{server.url}/page/t", headers=host)
+        assert without.status_code == 403 and "Traffic-Access-Token" in without.json()["message"]
+        wrong = httpx.get(
+            f"{server.url}/page/t", headers={**host, "E2B-Traffic-Access-Token": "0" * 64}
+        )
+        assert wrong.status_code == 403
+    finally:
+        sandbox.kill()

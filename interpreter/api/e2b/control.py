@@ -127,7 +127,8 @@ def _network(sandboxes: SandboxManager, body: schemas.NewSandbox) -> Network:
         deny.append(ALL_TRAFFIC)
     asked = bool(rules.allow_out) or body.allow_internet_access is not False
     enabled = asked and (sandboxes.settings.egress or bool(rules.allow_out))
-    return Network(enabled=enabled, allow_out=rules.allow_out or [], deny_out=deny)
+    public = rules.allow_public_traffic is not False
+    return Network(enabled=enabled, allow_out=rules.allow_out or [], deny_out=deny, public=public)
 
 
 def _on_timeout(body: schemas.NewSandbox) -> OnTimeout:
@@ -275,6 +276,7 @@ async def update_network(
         enabled=record.network.enabled or bool(body.allow_out),
         allow_out=body.allow_out or [],
         deny_out=body.deny_out or [],
+        public=record.network.public,
     )
     await sandboxes.update_network(record.id, network)
     return Response(status_code=204)

@@ -41,6 +41,7 @@ class SandboxNetwork(Body):
 
     allow_out: list[str] | None = Field(None, alias="allowOut")
     deny_out: list[str] | None = Field(None, alias="denyOut")
+    allow_public_traffic: bool | None = Field(None, alias="allowPublicTraffic")
 
 
 class NewSandbox(Body):
@@ -134,6 +135,7 @@ def sandbox_detail(record: SandboxRecord, key: bytes, domain: str | None = None)
         "network": {
             "allowOut": record.network.allow_out,
             "denyOut": record.network.deny_out,
+            "allowPublicTraffic": record.network.public,
         },
         "lifecycle": {
             "autoResume": True,  # any request resumes a paused sandbox, files-only ones too
