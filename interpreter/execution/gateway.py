@@ -30,7 +30,7 @@ MAX_QUEUED_FRAMES = 4  # read ahead by the websocket before the reader takes the
 MAX_INBOX_BYTES = 32 * 1024 * 1024  # parsed, waiting for one slow listener: then back-pressure
 MAX_ANSWER_BYTES = 4 * 1024 * 1024  # one REST answer of the gateway (kernel lists: ~200 B each)
 KERNEL_START_TIMEOUT = 60.0  # the gateway answers the websocket once the kernel answered (a
-# kernel starting on a loaded 2-core host was seen past 30 s: Deno, while a snapshot was dumped)
+# Deno kernel starting during a full test run on the 2-core host was seen past 30 s)
 # Kernel ids come from the sandbox and go into URL paths: only the gateway's UUID form is used.
 KERNEL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
