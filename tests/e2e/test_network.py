@@ -40,7 +40,12 @@ def probes(sandbox: Sandbox, *hosts: str, user: str | None = None) -> list[str]:
 
 def test_no_egress_by_default(sandbox_factory: SandboxFactory, test_hosts: Hosts) -> None:
     sandbox = sandbox_factory()
-    assert sandbox.get_info().network == {"enabled": False, "allow_out": [], "deny_out": []}
+    assert sandbox.get_info().network == {
+        "enabled": False,
+        "allow_out": [],
+        "deny_out": [],
+        "public": True,
+    }
     assert probes(sandbox, *PUBLIC, PRIVATE) == ["OSError"] * 3  # no route: loopback only
     assert "eth0" not in sandbox.commands.run("cat /proc/net/dev").stdout
 
