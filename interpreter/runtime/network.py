@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from interpreter.core.network import ALL_TRAFFIC
+
 SUBNET = ipaddress.ip_network("10.77.0.0/16")  # a /30 per sandbox: 16 384 at once
 TABLE = "interpreter"
 STATE = "network.json"  # in the sandbox's folder (the host's): what attach made
@@ -47,7 +49,6 @@ BLOCKED = (
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
     "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/3",
 )  # fmt: skip
-ALL_TRAFFIC = "0.0.0.0/0"
 DNS_PORTS = "meta l4proto { tcp, udp } th dport 53"
 _allocate = threading.Lock()
 
@@ -149,7 +150,7 @@ def attach(sandbox_id: str, folder: Path, jail_pid: int, egress: Egress) -> str:
 
 
 def update(sandbox_id: str, folder: Path, egress: Egress) -> None:
-    """New rules for an attached sandbox (its connections allowed before stay up)."""
+    """New rules for an attached sandbox: every packet meets them, open connections too."""
     state = _state(folder)
     if state is None:
         raise NetworkError(f"sandbox {sandbox_id} has no network attached")
