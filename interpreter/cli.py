@@ -1,4 +1,4 @@
-"""`interpreter serve | sandbox list|kill | template build|list`."""
+"""`interpreter serve | sandbox list|kill | template init|build|list|delete`."""
 
 from __future__ import annotations
 
@@ -21,20 +21,107 @@ def serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
 
 
+INIT_DOCKERFILE = """\
+# A template: built by `interpreter template build --name NAME` (steps run in a build sandbox,
+# cached), then started and snapshotted: its sandboxes start with the start command running.
+FROM code-interpreter
+# RUN pip install --no-cache-dir requests
+# COPY app/ /home/user/app/
+# ENV GREETING=hello
+# The start command (or -c): a server, say; --ready-cmd tells when it is ready.
+# CMD ["python3", "-m", "http.server", "8000"]
+"""
+
+
+def template_init(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    path = Path(args.path) / "Dockerfile"
+    if path.exists():
+        raise InterpreterError(f"{path} exists already")
+    path.write_text(INIT_DOCKERFILE)
+    print(f"wrote {path}: edit it, then `interpreter template build --name NAME`")
+
+
 def template_build(args: argparse.Namespace) -> None:
     from interpreter.runtime import images
 
-    settings = Settings()
-    for name in args.names or images.template_names():
-        image = images.build(settings, name)
-        print(f"{name}: {' + '.join(str(layer) for layer in image.layers)}")
+    builtin = images.template_names()
+    if args.names and all(name in builtin for name in args.names) and args.name is None:
+        settings = Settings()  # the built-in images: built here, without the service
+        for name in args.names:
+            image = images.build(settings, name)
+            print(f"{name}: {' + '.join(str(layer) for layer in image.layers)}")
+        return
+    if args.names:
+        raise InterpreterError(
+            f"built-in templates are {builtin}; to build a Dockerfile give --name NAME"
+        )
+    _remote_build(args)
+
+
+def _remote_build(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from interpreter_sdk import SandboxError, TemplateBuildError, Templates
+
+    console = Console(stderr=True, highlight=False)
+    folder = Path(args.path)
+    dockerfile = Path(args.file) if args.file else folder / "Dockerfile"
+    if not dockerfile.is_file():
+        raise InterpreterError(f"no Dockerfile at {dockerfile} (`interpreter template init`)")
+    name = args.name or folder.resolve().name.lower()
+    styles = {"error": "red", "warn": "yellow", "debug": "dim"}
+
+    def show(entry: object) -> None:
+        level, message, step = (getattr(entry, k) for k in ("level", "message", "step"))
+        console.print(f"[dim]{step or '':>8}[/] {message}", style=styles.get(level), markup=False)
+
+    try:
+        with Templates() as templates:
+            build = templates.build(
+                name, dockerfile, folder, start_cmd=args.start_cmd, ready_cmd=args.ready_cmd,
+                cpu=args.cpu, memory_mb=args.memory_mb, on_log=show,
+            )  # fmt: skip
+    except TemplateBuildError as exc:
+        raise InterpreterError(str(exc)) from None
+    except SandboxError as exc:
+        raise InterpreterError(f"the service refused the build: {exc}") from None
+    console.print(
+        f"template {name} built: {build.built_steps} steps run, {build.cached_steps} cached "
+        f"(build {build.id})"
+    )
+    print(name)
 
 
 def template_list(args: argparse.Namespace) -> None:
-    from interpreter.runtime import images
+    from interpreter_sdk import SandboxError, Templates
 
-    for name in images.template_names():
-        print(name)
+    try:
+        with Templates() as templates:
+            for info in templates.list():
+                kind = "built-in" if info.builtin else (info.status or "-")
+                tags = ",".join(sorted(t for t in info.tags if t != "default"))
+                print(f"{info.name}\t{kind}\t{tags}")
+    except SandboxError:  # no service: the built-in definitions
+        from interpreter.runtime import images
+
+        for name in images.template_names():
+            print(f"{name}\tbuilt-in")
+
+
+def template_delete(args: argparse.Namespace) -> None:
+    from interpreter_sdk import SandboxError, Templates
+
+    with Templates() as templates:
+        for name in args.names:
+            try:
+                templates.delete(name)
+            except SandboxError as exc:
+                raise InterpreterError(str(exc)) from None
+            print("deleted", name)
 
 
 def sandbox_list(args: argparse.Namespace) -> None:
@@ -93,13 +180,30 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--all", action="store_true", help="kill every sandbox")
     p.set_defaults(func=sandbox_kill)
 
-    template = commands.add_parser("template", help="sandbox templates (images)")
+    template = commands.add_parser("template", help="sandbox templates")
     sub = template.add_subparsers(required=True, metavar="ACTION")
-    p = sub.add_parser("build", help="build templates (cached by their definition's hash)")
-    p.add_argument("names", nargs="*", help="templates to build; default: all")
+    p = sub.add_parser("init", help="write a Dockerfile starting from the default template")
+    p.add_argument("--path", default=".", help="folder (default: here)")
+    p.set_defaults(func=template_init)
+    p = sub.add_parser(
+        "build",
+        help="build a Dockerfile through the service (INTERPRETER_API_URL/KEY), or built-in "
+        "templates here by name (cached by their definition's hash)",
+    )
+    p.add_argument("names", nargs="*", help="built-in templates to build here")
+    p.add_argument("--name", "-n", help="the template's name (default: the folder's)")
+    p.add_argument("--path", default=".", help="the build context (default: here)")
+    p.add_argument("--file", "-f", help="the Dockerfile (default: PATH/Dockerfile)")
+    p.add_argument("--cmd", "-c", dest="start_cmd", help="start command (default: CMD)")
+    p.add_argument("--ready-cmd", help="ready when this exits 0 (default: sleep 20)")
+    p.add_argument("--cpu", type=float, help="CPU cores of the build's steps")
+    p.add_argument("--memory-mb", type=int, help="memory (MiB) of the build's steps")
     p.set_defaults(func=template_build)
-    p = sub.add_parser("list", help="known templates")
+    p = sub.add_parser("list", help="templates (the service's; without it, the built-in ones)")
     p.set_defaults(func=template_list)
+    p = sub.add_parser("delete", help="delete templates built through the service")
+    p.add_argument("names", nargs="+")
+    p.set_defaults(func=template_delete)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

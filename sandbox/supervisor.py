@@ -127,6 +127,8 @@ def main() -> None:
         Service("agent", [sys.executable, "/opt/interpreter/agent/server.py"], as_user=False),
         Service("gateway", [sys.executable, "/opt/interpreter/gateway.py"], as_user=True),
     ]
+    if "--agent-only" in sys.argv[1:]:  # a template build's step: files and commands only
+        services = services[:1]
     stopping = False
     reaps_asked = reaps_done = 0
 

@@ -54,4 +54,4 @@ done
 scripts/build-criu.sh
 
 # 6. The default image (cached by the hash of its definition: a no-op when unchanged).
-.venv/bin/interpreter template build code-interpreter
+.venv/bin/interpreter template build code-interpreter base

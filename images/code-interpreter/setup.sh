@@ -3,9 +3,15 @@
 set -eu
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 id user >/dev/null 2>&1 || useradd --uid 1000 --user-group --create-home --shell /bin/bash user
-# The other languages' runtimes, without recommends (R: 31 packages; a headless JDK for Java).
+# Passwordless sudo for `user`, as E2B's templates have (its sudoers line, and the sudo group).
+usermod -aG sudo user
+echo 'user ALL=(ALL:ALL) NOPASSWD: ALL' >/etc/sudoers.d/user
+chmod 0440 /etc/sudoers.d/user
+visudo -cq
+# The other languages' runtimes, without recommends (R: 31 packages; a headless JDK for Java), and
+# Debian's npm (debootstrap cannot: its node-* dependencies are met by virtual packages).
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends r-base-core r-cran-irkernel openjdk-17-jdk-headless >/dev/null
+apt-get install -y -qq --no-install-recommends r-base-core r-cran-irkernel openjdk-17-jdk-headless npm >/dev/null
 python3 -m venv /opt/venv
 /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -q \
     --no-index --find-links /tmp/image/wheels -r /tmp/image/requirements.txt

@@ -17,8 +17,9 @@ from interpreter import __version__
 from interpreter.api import e2b, errors
 from interpreter.api.deps import api_key_header, require_api_key
 from interpreter.api.e2b import control, jupyter, routing
+from interpreter.api.e2b import templates as e2b_templates
 from interpreter.api.guard import KeyCheck, RequestGuard
-from interpreter.api.routes import commands, contexts, execute, files, pool, sandboxes
+from interpreter.api.routes import commands, contexts, execute, files, pool, sandboxes, templates
 from interpreter.core.config import Settings
 from interpreter.core.errors import AuthenticationError
 from interpreter.service.manager import SandboxManager
@@ -63,7 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(api_key_header), Depends(require_api_key)],
         responses=errors.answers(AuthenticationError),
     )
-    for module in (sandboxes, contexts, execute, files, commands, pool):
+    for module in (sandboxes, contexts, execute, files, commands, pool, templates):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(files.signed)  # authenticated by the URL's signature, not the key
@@ -71,7 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuard,
         policy=key_check,
-        streamed={files.write_file, files.signed_upload},
+        streamed={
+            files.write_file,
+            files.signed_upload,
+            templates.upload_files,
+            e2b_templates.upload_files,
+        },
         max_body=settings.max_body_mb << 20,
     )
     return app

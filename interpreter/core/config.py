@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         description="Disk limit (MiB) if not given: each sandbox's writable layer is a file "
         "system of this size (a sparse file: space is taken as it is written).",
     )
+    max_build_files_mb: int = Field(
+        4096,
+        ge=1,
+        description="Largest archive of a template build's files (MiB): a larger upload is "
+        "refused.",
+    )
     egress: bool = Field(
         True,
         description="Sandboxes may have egress when they ask for it (false: loopback only, a "

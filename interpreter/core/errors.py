@@ -9,15 +9,20 @@ InterpreterError
 │   │   └── SandboxGoneError              the sandbox was killed (or paused) under a running call
 │   ├── ContextNotFoundError
 │   ├── TemplateNotFoundError
+│   ├── BuildNotFoundError
+│   ├── BuildFilesNotFoundError           a COPY step's uploaded files are not there
 │   ├── FileNotFoundInSandboxError
 │   └── ProcessNotFoundError
 ├── PermissionDeniedError            403
 ├── InvalidRequestError              400
-│   └── UnsupportedLanguageError
+│   ├── UnsupportedLanguageError
+│   └── DockerfileError                   the message names the line
 ├── ConflictError                    409
+│   └── TemplateInUseError                it has sandboxes, or a build runs
 ├── NotSupportedError                501  a feature (of E2B's API) this server does not have
 ├── SandboxStartError                500  the jail or its gateway did not come up
 ├── ImageBuildError                  500
+│   └── BuildStepError                    a template build's step failed (its number)
 ├── CheckpointError                  500  pausing or resuming (CRIU) failed
 ├── GatewayError                     502  the sandbox's gateway answered badly or not at all
 ├── KernelError                      502
@@ -123,3 +128,27 @@ class KernelDiedError(KernelError):
 
 class ExecutionTimeoutError(InterpreterError):
     """The execution ran past its timeout; the kernel was interrupted."""
+
+
+class BuildNotFoundError(NotFoundError):
+    """No template build of that id (for that template)."""
+
+
+class BuildFilesNotFoundError(NotFoundError):
+    """A COPY step names an archive of files that was never uploaded."""
+
+
+class DockerfileError(InvalidRequestError):
+    """A Dockerfile this service cannot build: the message names the line."""
+
+
+class TemplateInUseError(ConflictError):
+    """The template has sandboxes (running or paused), or a build of it runs."""
+
+
+class BuildStepError(ImageBuildError):
+    """A template build's step failed: its number (1-based), what it printed last."""
+
+    def __init__(self, message: str, step: int = 0) -> None:
+        super().__init__(message)
+        self.step = step

@@ -1,4 +1,5 @@
-"""Sandbox and context records in SQLite (the embedded default): they survive restarts."""
+"""Sandbox, context, template and build records in SQLite (the embedded default): they survive
+restarts."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from interpreter.core.errors import SandboxNotFoundError
 from interpreter.core.models import ContextRecord, SandboxRecord
+from interpreter.core.templates import BuildRecord, LogEntry, TemplateRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sandboxes (
@@ -25,6 +27,21 @@ CREATE TABLE IF NOT EXISTS contexts (
     created_at TEXT NOT NULL,
     record TEXT NOT NULL,
     PRIMARY KEY (sandbox_id, id)
+);
+CREATE TABLE IF NOT EXISTS templates (
+    name TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS builds (
+    id TEXT PRIMARY KEY,
+    template TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS build_logs (
+    build_id TEXT NOT NULL REFERENCES builds(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (build_id, seq)
 );
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     key TEXT PRIMARY KEY,
@@ -147,3 +164,67 @@ class Store:
                 "SELECT sandbox_id FROM idempotency_keys WHERE key = ?", (key,)
             ).fetchone()
         return row[0] if row else None
+
+    # -- templates and their builds ---------------------------------------------------------
+    def put_template(self, record: TemplateRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO templates (name, record) VALUES (?,?) "
+                "ON CONFLICT(name) DO UPDATE SET record = excluded.record",
+                (record.name, record.model_dump_json()),
+            )
+
+    def get_template(self, name: str) -> TemplateRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM templates WHERE name = ?", (name,)
+            ).fetchone()
+        return TemplateRecord.model_validate_json(row[0]) if row else None
+
+    def list_templates(self) -> list[TemplateRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM templates ORDER BY name").fetchall()
+        return [TemplateRecord.model_validate_json(r[0]) for r in rows]
+
+    def delete_template(self, name: str) -> None:
+        """The template, its builds and their logs."""
+        with self._lock:
+            self._db.execute("DELETE FROM builds WHERE template = ?", (name,))
+            self._db.execute("DELETE FROM templates WHERE name = ?", (name,))
+
+    def put_build(self, record: BuildRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO builds (id, template, record) VALUES (?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET record = excluded.record",
+                (record.id, record.template, record.model_dump_json()),
+            )
+
+    def get_build(self, build_id: str) -> BuildRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT record FROM builds WHERE id = ?", (build_id,)).fetchone()
+        return BuildRecord.model_validate_json(row[0]) if row else None
+
+    def list_builds(self, template: str | None = None) -> list[BuildRecord]:
+        query, params = "SELECT record FROM builds ORDER BY rowid", tuple[str, ...]()
+        if template is not None:
+            query = "SELECT record FROM builds WHERE template = ? ORDER BY rowid"
+            params = (template,)
+        with self._lock:
+            rows = self._db.execute(query, params).fetchall()
+        return [BuildRecord.model_validate_json(r[0]) for r in rows]
+
+    def add_build_log(self, build_id: str, seq: int, entry: LogEntry) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO build_logs (build_id, seq, entry) VALUES (?,?,?)",
+                (build_id, seq, entry.model_dump_json()),
+            )
+
+    def build_logs(self, build_id: str, offset: int = 0, limit: int = 1000) -> list[LogEntry]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT entry FROM build_logs WHERE build_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                (build_id, offset, limit),
+            ).fetchall()
+        return [LogEntry.model_validate_json(r[0]) for r in rows]

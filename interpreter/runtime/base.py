@@ -50,6 +50,8 @@ class SandboxSpec:
     image: Image
     limits: Limits
     envs: dict[str, str] = field(default_factory=dict)
+    # A template build's step: the agent only (files, commands), no gateway and no kernels.
+    agent_only: bool = False
 
 
 @dataclass
@@ -108,6 +110,31 @@ class Runtime(ABC):
     @abstractmethod
     def image(self, template: str) -> Image:
         """The built image of a template (TemplateNotFoundError if there is none)."""
+
+    @abstractmethod
+    def builtin_templates(self) -> list[str]:
+        """The templates this runtime defines itself (their images built by ``image``)."""
+
+    @abstractmethod
+    def base_envs(self) -> dict[str, str]:
+        """The variables every process of a sandbox starts with (PATH, HOME...)."""
+
+    @abstractmethod
+    def built_image(self, base: Image, name: str, layers: list[str]) -> Image:
+        """The image of template ``name`` built on ``base`` with these step layers (bottom
+        first; each one ``has_layer``)."""
+
+    @abstractmethod
+    def has_layer(self, key: str) -> bool:
+        """Whether the step layer ``key`` was kept (a build step's result, cached)."""
+
+    @abstractmethod
+    def capture_layer(self, process: SandboxProcess, key: str) -> None:
+        """Keep what a killed build sandbox wrote on its image as the step layer ``key``."""
+
+    @abstractmethod
+    def remove_layers(self, keep: set[str]) -> list[str]:
+        """Remove every step layer not in ``keep`` that no sandbox has mounted; their keys."""
 
     # -- process tree -----------------------------------------------------------------------
     @abstractmethod

@@ -9,6 +9,11 @@ An image is a stack of read-only layers mounted with overlayfs under each sandbo
   supervisor, the gateway launcher, kernelspecs, the agent) copied to ``/opt/interpreter``.
   Cheap: cached by its own hash, so editing start-up code does not re-run debootstrap.
 
+Templates built from a Dockerfile (or E2B's Template SDK) add a layer per RUN or COPY step
+between the two: ``layers/<key>``, the upper layer a build sandbox left, keyed by a hash of its
+parent's key and the step (``service/builder.py``). They stay below ``kernels``: a change to our
+start-up code does not invalidate any of them.
+
 Every file is owned by an id shifted into the sandbox's user-namespace range (``ID_SHIFT``), as
 rootless container engines do: root inside owns ``/usr``, ``user`` owns ``/home/user``, and no
 file is owned by a real host user.
@@ -34,6 +39,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from interpreter.core.config import REPO_ROOT, Settings
 from interpreter.core.errors import ImageBuildError, TemplateNotFoundError
+from interpreter.core.sandbox_fs import remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +114,59 @@ def build(settings: Settings, name: str, console: Console | None = None) -> Imag
             console.print(f"[green]✓[/] {name} {label} built in {time.monotonic() - started:.0f} s")
     _prune(settings, name, keep={base.name, kernels.name})
     return resolve(settings, name)
+
+
+def built(base: Image, name: str, layer_dirs: list[Path]) -> Image:
+    """The image of a template built on ``base``: its step layers (bottom first) between the
+    base's start-up layer and its file system."""
+    top, *rest = base.layers
+    return Image(name, (top, *[d / "rootfs" for d in reversed(layer_dirs)], *rest))
+
+
+def step_layer(settings: Settings, key: str) -> Path:
+    return settings.images_path / "layers" / key
+
+
+def step_layer_ready(settings: Settings, key: str) -> bool:
+    return (step_layer(settings, key) / ".complete").exists()
+
+
+def capture_layer(settings: Settings, upper: Path, key: str) -> None:
+    """Keep what a build step wrote (the upper layer of its stopped sandbox) as layer ``key``.
+    ``cp -a`` copies links as links and keeps owners (already the sandbox's shifted ids),
+    modes, xattrs (overlayfs' opaque marks) and whiteouts. What the sandbox's own start-up code
+    left (byte code under /opt/interpreter) is not the step's."""
+    layer = step_layer(settings, key)
+    partial = layer.with_name(layer.name + ".partial")
+    remove_tree(partial)
+    partial.mkdir(parents=True)
+    try:
+        result = subprocess.run(
+            ["cp", "-a", "--reflink=auto", "--", str(upper), str(partial / "rootfs")],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise ImageBuildError(f"could not keep the step's layer: {result.stderr[-500:]}")
+        remove_tree(partial / "rootfs" / "opt" / "interpreter")
+        (partial / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
+        remove_tree(layer)  # a stale incomplete one
+        partial.rename(layer)
+    except BaseException:
+        remove_tree(partial)
+        raise
+
+
+def remove_step_layers(settings: Settings, keep: set[str]) -> list[str]:
+    """Remove the step layers not in ``keep`` and not mounted; their keys."""
+    folder = settings.images_path / "layers"
+    if not folder.is_dir():
+        return []
+    in_use, removed = _layers_in_use(), []
+    for layer in folder.iterdir():
+        if layer.name not in keep and f"{layer}/rootfs" not in in_use:
+            remove_tree(layer)
+            removed.append(layer.name)
+    return removed
 
 
 def _layer_path(settings: Settings, name: str, kind: str, digest: str) -> Path:

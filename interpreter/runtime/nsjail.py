@@ -102,6 +102,24 @@ class NsjailRuntime(Runtime):
     def image(self, template: str) -> Image:
         return images.resolve(self.settings, template)
 
+    def builtin_templates(self) -> list[str]:
+        return images.template_names()
+
+    def base_envs(self) -> dict[str, str]:
+        return dict(BASE_ENV)
+
+    def built_image(self, base: Image, name: str, layers: list[str]) -> Image:
+        return images.built(base, name, [images.step_layer(self.settings, k) for k in layers])
+
+    def has_layer(self, key: str) -> bool:
+        return images.step_layer_ready(self.settings, key)
+
+    def capture_layer(self, process: SandboxProcess, key: str) -> None:
+        images.capture_layer(self.settings, disk.layer_dirs(process.folder)[0], key)
+
+    def remove_layers(self, keep: set[str]) -> list[str]:
+        return images.remove_step_layers(self.settings, keep)
+
     def argv(self, spec: SandboxSpec, folder: Path) -> list[str]:
         # Names only: nsjail takes each value from its own environment (launch() sets it),
         # which only root can read, where a command line is every host user's to see.
@@ -137,6 +155,7 @@ class NsjailRuntime(Runtime):
             *[arg for key in env for arg in ("--env", key)],
             "--",
             "/opt/venv/bin/python", "/opt/interpreter/supervisor.py",
+            *(["--agent-only"] if spec.agent_only else []),
         ]  # fmt: skip
 
     def launch(self, spec: SandboxSpec) -> SandboxProcess:

@@ -31,8 +31,10 @@ from interpreter.core.errors import (
 from interpreter.core.models import SandboxRecord
 from interpreter.core.network import Network, is_domain
 from interpreter.core.store import Store
+from interpreter.core.templates import StartSpec
 from interpreter.execution import languages
 from interpreter.runtime.base import Egress, Image, Limits, Runtime, SandboxProcess, SandboxSpec
+from interpreter.service import template_start
 from interpreter.service.contexts import Contexts
 from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
 
@@ -64,15 +66,32 @@ class Launcher(ABC):
 
 @dataclass
 class ColdBoot(Launcher):
-    """A new sandbox booted from its image: the gateway, agent and kernels start now."""
+    """A new sandbox booted from its image: the gateway, agent and kernels start now, then the
+    template's start command (if it has one) until its ready command succeeds."""
 
     image: Image
+    start: StartSpec | None = None
+    log: template_start.Log | None = None  # the start's progress (a template build's log)
 
     def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
         return runtime.launch(_spec(record, self.image))
 
     async def prepare(self, bring_up: BringUp, record: SandboxRecord, live: LiveSandbox) -> None:
         await bring_up.contexts.create_defaults(record.id, live.kernels)
+        if self.start is not None:
+            await template_start.start(live.commands, self.start, self.log)
+
+
+@dataclass
+class BuildBoot(Launcher):
+    """A template build's sandbox for one step: the agent only (files, commands), on the
+    image the steps before made."""
+
+    image: Image
+    wait_for_gateway = False
+
+    def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
+        return runtime.launch(_spec(record, self.image, agent_only=True))
 
 
 @dataclass
@@ -136,6 +155,7 @@ class FilesOnlyBoot(Launcher):
     """A paused sandbox booted fresh on its kept files (its checkpoint, if any, discarded)."""
 
     image: Image
+    start: StartSpec | None = None
     new_sandbox = False
 
     def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
@@ -144,6 +164,8 @@ class FilesOnlyBoot(Launcher):
 
     async def prepare(self, bring_up: BringUp, record: SandboxRecord, live: LiveSandbox) -> None:
         await bring_up.contexts.start_default_python(record.id, live.kernels)
+        if self.start is not None:  # as at its first boot: the template's processes run
+            await template_start.start(live.commands, self.start)
 
 
 class BringUp:
@@ -307,8 +329,8 @@ async def _shielded(undo: Coroutine[Any, Any, None]) -> None:
     await asyncio.shield(asyncio.ensure_future(undo))
 
 
-def _spec(record: SandboxRecord, image: Image) -> SandboxSpec:
-    return SandboxSpec(record.id, image, limits_of(record), record.envs)
+def _spec(record: SandboxRecord, image: Image, agent_only: bool = False) -> SandboxSpec:
+    return SandboxSpec(record.id, image, limits_of(record), record.envs, agent_only=agent_only)
 
 
 def egress_of(network: Network) -> Egress | None:

@@ -12,21 +12,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from interpreter.core.errors import SandboxNotFoundError
+from interpreter.core.errors import CheckpointError, InterpreterError, SandboxNotFoundError
 from interpreter.core.models import SandboxRecord, now
 from interpreter.core.options import CreateRequest
 from interpreter.runtime.base import Image
+from interpreter.service import template_start
 from interpreter.service.bring_up import BringUp, ColdBoot, SnapshotRestore
 from interpreter.service.pool import Pooled, WarmPool
+from interpreter.service.templates import Resolved
 
 log = logging.getLogger(__name__)
 
 
 class FastStart:
-    def __init__(self, bring_up: BringUp) -> None:
+    def __init__(
+        self,
+        bring_up: BringUp,
+        resolve: Callable[[str], Awaitable[Resolved]],
+        built: Callable[[], list[str]] = list,
+    ) -> None:
         self.bring_up = bring_up
+        self.resolve = resolve  # a template's name -> its image and how it starts
+        self.built = built  # the templates built here (each has a snapshot)
         self.settings, self.runtime = bring_up.settings, bring_up.runtime
         self.store, self.live = bring_up.store, bring_up.live
         self.pool: WarmPool | None = None
@@ -34,7 +44,7 @@ class FastStart:
     async def start(self) -> None:
         """Keep ready sandboxes per template (the serving front end only)."""
         await self.discard_pooled()  # left by a front end that did not stop cleanly
-        templates = {self.settings.default_template, *self.settings.pool_sizes}
+        templates = {self.settings.default_template, *self.settings.pool_sizes, *self.built()}
         snapshots = self.settings.snapshots
         if snapshots:
             unsupported = await asyncio.to_thread(self.runtime.checkpoint_support)
@@ -63,6 +73,11 @@ class FastStart:
             await self.bring_up.tear_down(record)
         return [record.id for record in records]
 
+    @property
+    def pool_snapshots(self) -> bool:
+        """Whether templates get snapshots here (on, and CRIU works)."""
+        return self.pool is not None and self.pool.snapshots_on
+
     def status(self) -> list[dict[str, object]]:
         return self.pool.status() if self.pool is not None else []
 
@@ -79,20 +94,30 @@ class FastStart:
         log.info("sandbox %s restored from the %s snapshot", record.id, request.template)
         return record
 
+    async def forget(self, template: str) -> None:
+        """A template is deleted: its pooled sandboxes and its snapshot go."""
+        with contextlib.suppress(InterpreterError):
+            resolved = await self.resolve(template)
+            await asyncio.to_thread(self.runtime.discard_snapshot, resolved.image)
+        if self.pool is not None:
+            await self.pool.forget(template)
+
     # -- the warm pool ------------------------------------------------------------------------
-    def _pooled_record(self, template: str) -> SandboxRecord:
+    def _pooled_record(self, resolved: Resolved) -> SandboxRecord:
         """A sandbox no client sees (pool, snapshot source): killed with the pool if left."""
-        return CreateRequest.defaults(self.settings, template).new_record("pooled")
+        record = CreateRequest.defaults(self.settings, resolved.name).new_record("pooled")
+        record.envs = resolved.envs  # a built template's ENV
+        return record
 
     async def _boot_pooled(self, template: str) -> Pooled:
-        image = await asyncio.to_thread(self.runtime.image, template)
-        record = self._pooled_record(template)
-        if await self._restore(record, image):
+        resolved = await self.resolve(template)
+        record = self._pooled_record(resolved)
+        if await self._restore(record, resolved.image):
             log.info("sandbox %s restored from the %s snapshot into the pool", record.id, template)
         else:
-            record = self._pooled_record(template)  # nothing of the failed restore's
-            await self.bring_up.run(record, ColdBoot(image))
-        return Pooled(record, image)
+            record = self._pooled_record(resolved)  # nothing of the failed restore's
+            await self.bring_up.run(record, ColdBoot(resolved.image, resolved.start))
+        return Pooled(record, resolved.image)
 
     def _pooled_alive(self, pooled: Pooled) -> bool:
         live = self.live.get(pooled.record.id)
@@ -142,11 +167,23 @@ class FastStart:
     async def _take_snapshot(self, template: str) -> None:
         """Checkpoint a freshly booted sandbox of the template, once per build of it (kept on
         disk): restoring it skips the gateway's and the kernel's start-up."""
-        image = await asyncio.to_thread(self.runtime.image, template)
-        if await asyncio.to_thread(self.runtime.snapshot_info, image) is not None:
+        resolved = await self.resolve(template)
+        if await asyncio.to_thread(self.runtime.snapshot_info, resolved.image) is not None:
             return
-        record = self._pooled_record(template)
-        live = await self.bring_up.run(record, ColdBoot(image))
+        await self._snapshot(resolved)
+
+    async def snapshot(self, resolved: Resolved, say: template_start.Log) -> None:
+        """Take the snapshot of a template just built (its start command run until ready, as
+        ``say`` tells); its creates restore it from now on."""
+        if self.pool is None or not self.pool.snapshots_on:
+            raise CheckpointError("template snapshots are off on this host")
+        await self._snapshot(resolved, say)
+        self.pool.snapshot_ready(resolved.name)
+
+    async def _snapshot(self, resolved: Resolved, say: template_start.Log | None = None) -> None:
+        template, image = resolved.name, resolved.image
+        record = self._pooled_record(resolved)
+        live = await self.bring_up.run(record, ColdBoot(image, resolved.start, say))
         try:
             self.live.pop(record.id)
             (python,) = [c for c in live.kernels.contexts.values() if c.language.name == "python"]

@@ -43,6 +43,7 @@ from interpreter.service.bring_up import (
     FilesOnlyBoot,
     egress_of,
 )
+from interpreter.service.build_files import BuildFiles
 from interpreter.service.commands import SandboxCommands
 from interpreter.service.contexts import Contexts
 from interpreter.service.fast_start import FastStart
@@ -53,6 +54,7 @@ from interpreter.service.reaper import reap_forever
 from interpreter.service.runs import watched
 from interpreter.service.sampler import sample_forever
 from interpreter.service.signing import Signer
+from interpreter.service.templates import Templates
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,8 @@ class SandboxManager:
         self.contexts = Contexts(self.store, self.runtime)
         self.metrics = metrics.MetricsHistory()
         self.bring_up = BringUp(settings, self.runtime, self.store, self.live, self.contexts)
+        files = BuildFiles(settings.home / "build-files", settings.max_build_files_mb << 20)
+        self.templates = Templates(self.bring_up, files)
         self._idempotent = IdempotentCreates(self.store)
         self._loops: list[asyncio.Task[None]] = []
         self._killing: dict[str, asyncio.Task[None]] = {}
@@ -75,6 +79,7 @@ class SandboxManager:
 
     # -- lifecycle of the manager ---------------------------------------------------------
     async def start(self) -> None:
+        self.templates.start()
         for record in self.store.list_sandboxes(("starting", "running", "paused")):
             await self._reattach(record)
         self._loops.append(
@@ -98,6 +103,7 @@ class SandboxManager:
     async def stop(self) -> None:
         """Stop serving; sandboxes keep running and are re-attached at the next start (pooled
         ones are killed: nobody has them yet, and the next start boots fresh ones)."""
+        await self.templates.stop()
         if self.fast_start is not None:
             await self.fast_start.stop()
         for task in self._loops:
@@ -155,12 +161,17 @@ class SandboxManager:
         return await self._create(request)
 
     async def _create(self, request: CreateRequest) -> SandboxRecord:
-        image = await asyncio.to_thread(self.runtime.image, request.template)
-        fast = await self.fast_start.create(request, image) if self.fast_start else None
+        template = await self.templates.resolve(request.template)
+        request.template = template.name  # E2B's names of ours: the record has ours
+        request.envs = {
+            **template.envs,
+            **request.envs,
+        }  # a built template's ENV, then the create's
+        fast = await self.fast_start.create(request, template.image) if self.fast_start else None
         if fast is not None:
             return fast
         record = request.new_record("starting")
-        await self.bring_up.run(record, ColdBoot(image))
+        await self.bring_up.run(record, ColdBoot(template.image, template.start))
         record.state = "running"
         # The lifetime counts from when the sandbox is ready, not from the request.
         record.expires_at = now() + timedelta(seconds=request.seconds)
@@ -172,16 +183,28 @@ class SandboxManager:
         """Keep ready sandboxes per template (the serving front end only, after start())."""
         self.fast_start = self._fast_start()
         await self.fast_start.start()
+        self.templates.snapshot = (
+            self.fast_start.snapshot if self.fast_start.pool_snapshots else None
+        )
 
     async def discard_pooled(self) -> list[str]:
         """Kill every pooled sandbox the store knows of (`sandbox kill --all`)."""
         return await self._fast_start().discard_pooled()
 
     def _fast_start(self) -> FastStart:
-        return FastStart(self.bring_up)
+        built = lambda: [t.name for t in self.templates.ready()]  # noqa: E731
+        return FastStart(self.bring_up, self.templates.resolve, built)
 
     def pool_status(self) -> list[dict[str, object]]:
         return self.fast_start.status() if self.fast_start else []
+
+    async def delete_template(self, name: str) -> None:
+        """Delete a template built here: its pooled sandboxes and snapshot first (409 while
+        clients' sandboxes use it)."""
+        self.templates.check_deletable(name)
+        if self.fast_start is not None:
+            await self.fast_start.forget(name)
+        await self.templates.delete(name)
 
     def get(self, sandbox_id: str) -> SandboxRecord:
         record = self.store.get_sandbox(sandbox_id)
@@ -324,8 +347,8 @@ class SandboxManager:
             if restore:
                 launcher: CheckpointRestore | FilesOnlyBoot = CheckpointRestore()
             else:
-                image = await asyncio.to_thread(self.runtime.image, record.template)
-                launcher = FilesOnlyBoot(image)
+                template = await self.templates.resolve(record.template)
+                launcher = FilesOnlyBoot(template.image, template.start)
             await self.bring_up.run(record, launcher)
             record.state = "running"
             record.expires_at = now() + timedelta(seconds=seconds)

@@ -67,6 +67,22 @@ class WarmPool:
         if self.sizes or self.snapshots:
             self._filler = asyncio.create_task(self._fill_forever())
 
+    @property
+    def snapshots_on(self) -> bool:
+        return self._snapshot is not None
+
+    def snapshot_ready(self, template: str) -> None:
+        """A snapshot of the template was just taken (a template built): restores use it."""
+        self.snapshots[template] = "ready"
+        self._retaken.discard(template)
+
+    async def forget(self, template: str) -> None:
+        """A deleted template: no snapshot, and its pooled sandboxes are killed."""
+        self.snapshots.pop(template, None)
+        queue = self.ready.get(template)
+        while queue:
+            await self._discard(queue.popleft())
+
     def snapshot_stale(self, template: str) -> None:
         """The template's snapshot is missing or of an older build: take a new one."""
         if self.snapshots.get(template) == "ready":

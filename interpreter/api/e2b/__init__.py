@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from interpreter.api.e2b import control, envd, jupyter, ports
+from interpreter.api.e2b import control, envd, jupyter, ports, templates
 from interpreter.api.e2b.routing import SandboxTrafficRouter
 
 
 def mount(app: FastAPI) -> None:
     """Add the E2B control plane to ``app`` and route E2B data-plane traffic around it."""
+    # Before the control plane's: its catch-all answers 501 for the rest of /templates.
+    app.include_router(templates.router)
+    app.include_router(templates.uploads)
     app.include_router(control.router)
     envd_app, jupyter_app, ports_app = envd.create_app(), jupyter.create_app(), ports.create_app()
     # One manager, one settings, one key.

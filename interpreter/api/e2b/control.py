@@ -36,8 +36,9 @@ from interpreter.core.network import ALL_TRAFFIC, Network
 from interpreter.core.options import SandboxOptions
 from interpreter.service.manager import SandboxManager
 
-# E2B's own templates, which clients name by default, are our default template.
-DEFAULT_TEMPLATE_ALIASES = {"code-interpreter-v1", "base"}
+# E2B's code-interpreter template, which clients name by default, is our default template
+# (E2B's other names of ours, base among them: service/templates.py ALIASES).
+DEFAULT_TEMPLATE_ALIASES = {"code-interpreter-v1"}
 MAX_PAGE = 1000
 
 
@@ -338,7 +339,7 @@ UNSUPPORTED = [
     ("GET", "/snapshots", "snapshots"),
 ]
 # Whole APIs of E2B's: every method under these paths.
-TEMPLATES = "the templates API (build templates with `interpreter template build`)"
+TEMPLATES = "this part of the templates API"
 UNSUPPORTED_APIS = [
     ("/templates", TEMPLATES),
     ("/v2/templates", TEMPLATES),

@@ -21,6 +21,7 @@ from interpreter_sdk._errors import (
     SandboxError,
     SandboxGoneError,
     ServerError,
+    TemplateBuildError,
 )
 from interpreter_sdk._files_async import AsyncFiles, AsyncWatchHandle
 from interpreter_sdk._files_sync import Files, WatchHandle
@@ -39,6 +40,7 @@ from interpreter_sdk._models import (
     SandboxInfo,
 )
 from interpreter_sdk._sync import Sandbox
+from interpreter_sdk._templates import BuildInfo, BuildLogEntry, TemplateInfo, Templates
 
 __all__ = [
     "AsyncCommandHandle",
@@ -48,6 +50,8 @@ __all__ = [
     "AsyncSandbox",
     "AsyncWatchHandle",
     "AuthenticationError",
+    "BuildInfo",
+    "BuildLogEntry",
     "CellError",
     "CommandExitError",
     "CommandHandle",
@@ -76,5 +80,8 @@ __all__ = [
     "SandboxGoneError",
     "SandboxInfo",
     "ServerError",
+    "TemplateBuildError",
+    "TemplateInfo",
+    "Templates",
     "WatchHandle",
 ]

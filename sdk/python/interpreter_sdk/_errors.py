@@ -10,6 +10,7 @@ SandboxError
 ├── ExecutionTimeoutError      the run passed its timeout; the kernel was interrupted
 ├── CommandExitError           a command exited non-zero (carries its stdout, stderr, exit code)
 ├── ConnectionError            the server could not be reached or the stream broke
+├── TemplateBuildError         a template build failed (its step and log tail)
 └── ServerError                anything else the server reported (5xx)
     └── KernelDiedError        the kernel died outside a run (e.g. while setting a run's envs)
 
@@ -33,6 +34,15 @@ class SandboxError(Exception):
 
 class AuthenticationError(SandboxError):
     pass
+
+
+class TemplateBuildError(SandboxError):
+    """A template build failed: ``step`` ("base", a step's number, "finalize") and the
+    message, with the log's last lines."""
+
+    def __init__(self, message: str, step: str | None = None) -> None:
+        super().__init__(message)
+        self.step = step
 
 
 class NotFoundError(SandboxError):
@@ -88,6 +98,11 @@ SERVER_TYPES: dict[str, type[SandboxError]] = {
     "TemplateNotFoundError": NotFoundError,
     "FileNotFoundInSandboxError": NotFoundError,
     "ProcessNotFoundError": NotFoundError,
+    "BuildNotFoundError": NotFoundError,
+    "BuildFilesNotFoundError": NotFoundError,
+    "DockerfileError": InvalidRequestError,
+    "TemplateInUseError": ConflictError,
+    "BuildStepError": ServerError,
     "PermissionDeniedError": PermissionDeniedError,
     "InvalidRequestError": InvalidRequestError,
     "UnsupportedLanguageError": InvalidRequestError,

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Runs inside the freshly bootstrapped root filesystem (chroot) as root.
+set -eu
+export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
+id user >/dev/null 2>&1 || useradd --uid 1000 --user-group --create-home --shell /bin/bash user
+# Passwordless sudo for `user`, as E2B's templates have (its sudoers line, and the sudo group).
+usermod -aG sudo user
+echo 'user ALL=(ALL:ALL) NOPASSWD: ALL' >/etc/sudoers.d/user
+chmod 0440 /etc/sudoers.d/user
+visudo -cq
+# Debian's npm, without recommends (debootstrap cannot: its node-* dependencies are met by
+# virtual packages).
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends npm >/dev/null
+python3 -m venv /opt/venv
+/opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -q \
+    --no-index --find-links /tmp/image/wheels -r /tmp/image/requirements.txt
+# Targets for the device nodes the jail bind-mounts from the host.
+for d in null zero full random urandom tty; do [ -e /dev/$d ] || touch /dev/$d; done
+# PTYs (bash's kernel, terminals) come from the jail's own devpts instance.
+mkdir -p /dev/pts && rm -f /dev/ptmx && ln -s pts/ptmx /dev/ptmx
+mkdir -p /run/sandbox /opt/interpreter
+# The environment the sandbox boots on imports, as the sandbox user.
+su user -c "/opt/venv/bin/python -c 'import ipykernel, kernel_gateway'"
+apt-get clean
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /root/.cache
