@@ -64,6 +64,7 @@ def _remote_build(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from rich.console import Console
+    from rich.markup import escape
 
     from interpreter_sdk import SandboxError, TemplateBuildError, Templates
 
@@ -77,7 +78,7 @@ def _remote_build(args: argparse.Namespace) -> None:
 
     def show(entry: object) -> None:
         level, message, step = (getattr(entry, k) for k in ("level", "message", "step"))
-        console.print(f"[dim]{step or '':>8}[/] {message}", style=styles.get(level), markup=False)
+        console.print(f"[dim]{step or '':>8}[/] {escape(message)}", style=styles.get(level))
 
     try:
         with Templates() as templates:

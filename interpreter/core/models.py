@@ -37,6 +37,7 @@ class SandboxRecord(BaseModel):
     folder: str | None = None
     on_timeout: OnTimeout = "kill"  # what the reaper does when it expires
     network: Network = Field(default_factory=Network)  # egress off unless asked
+    workdir: str | None = None  # its template's WORKDIR: commands run there unless told
 
 
 class ContextRecord(BaseModel):

@@ -88,6 +88,7 @@ class CreateRequest:
     envs: dict[str, str] = field(default_factory=dict)
     on_timeout: OnTimeout = "kill"
     network: Network = field(default_factory=Network)
+    workdir: str | None = None  # the template's (a built one's WORKDIR)
 
     @classmethod
     def of(cls, settings: Settings, options: SandboxOptions) -> CreateRequest:
@@ -122,4 +123,5 @@ class CreateRequest:
             envs=self.envs,
             on_timeout=self.on_timeout,
             network=self.network,
+            workdir=self.workdir,
         )

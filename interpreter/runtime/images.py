@@ -10,8 +10,8 @@ An image is a stack of read-only layers mounted with overlayfs under each sandbo
   Cheap: cached by its own hash, so editing start-up code does not re-run debootstrap.
 
 Templates built from a Dockerfile (or E2B's Template SDK) add a layer per RUN or COPY step
-between the two: ``layers/<key>``, the upper layer a build sandbox left, keyed by a hash of its
-parent's key and the step (``service/builder.py``). They stay below ``kernels``: a change to our
+between the two: ``HOME/layers/<key>``, the upper layer a build sandbox left, keyed by a hash of
+its parent's key and the step (``service/builder.py``). They stay below ``kernels``: a change to our
 start-up code does not invalidate any of them.
 
 Every file is owned by an id shifted into the sandbox's user-namespace range (``ID_SHIFT``), as
@@ -124,7 +124,9 @@ def built(base: Image, name: str, layer_dirs: list[Path]) -> Image:
 
 
 def step_layer(settings: Settings, key: str) -> Path:
-    return settings.images_path / "layers" / key
+    """Where a build step's layer is kept: in the state folder, with the records of the
+    templates that use it (the images folder may be shared by several services)."""
+    return settings.home / "layers" / key
 
 
 def step_layer_ready(settings: Settings, key: str) -> bool:
@@ -158,7 +160,7 @@ def capture_layer(settings: Settings, upper: Path, key: str) -> None:
 
 def remove_step_layers(settings: Settings, keep: set[str]) -> list[str]:
     """Remove the step layers not in ``keep`` and not mounted; their keys."""
-    folder = settings.images_path / "layers"
+    folder = settings.home / "layers"
     if not folder.is_dir():
         return []
     in_use, removed = _layers_in_use(), []
@@ -237,10 +239,34 @@ def _build_base(settings: Settings, src: Path, root: Path, progress: Progress) -
         progress,
         "pip download",
     )  # fmt: skip
-    with _mounted(root / "proc", "proc", "-t", "proc"), _mounted(root / "dev", "/dev", "--bind"):
+    # A /dev of its own for setup.sh (a tmpfs with the usual nodes), never the host's: what the
+    # script does to /dev (e.g. replacing /dev/ptmx) must not reach the host's.
+    with (
+        _mounted(root / "proc", "proc", "-t", "proc"),
+        _mounted(root / "dev", "tmpfs", "-t", "tmpfs", "-o", "mode=0755,size=16m"),
+    ):
+        for name, (major, minor) in BUILD_DEVICES.items():
+            os.mknod(root / "dev" / name, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
         _run(["chroot", str(root), "/bin/sh", "/tmp/image/setup.sh"], progress, "setup.sh")
+    _jail_dev(root / "dev")
     shutil.rmtree(root / "tmp/image")
     (root / "etc/resolv.conf").write_text("nameserver 127.0.0.1\n")
+
+
+BUILD_DEVICES = {"null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8),
+                 "urandom": (1, 9), "tty": (5, 0), "ptmx": (5, 2)}  # fmt: skip
+
+
+def _jail_dev(dev: Path) -> None:
+    """The image's /dev as the jail wants it: targets for the device nodes it bind-mounts
+    from the host, and /dev/ptmx leading to the jail's own devpts instance."""
+    for name in BUILD_DEVICES:
+        if name != "ptmx" and not os.path.lexists(dev / name):
+            (dev / name).touch()
+    (dev / "pts").mkdir(exist_ok=True)
+    if os.path.lexists(dev / "ptmx"):
+        (dev / "ptmx").unlink()
+    (dev / "ptmx").symlink_to("pts/ptmx")
 
 
 def _build_kernels(root: Path) -> None:

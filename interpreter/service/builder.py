@@ -69,7 +69,7 @@ class Builder:
         total = len(steps)
         for index, step in enumerate(steps):
             number = str(index + 1)
-            log("info", f"[{number}/{total}] {step.type} {shlex.join(step.args)}", number)
+            log("info", f"[{number}/{total}] {_shown(step)}", number)
             try:
                 await self._step(step, index, base, state, limits, log)
             except BuildStepError:
@@ -185,6 +185,14 @@ class Builder:
         await live.close()
         await asyncio.to_thread(self.runtime.kill, live.process)
         await asyncio.to_thread(self.runtime.capture_layer, live.process, key)
+
+
+def _shown(step: Step) -> str:
+    """A step as the log shows it: a RUN's command as written."""
+    if step.type == "RUN":
+        user = f"  (as {step.args[1]})" if len(step.args) > 1 and step.args[1] else ""
+        return f"RUN {step.args[0]}{user}"
+    return f"{step.type} {shlex.join(a for a in step.args if a)}"
 
 
 def _key(parent: str, step: Step, start: StartSpec, content: str) -> str:

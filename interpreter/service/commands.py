@@ -39,11 +39,14 @@ class SandboxCommands:
     def __init__(self, agent: AgentClient, guard: RuntimeGuard | None = None) -> None:
         self.agent = agent
         self.guard = guard  # None: no host-side recovery from runaway commands
+        self.default_cwd: str | None = None  # the template's WORKDIR (None: the user's home)
 
     async def start(self, spec: CommandSpec) -> AsyncIterator[ProcessEvent]:
         """Start a process; its events (start, stdout, stderr, end) as they come. The process
         keeps running if the caller stops reading."""
         checked_envs(spec.envs)
+        if spec.cwd is None and self.default_cwd is not None:
+            spec = spec.model_copy(update={"cwd": self.default_cwd})
         lines = await self.agent.stream_lines("POST", "/processes", json=spec.wire())
         events = _events(lines)
         return events if self.guard is None else self._guarded(events, self.guard, spec.timeout)

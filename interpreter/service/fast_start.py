@@ -155,7 +155,7 @@ class FastStart:
                 self.pool.discard_later(pooled)
                 raise
             record.metadata, record.envs = request.metadata, request.envs
-            record.network = request.network
+            record.network, record.workdir = request.network, request.workdir
             record.cpu, record.memory_mb = limits
             _hand_out(record, request)
             self.store.put_sandbox(record)

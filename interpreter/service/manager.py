@@ -163,10 +163,9 @@ class SandboxManager:
     async def _create(self, request: CreateRequest) -> SandboxRecord:
         template = await self.templates.resolve(request.template)
         request.template = template.name  # E2B's names of ours: the record has ours
-        request.envs = {
-            **template.envs,
-            **request.envs,
-        }  # a built template's ENV, then the create's
+        # A built template's ENV (the create's variables win) and WORKDIR.
+        request.envs = {**template.envs, **request.envs}
+        request.workdir = template.start.workdir if template.start else None
         fast = await self.fast_start.create(request, template.image) if self.fast_start else None
         if fast is not None:
             return fast
@@ -361,8 +360,11 @@ class SandboxManager:
         return (await self.live_sandbox(sandbox_id)).files
 
     async def commands(self, sandbox_id: str) -> SandboxCommands:
-        """The sandbox's processes (run inside it, through its agent)."""
-        return (await self.live_sandbox(sandbox_id)).commands
+        """The sandbox's processes (run inside it, through its agent); they start in its
+        template's WORKDIR unless told otherwise."""
+        commands = (await self.live_sandbox(sandbox_id)).commands
+        commands.default_cwd = self.get(sandbox_id).workdir
+        return commands
 
     # -- contexts ---------------------------------------------------------------------------
     async def create_context(

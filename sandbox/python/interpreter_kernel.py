@@ -60,10 +60,9 @@ def figure_chart(figure: Any) -> dict[str, Any]:
 
 
 def register(ip: Any) -> None:
-    """Register the formatters on an IPython shell."""
-    import pandas
+    """Register the formatters on an IPython shell (those of pandas and matplotlib only where
+    they are installed: the base template has neither)."""
     from IPython.core.formatters import BaseFormatter
-    from matplotlib.figure import Figure
     from traitlets import ObjectName, Unicode
 
     class DataFormatter(BaseFormatter):  # type: ignore[misc]
@@ -81,8 +80,18 @@ def register(ip: Any) -> None:
     formatters["e2b/chart"] = ChartFormatter(parent=ip.display_formatter)
     # As methods, not for_type(): matplotlib's inline backend pops every Figure printer from
     # every formatter when it activates.
-    pandas.DataFrame._repr_e2b_data_ = dataframe_data
-    Figure._repr_e2b_chart_ = figure_chart
+    try:
+        import pandas
+
+        pandas.DataFrame._repr_e2b_data_ = dataframe_data
+    except ImportError:
+        pass
+    try:
+        from matplotlib.figure import Figure
+
+        Figure._repr_e2b_chart_ = figure_chart
+    except ImportError:
+        pass
     # Plain lists and dicts also as JSON (the `json` field), like E2B's kernels do.
     formatters["application/json"].for_type(list, lambda v: v if _small_json(v) else None)
     formatters["application/json"].for_type(dict, lambda v: v if _small_json(v) else None)

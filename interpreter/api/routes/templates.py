@@ -72,6 +72,7 @@ class Build(BaseModel):
     reason: BuildReason | None
     built_steps: int
     cached_steps: int
+    layers: list[str] = Field(description="Its file-system layers' keys, bottom first.")
 
     @classmethod
     def of(cls, record: BuildRecord) -> Build:

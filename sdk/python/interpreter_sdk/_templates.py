@@ -4,8 +4,8 @@
     info = Templates().build("my-app", "Dockerfile", context=".", on_log=print)
     Sandbox.create(template="my-app")
 
-The context is sent as one tar (deterministic: sorted, no owners or times, so an unchanged
-context has the same hash and is not uploaded again). Links inside it are sent as links; a
+The context is sent as one tar (sorted, without owners: an unchanged context has the same hash
+and is not uploaded again). Links inside it are sent as links; a
 link that points out of it, ``..`` in a path, or anything but files, folders and links, is
 refused here, before anything is sent. ``.dockerignore`` patterns (and ``.git``) are left out.
 """
@@ -211,9 +211,8 @@ def pack(folder: Path, out: IO[bytes]) -> str:
                     raise InvalidRequestError(f"{relative} links out of the build context")
             elif not (info.isfile() or info.isdir()):
                 raise InvalidRequestError(f"{relative} is not a file, folder or link")
-            info.uid = info.gid = 0
+            info.uid = info.gid = 0  # the COPY's owner is the build's to say
             info.uname = info.gname = ""
-            info.mtime = 0
             if info.isfile():
                 with open(path, "rb") as file:
                     tar.addfile(info, file)
