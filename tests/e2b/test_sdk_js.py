@@ -34,4 +34,8 @@ def test_js_sdk(server: Server, suite: str) -> None:
         text=True,
         timeout=240,
     )
+    with server.client() as client:  # what template.test.mjs built
+        for template in client.get("/v1/templates").json():
+            if RUN_ID in template["name"]:
+                client.delete(f"/v1/templates/{template['name']}")
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]

@@ -150,3 +150,21 @@ def test_the_base_template_has_the_everyday_tools(sandbox_factory) -> None:
     assert sbx.run_code("print(1 + 1)").logs.stdout == ["2\n"]
     # No pandas here: the kernel starts without it, its output bounds still set.
     assert sbx.run_code("import sys; 'pandas' in sys.modules").text == "False"
+
+
+def test_a_template_built_on_a_built_one(built: dict[str, object], sandbox_factory) -> None:
+    from interpreter_sdk import Templates
+
+    name = f"child-{RUN_ID}"
+    dockerfile = f"FROM {NAME}\nRUN echo child > /srv/app/child.txt\nWORKDIR /srv/app\n"
+    with Templates() as templates:
+        child = templates.build(name, dockerfile, ready_cmd=READY)
+    assert child.built_steps >= 1
+    sbx = sandbox_factory(template=name)
+    # Its parent's layers, variables and start command (its server), and its own step.
+    seen = sbx.commands.run(
+        "cat child.txt made.txt; echo $GREETING; curl -s localhost:8123/index.html"
+    )
+    assert seen.stdout == (
+        "child\nmade by RUN\nhello from the template\n<h1>served by the template</h1>"
+    )
