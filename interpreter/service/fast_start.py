@@ -44,7 +44,14 @@ class FastStart:
     async def start(self) -> None:
         """Keep ready sandboxes per template (the serving front end only)."""
         await self.discard_pooled()  # left by a front end that did not stop cleanly
-        templates = {self.settings.default_template, *self.settings.pool_sizes, *self.built()}
+        # Every template gets its snapshot: the built-in ones (E2B's SDK creates `base` by
+        # default), the pooled ones, those built here.
+        templates = {
+            self.settings.default_template,
+            *self.settings.pool_sizes,
+            *self.runtime.builtin_templates(),
+            *self.built(),
+        }
         snapshots = self.settings.snapshots
         if snapshots:
             unsupported = await asyncio.to_thread(self.runtime.checkpoint_support)
@@ -58,7 +65,10 @@ class FastStart:
             alive=self._pooled_alive,
             refill_delay=self.settings.pool_refill_delay,
             snapshot=self._take_snapshot if snapshots else None,
-            snapshot_templates=sorted(templates),
+            # The default template's first: creates wait for it most.
+            snapshot_templates=sorted(
+                templates, key=lambda t: (t != self.settings.default_template, t)
+            ),
         )
         self.pool.start()
 
