@@ -38,6 +38,8 @@ class SandboxRecord(BaseModel):
     on_timeout: OnTimeout = "kill"  # what the reaper does when it expires
     network: Network = Field(default_factory=Network)  # egress off unless asked
     workdir: str | None = None  # its template's WORKDIR: commands run there unless told
+    # Whether traffic to it (E2B's data plane) resumes it when paused; a connect always does.
+    auto_resume: bool = True
 
 
 class ContextRecord(BaseModel):

@@ -45,6 +45,11 @@ class SandboxOptions(BaseModel):
     network: Network | None = Field(
         None, description="Egress and its rules; default off (loopback only)."
     )
+    auto_resume: bool = Field(
+        True,
+        description="When paused, any call to it resumes it first (false: E2B's traffic to it "
+        "gets 'not found' until it is resumed or connected to; native calls always resume).",
+    )
     on_timeout: OnTimeout = Field(
         "kill",
         description="At its timeout the sandbox is killed, paused (resumable, memory kept) or "
@@ -89,6 +94,7 @@ class CreateRequest:
     on_timeout: OnTimeout = "kill"
     network: Network = field(default_factory=Network)
     workdir: str | None = None  # the template's (a built one's WORKDIR)
+    auto_resume: bool = True
 
     @classmethod
     def of(cls, settings: Settings, options: SandboxOptions) -> CreateRequest:
@@ -102,6 +108,7 @@ class CreateRequest:
             envs=checked_envs(options.envs),
             on_timeout=options.on_timeout,
             network=network_for(settings, options.network),
+            auto_resume=options.auto_resume,
         )
 
     @classmethod
@@ -124,4 +131,5 @@ class CreateRequest:
             on_timeout=self.on_timeout,
             network=self.network,
             workdir=self.workdir,
+            auto_resume=self.auto_resume,
         )

@@ -275,7 +275,14 @@ def _build_kernels(root: Path) -> None:
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(SANDBOX_SRC, target, ignore=ignore)
     for path in [target, *target.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+        executable = path.is_dir() or path.parent.name == "bin"
+        path.chmod(0o755 if executable else 0o644)
+    # sudo asks the agent (no_new_privs: setuid sudo raises no one; sandbox/agent/sudo.py). On
+    # top of every template: this layer is the overlay's uppermost lower layer.
+    (root / "usr/bin").mkdir(parents=True)
+    os.chmod(root / "usr", 0o755)
+    os.chmod(root / "usr/bin", 0o755)
+    (root / "usr/bin/sudo").symlink_to("/opt/interpreter/bin/sudo")
 
 
 @contextmanager

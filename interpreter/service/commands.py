@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 from interpreter.core.envs import checked_envs
@@ -40,6 +40,11 @@ class SandboxCommands:
         self.agent = agent
         self.guard = guard  # None: no host-side recovery from runaway commands
         self.default_cwd: str | None = None  # the template's WORKDIR (None: the user's home)
+        # The manager's: a stream that breaks because the sandbox was killed (or paused)
+        # under it ends with SandboxGoneError.
+        self.watch: Callable[[AsyncIterator[ProcessEvent]], AsyncIterator[ProcessEvent]] = (
+            lambda events: events
+        )
 
     async def start(self, spec: CommandSpec) -> AsyncIterator[ProcessEvent]:
         """Start a process; its events (start, stdout, stderr, end) as they come. The process
@@ -49,7 +54,8 @@ class SandboxCommands:
             spec = spec.model_copy(update={"cwd": self.default_cwd})
         lines = await self.agent.stream_lines("POST", "/processes", json=spec.wire())
         events = _events(lines)
-        return events if self.guard is None else self._guarded(events, self.guard, spec.timeout)
+        guarded = events if self.guard is None else self._guarded(events, self.guard, spec.timeout)
+        return self.watch(guarded)
 
     async def _guarded(
         self, events: AsyncIterator[ProcessEvent], guard: RuntimeGuard, timeout: float | None
@@ -73,7 +79,7 @@ class SandboxCommands:
         lines = await self.agent.stream_lines(
             "GET", f"/processes/{pid}/stream", params={"replay": "1" if replay else "0"}
         )
-        return _events(lines)
+        return self.watch(_events(lines))
 
     async def list(self) -> list[ProcessInfo]:
         return parse_processes(await self.agent.call("GET", "/processes"))

@@ -166,6 +166,7 @@ class FastStart:
                 raise
             record.metadata, record.envs = request.metadata, request.envs
             record.network, record.workdir = request.network, request.workdir
+            record.auto_resume = request.auto_resume
             record.cpu, record.memory_mb = limits
             _hand_out(record, request)
             self.store.put_sandbox(record)

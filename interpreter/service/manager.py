@@ -211,6 +211,19 @@ class SandboxManager:
             raise SandboxNotFoundError(f"sandbox {sandbox_id!r} not found")
         return record
 
+    def reachable(self, sandbox_id: str) -> SandboxRecord:
+        """The sandbox, if traffic may reach it: a paused one only if it resumes on traffic
+        (``auto_resume``) and its pause kept its memory (a files-only pause boots fresh: only
+        an explicit resume does that). Else SandboxNotFoundError, as E2B's proxy answers."""
+        record = self.get(sandbox_id)
+        if record.state == "paused" and not (
+            record.auto_resume and self.runtime.has_checkpoint(sandbox_id)
+        ):
+            raise SandboxNotFoundError(
+                f"sandbox {sandbox_id!r} is paused and does not resume on traffic: connect to it"
+            )
+        return record
+
     def list(self, metadata: dict[str, str] | None = None) -> builtins.list[SandboxRecord]:
         wanted = (metadata or {}).items()
         return [r for r in self.store.list_sandboxes() if wanted <= r.metadata.items()]
@@ -362,8 +375,10 @@ class SandboxManager:
     async def commands(self, sandbox_id: str) -> SandboxCommands:
         """The sandbox's processes (run inside it, through its agent); they start in its
         template's WORKDIR unless told otherwise."""
-        commands = (await self.live_sandbox(sandbox_id)).commands
+        live = await self.live_sandbox(sandbox_id)
+        commands = live.commands
         commands.default_cwd = self.get(sandbox_id).workdir
+        commands.watch = lambda events: watched(self, sandbox_id, live, events)
         return commands
 
     # -- contexts ---------------------------------------------------------------------------

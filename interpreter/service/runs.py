@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from interpreter.core.errors import InterpreterError, SandboxGoneError, SandboxNotFoundError
-from interpreter.core.events import Event
 from interpreter.core.models import SandboxRecord
 
 SETTLE_SECONDS = 15.0
@@ -32,9 +31,12 @@ class Sandboxes(Protocol):
     def get(self, sandbox_id: str) -> SandboxRecord: ...
 
 
+E = TypeVar("E")
+
+
 async def watched(
-    sandboxes: Sandboxes, sandbox_id: str, live: object, events: AsyncIterator[Event]
-) -> AsyncIterator[Event]:
+    sandboxes: Sandboxes, sandbox_id: str, live: object, events: AsyncIterator[E]
+) -> AsyncIterator[E]:
     """``events``, with a failure after the sandbox stopped being ``live`` raised as
     ``SandboxGoneError`` once the kill (or pause) is over: whoever asks about the sandbox then
     hears that it is gone (or paused)."""

@@ -212,6 +212,8 @@ class Processes:
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         while chunk := await stream.read(READ_CHUNK):
             await process.publish({"type": name, "data": decoder.decode(chunk)})
+        if tail := decoder.decode(b"", final=True):  # a sequence cut short: U+FFFD, as E2B's
+            await process.publish({"type": name, "data": tail})
 
     async def _read_fd(self, process: Process, fd: int, name: str) -> None:
         loop = asyncio.get_running_loop()
@@ -220,8 +222,10 @@ class Processes:
             try:
                 chunk = await loop.run_in_executor(None, os.read, fd, READ_CHUNK)
             except OSError:  # EIO: the terminal's other side closed
-                return
+                chunk = b""
             if not chunk:
+                if tail := decoder.decode(b"", final=True):
+                    await process.publish({"type": name, "data": tail})
                 return
             await process.publish({"type": name, "data": decoder.decode(chunk)})
 

@@ -39,7 +39,7 @@ from interpreter.service.manager import SandboxManager
 # E2B's code-interpreter template, which clients name by default, is our default template
 # (E2B's other names of ours, base among them: service/templates.py ALIASES).
 DEFAULT_TEMPLATE_ALIASES = {"code-interpreter-v1"}
-MAX_PAGE = 1000
+MAX_PAGE = 100
 
 
 class E2BRoute(APIRoute):
@@ -112,6 +112,7 @@ async def create_sandbox(
         envs=body.env_vars,
         on_timeout=_on_timeout(body),
         network=_network(sandboxes, body),
+        auto_resume=_auto_resume(body),
     )
     record = await sandboxes.create(options, request.headers.get("Idempotency-Key"))
     return _created(sandboxes.get(record.id), request)
@@ -130,6 +131,17 @@ def _network(sandboxes: SandboxManager, body: schemas.NewSandbox) -> Network:
     enabled = asked and (sandboxes.settings.egress or bool(rules.allow_out))
     public = rules.allow_public_traffic is not False
     return Network(enabled=enabled, allow_out=rules.allow_out or [], deny_out=deny, public=public)
+
+
+def _auto_resume(body: schemas.NewSandbox) -> bool:
+    """E2B's default: a paused sandbox stays paused until connected to. Traffic may wake one
+    paused with its memory only (E2B refuses auto-resume of a files-only pause)."""
+    on = body.auto_resume is not None and body.auto_resume.on
+    if on and not body.auto_pause:
+        raise InvalidRequestError("autoResume needs autoPause")
+    if on and body.auto_pause_memory is False:
+        raise InvalidRequestError("autoResume cannot be combined with autoPauseMemory=false")
+    return on
 
 
 def _on_timeout(body: schemas.NewSandbox) -> OnTimeout:
@@ -189,11 +201,13 @@ async def list_sandboxes(
     template: str | None = None,
     started_after: Annotated[datetime | None, Query(alias="startedAfter")] = None,
     order: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1)] = MAX_PAGE,
     next_token: Annotated[str | None, Query(alias="nextToken")] = None,
 ) -> JSONResponse:
-    """Running and paused sandboxes, oldest first (``order=desc``: newest first). Pages of
-    ``limit``; the ``x-next-token`` response header names the next page."""
+    """Running and paused sandboxes, newest first (``order=asc``: oldest first; ties by id), as
+    E2B's. Pages of ``limit`` (at most 100, as E2B's); the ``x-next-token`` response header
+    names the next page."""
+    limit = min(limit, MAX_PAGE)
     records = sandboxes.list(_metadata_filter(metadata))
     states = _states(state)
     records = [r for r in records if schemas.state(r) in states]
@@ -205,13 +219,16 @@ async def list_sandboxes(
         records = [r for r in records if r.created_at >= since]
     if order not in (None, "asc", "desc"):
         raise InvalidRequestError(f"order must be 'asc' or 'desc', got {order!r}")
-    records.sort(key=_position, reverse=order == "desc")
+    desc = order != "asc"
+    records.sort(key=lambda r: r.id)  # ties: by id, in either order (E2B's)
+    records.sort(key=lambda r: _position(r)[0], reverse=desc)
     if next_token:
-        after = _decode_token(next_token)
+        when, last = _decode_token(next_token)
         records = [
             r
             for r in records
-            if (_position(r) < after if order == "desc" else _position(r) > after)
+            if (_position(r)[0] < when if desc else _position(r)[0] > when)
+            or (_position(r)[0] == when and r.id > last)
         ]
     page, rest = records[:limit], records[limit:]
     headers = {"x-next-token": _encode_token(_position(page[-1]))} if rest else {}

@@ -61,7 +61,7 @@ def sandbox_id(request: Request) -> str:
     """
     target = routing.target(request).sandbox_id or ""
     sandboxes: SandboxManager = request.app.state.manager
-    sandboxes.get(target)  # SandboxNotFoundError -> 502
+    sandboxes.reachable(target)  # SandboxNotFoundError -> 502
     key = sandboxes.signer.key
     given = [
         (request.headers.get("e2b-traffic-access-token"), tokens.traffic_access_token),

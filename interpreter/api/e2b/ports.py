@@ -54,7 +54,7 @@ def create_app() -> FastAPI:
 
 
 def _admitted(manager: SandboxManager, sandbox_id: str, headers: Headers) -> bool:
-    record = manager.get(sandbox_id)  # NotFoundError: E2B's 502 for an unknown sandbox
+    record = manager.reachable(sandbox_id)  # NotFoundError: E2B's 502 (unknown, or paused)
     if record.network.public:
         return True
     given = headers.get("e2b-traffic-access-token", "")

@@ -44,6 +44,15 @@ class SandboxNetwork(Body):
     allow_public_traffic: bool | None = Field(None, alias="allowPublicTraffic")
 
 
+class AutoResume(Body):
+    enabled: bool | None = None
+    policy: str | None = None  # older SDKs: "any" (on) or "off"
+
+    @property
+    def on(self) -> bool:
+        return bool(self.enabled) or self.policy == "any"
+
+
 class NewSandbox(Body):
     """``POST /sandboxes`` (legacy) and ``POST /v2/sandboxes``."""
 
@@ -55,6 +64,7 @@ class NewSandbox(Body):
     )
     auto_pause: bool | None = Field(None, alias="autoPause")
     auto_pause_memory: bool | None = Field(None, alias="autoPauseMemory")
+    auto_resume: AutoResume | None = Field(None, alias="autoResume")
     secure: bool | None = None
     allow_internet_access: bool | None = None
     network: SandboxNetwork | None = None
@@ -138,7 +148,7 @@ def sandbox_detail(record: SandboxRecord, key: bytes, domain: str | None = None)
             "allowPublicTraffic": record.network.public,
         },
         "lifecycle": {
-            "autoResume": True,  # any request resumes a paused sandbox, files-only ones too
+            "autoResume": record.auto_resume,
             "onTimeout": "kill" if record.on_timeout == "kill" else "pause",
         },
     }

@@ -43,7 +43,7 @@ def live_sandbox_id(request: Request) -> str:
     if sandbox_id is None:
         raise SandboxNotFoundError("the request names no sandbox")
     try:
-        manager_of(request).get(sandbox_id)
+        manager_of(request).reachable(sandbox_id)
     except SandboxNotFoundError as exc:
         raise SandboxNotFoundError(str(exc), sandbox_id=sandbox_id) from None
     return sandbox_id
@@ -100,7 +100,7 @@ def check_signature_expiry(request: Request) -> None:
     if not expiration:
         return
     if not expiration.isdigit() or int(expiration) < time.time():
-        raise ConnectError("unauthenticated", "the signature has expired")
+        raise ConnectError("unauthenticated", "signature is already expired")  # envd's words
 
 
 def files_sandbox_id(request: Request, operation: Operation) -> str:

@@ -29,8 +29,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from interpreter.api.e2b.envd.errors import ConnectError as ConnectError
+from interpreter.api.e2b.envd.errors import answer_of, unavailable
 from interpreter.api.e2b.envd.errors import connect_error as connect_error
-from interpreter.api.e2b.envd.errors import unavailable
+from interpreter.core.errors import InterpreterError
 
 Message = dict[str, Any]
 STREAM_TYPE = "application/connect+json"
@@ -139,6 +140,10 @@ def unary_response(message: Message) -> JSONResponse:
     return JSONResponse(message)
 
 
+class SandboxGone(Exception):  # noqa: N818 - not an error of ours: a dropped connection
+    """Raised out of a stream's body: the server closes the connection mid-stream."""
+
+
 class ConnectStreamResponse(StreamingResponse):
     def __init__(self, body: AsyncIterator[bytes]) -> None:
         super().__init__(body, media_type=STREAM_TYPE, headers={"Cache-Control": "no-store"})
@@ -181,6 +186,14 @@ async def _frames(
             try:
                 message = pending.result()
             except StopAsyncIteration:
+                break
+            except InterpreterError as exc:
+                if answer_of(exc).unavailable:
+                    # The sandbox is gone (killed under the stream): the connection drops, as
+                    # E2B's proxy drops it when a sandbox ends; the SDKs then ask /health and
+                    # say the sandbox was killed or reached its end of life.
+                    raise SandboxGone from exc
+                error = connect_error(exc)
                 break
             except Exception as exc:  # noqa: BLE001 - every failure ends the stream, typed
                 error = connect_error(exc)
