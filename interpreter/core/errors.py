@@ -10,6 +10,7 @@ InterpreterError
 │   ├── ContextNotFoundError
 │   ├── TemplateNotFoundError
 │   ├── BuildNotFoundError
+│   ├── SecretNotFoundError
 │   ├── BuildFilesNotFoundError           a COPY step's uploaded files are not there
 │   ├── FileNotFoundInSandboxError
 │   └── ProcessNotFoundError
@@ -152,3 +153,7 @@ class BuildStepError(ImageBuildError):
     def __init__(self, message: str, step: int = 0) -> None:
         super().__init__(message)
         self.step = step
+
+
+class SecretNotFoundError(NotFoundError):
+    """No secret of that id or name."""

@@ -50,3 +50,14 @@ class ContextRecord(BaseModel):
     created_at: datetime
     is_default: bool = False  # the language's context for runs that name no context
     kernel_id: str | None = None  # set once its kernel started (on first use)
+
+
+class SecretRecord(BaseModel):
+    """A stored secret, without its value (kept apart, never read back through the API)."""
+
+    id: str
+    name: str
+    version: int = 1
+    metadata: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=now)
+    updated_at: datetime = Field(default_factory=now)

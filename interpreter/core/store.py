@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from interpreter.core.errors import SandboxNotFoundError
-from interpreter.core.models import ContextRecord, SandboxRecord
+from interpreter.core.models import ContextRecord, SandboxRecord, SecretRecord
 from interpreter.core.templates import BuildRecord, LogEntry, TemplateRecord
 
 SCHEMA = """
@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS build_logs (
     seq INTEGER NOT NULL,
     entry TEXT NOT NULL,
     PRIMARY KEY (build_id, seq)
+);
+CREATE TABLE IF NOT EXISTS secrets (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    record TEXT NOT NULL,
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     key TEXT PRIMARY KEY,
@@ -228,3 +234,40 @@ class Store:
                 (build_id, offset, limit),
             ).fetchall()
         return [LogEntry.model_validate_json(r[0]) for r in rows]
+
+    # -- secrets (values: write-only, read back only to fill a create's variables) -------------
+    def put_secret(self, record: SecretRecord, value: str | None = None) -> None:
+        with self._lock:
+            if value is None:
+                self._db.execute(
+                    "UPDATE secrets SET record = ? WHERE id = ?",
+                    (record.model_dump_json(), record.id),
+                )
+                return
+            self._db.execute(
+                "INSERT INTO secrets (id, name, record, value) VALUES (?,?,?,?) "
+                "ON CONFLICT(id) DO UPDATE SET record = excluded.record, value = excluded.value",
+                (record.id, record.name, record.model_dump_json(), value),
+            )
+
+    def get_secret(self, ref: str) -> SecretRecord | None:
+        """By id or by name."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM secrets WHERE id = ? OR name = ?", (ref, ref)
+            ).fetchone()
+        return SecretRecord.model_validate_json(row[0]) if row else None
+
+    def secret_value(self, name: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM secrets WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def list_secrets(self) -> list[SecretRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM secrets ORDER BY rowid").fetchall()
+        return [SecretRecord.model_validate_json(r[0]) for r in rows]
+
+    def delete_secret(self, secret_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM secrets WHERE id = ?", (secret_id,))

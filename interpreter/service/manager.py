@@ -53,6 +53,7 @@ from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
 from interpreter.service.reaper import reap_forever
 from interpreter.service.runs import watched
 from interpreter.service.sampler import sample_forever
+from interpreter.service.secrets import Secrets
 from interpreter.service.signing import Signer
 from interpreter.service.templates import Templates
 
@@ -71,6 +72,7 @@ class SandboxManager:
         self.bring_up = BringUp(settings, self.runtime, self.store, self.live, self.contexts)
         files = BuildFiles(settings.home / "build-files", settings.max_build_files_mb << 20)
         self.templates = Templates(self.bring_up, files)
+        self.secrets = Secrets(self.store)
         self._idempotent = IdempotentCreates(self.store)
         self._loops: list[asyncio.Task[None]] = []
         self._killing: dict[str, asyncio.Task[None]] = {}
@@ -156,6 +158,7 @@ class SandboxManager:
         paused (memory kept), not killed; ``"pause_files"``: paused keeping only its files. A
         repeat of an ``idempotency_key`` gets the sandbox its first create made."""
         request = CreateRequest.of(self.settings, options or SandboxOptions())
+        request.envs = self.secrets.fill(request.envs)  # ${e2b.secrets.NAME} placeholders
         if idempotency_key is not None:
             return await self._idempotent.create(idempotency_key, lambda: self._create(request))
         return await self._create(request)

@@ -134,7 +134,7 @@ def test_unsupported_features_say_so(server: Server, sbx: Sandbox) -> None:
     for method, path in (
         ("GET", "/templates"),  # the listing of E2B's console
         ("GET", "/volumes"),
-        ("DELETE", "/secrets/abc"),
+        ("POST", "/volumes"),
     ):
         answer = httpx.request(method, server.url + path, headers=headers)
         assert answer.status_code == 501, (path, answer.text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from interpreter.api.e2b import control, envd, jupyter, ports, templates
+from interpreter.api.e2b import control, envd, jupyter, ports, secrets, templates
 from interpreter.api.e2b.routing import SandboxTrafficRouter
 
 
@@ -19,6 +19,7 @@ def mount(app: FastAPI) -> None:
     # Before the control plane's: its catch-all answers 501 for the rest of /templates.
     app.include_router(templates.router)
     app.include_router(templates.uploads)
+    app.include_router(secrets.router)
     app.include_router(control.router)
     envd_app, jupyter_app, ports_app = envd.create_app(), jupyter.create_app(), ports.create_app()
     # One manager, one settings, one key.

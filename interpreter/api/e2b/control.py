@@ -364,7 +364,6 @@ UNSUPPORTED_APIS = [
     ("/default-templates", TEMPLATES),
     ("/volumes", "volumes"),
     ("/volumecontent", "volumes"),
-    ("/secrets", "secrets"),
 ]
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 

@@ -99,6 +99,7 @@ SERVER_TYPES: dict[str, type[SandboxError]] = {
     "FileNotFoundInSandboxError": NotFoundError,
     "ProcessNotFoundError": NotFoundError,
     "BuildNotFoundError": NotFoundError,
+    "SecretNotFoundError": NotFoundError,
     "BuildFilesNotFoundError": NotFoundError,
     "DockerfileError": InvalidRequestError,
     "TemplateInUseError": ConflictError,
