@@ -91,3 +91,23 @@ def test_auto_resume_wakes_on_traffic() -> None:
         assert sandbox.get_info().state == SandboxState.RUNNING
     finally:
         sandbox.kill()
+
+
+def test_the_async_sdk_alike() -> None:
+    import asyncio
+
+    from e2b_code_interpreter import AsyncSandbox
+
+    async def scenario() -> None:
+        sandbox = await AsyncSandbox.create(metadata={"test_run": RUN_ID})
+        try:
+            await sandbox.pause()
+            assert not await sandbox.is_running()
+            resumed = await AsyncSandbox.connect(sandbox.sandbox_id)
+            assert await resumed.is_running()
+            result = await resumed.commands.run("printf 'ab\\xe2'; sudo whoami")
+            assert result.stdout == "ab\ufffdroot\n"
+        finally:
+            await sandbox.kill()
+
+    asyncio.run(scenario())
