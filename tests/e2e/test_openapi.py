@@ -40,14 +40,25 @@ def json_error_on_5xx(ctx: Any, response: Any, case: Any) -> bool | None:
 
 @pytest.fixture
 def own_sandboxes(server: Server) -> Any:
-    """Kill what the fuzzer created (sandboxes that were not there before)."""
+    """Remove what the fuzzer created (sandboxes and templates that were not there before;
+    a template once its build ended)."""
     with server.client() as client:
         before = {s["id"] for s in client.get("/v1/sandboxes").json()}
+        templates = {t["name"] for t in client.get("/v1/templates").json()}
     yield
     with server.client() as client:
         for sandbox in client.get("/v1/sandboxes").json():
             if sandbox["id"] not in before:
                 client.delete(f"/v1/sandboxes/{sandbox['id']}")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            made = [t for t in client.get("/v1/templates").json() if t["name"] not in templates]
+            for template in made:
+                if template["status"] != "building":
+                    client.delete(f"/v1/templates/{template['name']}")
+            if all(t["status"] != "building" for t in made):
+                break
+            time.sleep(1)
 
 
 @pytest.mark.timeout(240)
