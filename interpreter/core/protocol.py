@@ -99,8 +99,9 @@ class CommandSpec(Wire):
 
 class EntryInfo(Wire):
     """A file, folder or symlink (``lstat``: a symlink is itself, ``target_type`` says what it
-    points at, None when dangling). ``metadata``: the file's user metadata (extended
-    attributes)."""
+    points at, None when dangling; ``symlink_target`` is the link's text, ``resolved_target``
+    the absolute path it finally reaches and ``target_mode`` that one's mode, None when
+    dangling or looping). ``metadata``: the file's user metadata (extended attributes)."""
 
     name: Path
     path: Path
@@ -113,6 +114,8 @@ class EntryInfo(Wire):
     modified_time: Timestamp
     symlink_target: Path | None = None
     target_type: Literal["file", "dir"] | None = None
+    resolved_target: Path | None = None
+    target_mode: int | None = Field(default=None, ge=0, le=0xFFFFFFFF)
     metadata: Annotated[
         dict[Name, Annotated[str, StringConstraints(max_length=1 << 16)]],
         Field(max_length=MAX_ITEMS),

@@ -8,6 +8,7 @@ files are owned exactly as if that user acted.
 from __future__ import annotations
 
 import ctypes
+import errno
 import grp
 import os
 import pwd
@@ -113,22 +114,42 @@ def metadata(path: str) -> dict[str, str]:
     return found
 
 
-def set_metadata(path: str, values: dict[str, str]) -> None:
-    """Store metadata on a file; keys are lower-cased (as E2B's envd does)."""
+def replace_metadata(path: str, values: dict[str, str]) -> None:
+    """Make ``values`` the file's whole metadata, as E2B's envd does on every upload: keys are
+    lower-cased, and ``user.e2b.*`` attributes not among them are removed (an overwritten file
+    keeps its extended attributes across O_TRUNC: without this, stale metadata would stay)."""
     for key, value in values.items():
         if not METADATA_KEY.match(key) or not METADATA_VALUE.match(value):
             raise FileError(
                 400, "InvalidRequestError", f"invalid metadata {key!r}: token key, ASCII value"
             )
-        os.setxattr(path, METADATA_PREFIX + key.lower(), value.encode())
-
-
-def target_type(path: str) -> str | None:
-    """What a symlink points at: dir, file, or None when dangling."""
+    wanted = {METADATA_PREFIX + key.lower(): value for key, value in values.items()}
     try:
-        return "dir" if stat.S_ISDIR(os.stat(path).st_mode) else "file"
-    except OSError:
-        return None
+        present = os.listxattr(path)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTSUP, errno.ENODATA):
+            raise
+        present = []
+    for name in present:
+        if name.startswith(METADATA_PREFIX) and name not in wanted:
+            try:
+                os.removexattr(path, name)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTSUP, errno.ENODATA):
+                    raise
+    for name, value in wanted.items():
+        os.setxattr(path, name, value.encode())
+
+
+def link_target(path: str) -> tuple[str | None, str | None, int | None]:
+    """What a symlink points at: its absolute, fully resolved path, its type (dir or file) and
+    its mode; all None when the link dangles or loops."""
+    try:
+        resolved = os.path.realpath(path, strict=True)
+        info = os.stat(resolved)
+    except (OSError, ValueError):
+        return None, None, None
+    return resolved, "dir" if stat.S_ISDIR(info.st_mode) else "file", info.st_mode
 
 
 def entry(path: str) -> dict[str, Any]:
@@ -137,6 +158,7 @@ def entry(path: str) -> dict[str, Any]:
     link = stat.S_ISLNK(info.st_mode)
     if link:
         kind = "symlink"
+    resolved, target_type, target_mode = link_target(path) if link else (None, None, None)
     return {
         "name": printable(os.path.basename(path) or "/"),
         "path": printable(path),
@@ -148,7 +170,9 @@ def entry(path: str) -> dict[str, Any]:
         "group": _name(grp.getgrgid, info.st_gid),
         "modified_time": datetime.fromtimestamp(info.st_mtime, UTC).isoformat(),
         "symlink_target": printable(os.readlink(path)) if link else None,
-        "target_type": target_type(path) if link else None,
+        "target_type": target_type,
+        "resolved_target": printable(resolved) if resolved is not None else None,
+        "target_mode": target_mode,
         "metadata": {} if link else metadata(path),
     }
 
@@ -207,4 +231,12 @@ def open_for_write(path: str) -> int:
     os.makedirs(parent, exist_ok=True)
     if os.path.isdir(path):
         raise IsADirectoryError(21, "Is a directory", path)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    # E2B's envd chowns what it opened to the writer, so a watcher sees a new file's create,
+    # chmod (IN_ATTRIB), write; the owner may re-assert its own ids, anyone else is refused.
+    owner = os.fstat(fd)
+    try:
+        os.fchown(fd, owner.st_uid, owner.st_gid)
+    except PermissionError:
+        pass
+    return fd

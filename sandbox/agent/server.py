@@ -21,7 +21,7 @@ from tornado.http1connection import HTTP1Connection
 from tornado.tcpclient import TCPClient
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from agent import files  # noqa: E402
+from agent import files, sudo  # noqa: E402
 from agent.processes import Process, Processes  # noqa: E402
 from agent.watch import Watcher  # noqa: E402
 
@@ -98,8 +98,7 @@ class File(Handler):
             raise files.FileError(400, "InvalidRequestError", "metadata must be JSON") from None
         if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
             raise files.FileError(400, "InvalidRequestError", "metadata must map str to str")
-        if metadata:
-            await self.act(lambda: files.set_metadata(path, metadata))
+        await self.act(lambda: files.replace_metadata(path, metadata))  # none given: cleared
         self.send_json(await self.act(lambda: files.entry(path)))
 
     def on_finish(self) -> None:
@@ -330,6 +329,7 @@ def main() -> None:
     if os.path.exists(SOCKET):
         os.unlink(SOCKET)
     server.add_sockets([netutil.bind_unix_socket(SOCKET, mode=0o600)])
+    sudo.serve()
     ioloop.IOLoop.current().start()
 
 

@@ -1,6 +1,8 @@
 """Watching folders with inotify (through libc: no extra package in the image).
 
-Events: create, write, remove, rename, chmod; a recursive watch follows new sub-folders.
+Events: create, write, remove, rename, chmod; a recursive watch follows new sub-folders, and
+reports a create for what is already inside one when its watch is armed (as E2B's fsnotify
+does: `mkdir -p a/b/c`, or a file written into a folder just made, is not lost).
 """
 
 from __future__ import annotations
@@ -76,20 +78,41 @@ class Watcher:
                 self.emit({"type": "remove", "name": path})
                 self.emit(None)  # the watched folder is gone: the stream ends
             return
-        if self.recursive and mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO):
-            try:
-                self.add(path)
-            except OSError:
-                pass
         kind = next((k for bit, k in KINDS if mask & bit), None)
         if kind:
-            event: dict[str, Any] = {"type": kind, "name": printable(path)}
-            if self.include_entry and kind not in ("remove", "rename"):
-                try:
-                    event["entry"] = entry(path)
-                except OSError:  # already gone again
-                    pass
-            self.emit(event)
+            self.emit_change(kind, path)
+        if self.recursive and mask & IN_ISDIR and mask & (IN_CREATE | IN_MOVED_TO):
+            self.follow(path)
+
+    def follow(self, folder: str) -> None:
+        """Watch a folder that appeared in a recursive watch, and everything below it, with a
+        create for each entry already there (made before its watch was armed), in the order a
+        walk of the tree meets them (iterative: a deep tree cannot exhaust the stack)."""
+        pending: list[tuple[str, bool]] = [(folder, True)]  # (path, is a folder), next last
+        while pending:
+            path, is_dir = pending.pop()
+            if path != folder:
+                self.emit_change("create", path)
+            if not is_dir:
+                continue
+            try:
+                wd = _libc.inotify_add_watch(self.fd, path.encode(), MASK)
+                if wd < 0:
+                    continue
+                self.paths[wd] = path
+                children = sorted(os.scandir(path), key=lambda child: child.name, reverse=True)
+                pending.extend((c.path, c.is_dir(follow_symlinks=False)) for c in children)
+            except OSError:  # already gone again
+                continue
+
+    def emit_change(self, kind: str, path: str) -> None:
+        event: dict[str, Any] = {"type": kind, "name": printable(path)}
+        if self.include_entry and kind not in ("remove", "rename"):
+            try:
+                event["entry"] = entry(path)
+            except OSError:  # already gone again
+                pass
+        self.emit(event)
 
     def emit(self, event: dict[str, Any] | None) -> None:
         try:

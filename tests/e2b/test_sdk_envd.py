@@ -102,8 +102,7 @@ def test_not_found_and_bad_input(sbx: Sandbox) -> None:
         sbx.files.get_info("/home/user/missing")
     with pytest.raises(FileNotFoundException):
         sbx.files.list("/home/user/missing")
-    with pytest.raises(FileNotFoundException):
-        sbx.files.remove("/home/user/missing")
+    sbx.files.remove("/home/user/missing")  # envd's os.RemoveAll: not there is no error
     with pytest.raises(FileNotFoundException):
         sbx.files.rename("/home/user/missing", "/home/user/other")
     with pytest.raises(InvalidArgumentException):
@@ -178,7 +177,6 @@ def test_watch_dir_polling_recursive(sbx: Sandbox) -> None:
     try:
         sbx.files.write("/home/user/watched/a.txt", "a")
         sbx.files.make_dir("/home/user/watched/sub")
-        time.sleep(0.3)  # the new folder gets its own watch
         sbx.files.write("/home/user/watched/sub/b.txt", "b")
         sbx.files.remove("/home/user/watched/a.txt")
         seen: set[tuple[str, FilesystemEventType]] = set()

@@ -95,16 +95,18 @@ def test_entry_info_protojson() -> None:
         "owner": "user",
         "group": "user",
         "modified_time": "2026-01-01T00:00:00+00:00",
-        "symlink_target": "/tmp",
+        "symlink_target": "../../tmp",
+        "resolved_target": "/tmp",
+        "target_mode": 0o41777,
         "metadata": {},
     }
     info = messages.entry_info(EntryInfo.model_validate(entry))
-    assert info == {
+    assert info == {  # envd: the target's type and permission bits, Go's string of the link's
         "name": "l",
         "type": "FILE_TYPE_DIRECTORY",
         "path": "/home/user/l",
-        "mode": 0o20000000777,
-        "permissions": "lrwxrwxrwx",
+        "mode": 0o777,
+        "permissions": "Lrwxrwxrwx",
         "owner": "user",
         "group": "user",
         "modifiedTime": "2026-01-01T00:00:00Z",
@@ -112,18 +114,33 @@ def test_entry_info_protojson() -> None:
         "isSymlink": True,
     }
     plain = {**entry, "name": "f", "type": "file", "size": 12, "mode": 0o100644}
-    plain.update(target_type=None, symlink_target=None, permissions="-rw-r--r--")
+    plain.update(target_type=None, symlink_target=None, resolved_target=None, target_mode=None)
     info = messages.entry_info(EntryInfo.model_validate(plain))
     assert info["size"] == "12" and info["mode"] == 0o644  # int64 as a string
+    assert info["permissions"] == "-rw-r--r--" and info["type"] == "FILE_TYPE_FILE"
     assert "isSymlink" not in info and "symlinkTarget" not in info
-    dangling = messages.entry_info(EntryInfo.model_validate({**entry, "target_type": None}))
-    assert dangling["type"] == "FILE_TYPE_SYMLINK" and dangling["isSymlink"] is True
+    gone = {"target_type": None, "resolved_target": None, "target_mode": None}
+    dangling = messages.entry_info(EntryInfo.model_validate({**entry, **gone}))
+    assert "type" not in dangling and "mode" not in dangling  # UNSPECIFIED, 0
+    assert dangling["isSymlink"] is True and dangling["symlinkTarget"] == "/home/user/l"
     folder = messages.entry_info(
-        EntryInfo.model_validate({**plain, "type": "dir", "mode": 0o40755})
+        EntryInfo.model_validate({**plain, "type": "dir", "mode": 0o41777})
     )
-    assert folder["type"] == "FILE_TYPE_DIRECTORY" and folder["mode"] == 0o20000000755
+    assert folder["type"] == "FILE_TYPE_DIRECTORY" and folder["mode"] == 0o777  # no type bits
+    assert folder["permissions"] == "dtrwxrwxrwx"
+    fifo = messages.entry_info(EntryInfo.model_validate({**plain, "mode": 0o10644}))
+    assert "type" not in fifo and fifo["permissions"] == "prw-r--r--"
     written = messages.write_info(EntryInfo.model_validate({**entry, "metadata": {"k": "v"}}))
     assert written == {"name": "l", "type": "file", "path": "/home/user/l", "metadata": {"k": "v"}}
+
+
+def test_go_file_mode_strings() -> None:
+    assert messages.go_permissions(0o40755) == "drwxr-xr-x"
+    assert messages.go_permissions(0o104755) == "urwxr-xr-x"
+    assert messages.go_permissions(0o102755) == "grwxr-xr-x"
+    assert messages.go_permissions(0o20666) == "Dcrw-rw-rw-"
+    assert messages.go_permissions(0o60660) == "Drw-rw----"
+    assert messages.go_permissions(0o140755) == "Srwxr-xr-x"
 
 
 def test_process_end_events() -> None:

@@ -72,7 +72,18 @@ def test_the_agents_entries_fit(tmp_path: Path) -> None:
     assert by_name["file.txt"].type == "file" and by_name["file.txt"].size == 5
     assert by_name["link"].type == "symlink" and by_name["link"].target_type == "dir"
     assert by_name["dangling"].target_type is None and by_name["inner"].path.endswith("/inner")
+    # What a link finally reaches (envd's symlinkTarget), with its mode; None when dangling.
+    (tmp_path / "relative").symlink_to("link")  # a chain: relative -> link -> folder
+    (tmp_path / "loop").symlink_to("loop")
+    chained = protocol.parse(EntryInfo, _json(agent_files.entry(str(tmp_path / "relative"))))
+    assert chained.symlink_target == "link" and chained.target_type == "dir"
+    assert chained.resolved_target == os.path.realpath(tmp_path / "folder")
+    assert chained.target_mode == (tmp_path / "folder").stat().st_mode
+    for broken in ("dangling", "loop"):
+        gone = protocol.parse(EntryInfo, _json(agent_files.entry(str(tmp_path / broken))))
+        assert (gone.resolved_target, gone.target_mode, gone.target_type) == (None, None, None)
     one = protocol.parse(EntryInfo, _json(agent_files.entry(str(tmp_path / "file.txt"))))
+    assert one.resolved_target is None and one.target_mode is None
     assert one.modified_time.tzinfo is not None
 
 
@@ -98,6 +109,27 @@ def test_the_agents_process_events_and_info_fit() -> None:
     assert isinstance(timed, ProcessEnd) and timed.timed_out and timed.error
     start = protocol.parse_process_event(b'{"type": "start", "pid": 7}')
     assert start == ProcessStart(type="start", pid=7)
+
+
+def test_a_recursive_watch_reports_what_a_new_folder_already_holds(tmp_path: Path) -> None:
+    watcher = agent_watch.Watcher(str(tmp_path), recursive=True)
+    try:
+        watcher.add(str(tmp_path))
+        (tmp_path / "a" / "b" / "c").mkdir(parents=True)  # before the new folders' watches
+        (tmp_path / "a" / "f.txt").write_text("x")
+        watcher._readable()
+        (tmp_path / "a" / "b" / "c" / "later.txt").write_text("y")  # watched by now
+        watcher._readable()
+        raw = []
+        while not watcher.queue.empty():
+            raw.append(watcher.queue.get_nowait())
+    finally:
+        os.close(watcher.fd)
+    created = [os.path.relpath(e["name"], tmp_path) for e in raw if e["type"] == "create"]
+    assert created == ["a", "a/b", "a/b/c", "a/f.txt", "a/b/c/later.txt"]  # a walk's order
+    assert ("write", str(tmp_path / "a" / "b" / "c" / "later.txt")) in {
+        (e["type"], e["name"]) for e in raw
+    }
 
 
 def test_the_agents_watch_events_fit(tmp_path: Path) -> None:

@@ -258,6 +258,8 @@ def entry_info(data: dict[str, Any]) -> EntryInfo:
         modified_time=datetime.fromisoformat(data["modified_time"]),
         symlink_target=data.get("symlink_target"),
         target_type=data.get("target_type"),
+        resolved_target=data.get("resolved_target"),
+        target_mode=data.get("target_mode"),
         metadata=dict(data.get("metadata") or {}),
     )
 

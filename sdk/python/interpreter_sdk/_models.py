@@ -128,6 +128,8 @@ class EntryInfo:
     modified_time: datetime
     symlink_target: str | None = None
     target_type: str | None = None  # a symlink's: "file", "dir", or None when dangling
+    resolved_target: str | None = None  # a symlink's absolute, fully resolved target
+    target_mode: int | None = None  # the mode of what a symlink points at
     metadata: dict[str, str] = field(default_factory=dict)  # kept with the file (xattrs)
 
 

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from interpreter.api.e2b.envd import access, connect
 from interpreter.api.e2b.envd.connect import ConnectError, Message, field
 from interpreter.api.e2b.envd.messages import entry_info, filesystem_event
+from interpreter.core.errors import FileNotFoundInSandboxError
 from interpreter.core.protocol import WatchEvent
 from interpreter.service.files import SandboxFiles
 
@@ -29,6 +30,11 @@ KEEPALIVE: Message = {"keepalive": {}}
 MAX_DEPTH = 64
 WATCHER_EVENTS = 10_000  # kept per polling watcher between two fetches; later ones are dropped
 WATCHER_IDLE = 600.0  # seconds without a fetch before a polling watcher is dropped
+# A fetch first waits for the events in flight (sandbox -> agent stream -> here) to land, until
+# none has come for SETTLE_QUIET seconds (at most SETTLE_MAX): a fetch right after a write sees
+# its events, as envd's in-process watcher would.
+SETTLE_QUIET = 0.05
+SETTLE_MAX = 1.0
 
 
 async def _files(request: Request) -> tuple[SandboxFiles, access.User]:
@@ -74,8 +80,10 @@ async def list_dir(request: Request, message: Message) -> Message:
 
 
 async def remove(request: Request, message: Message) -> Message:
+    """envd removes with Go's ``os.RemoveAll``: a path that is not there is no error."""
     files, user = await _files(request)
-    await files.remove(_path(message), user)
+    with contextlib.suppress(FileNotFoundInSandboxError):
+        await files.remove(_path(message), user)
     return {}
 
 
@@ -127,14 +135,29 @@ class PollingWatcher:
     events: list[Message] = dataclass_field(default_factory=list)
     error: ConnectError | None = None
     fetched_at: float = dataclass_field(default_factory=time.monotonic)
+    arrived: asyncio.Event = dataclass_field(default_factory=asyncio.Event)
 
     async def collect(self, events: AsyncIterator[Message]) -> None:
         try:
             async for event in events:
+                self.arrived.set()
                 if len(self.events) < WATCHER_EVENTS:
                     self.events.append(event)
         except Exception as exc:  # noqa: BLE001 - reported on the next fetch
             self.error = connect.connect_error(exc)
+
+    async def settle(self) -> None:
+        """Wait until the stream has been quiet for SETTLE_QUIET seconds (or SETTLE_MAX)."""
+        deadline = time.monotonic() + SETTLE_MAX
+        while self.task is not None and not self.task.done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.arrived.clear()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), min(SETTLE_QUIET, left))
+            except TimeoutError:
+                return
 
 
 class PollingWatchers:
@@ -174,6 +197,7 @@ class PollingWatchers:
 
     async def get_events(self, request: Request, message: Message) -> Message:
         _, watcher = self._get(request, message)
+        await watcher.settle()
         watcher.fetched_at = time.monotonic()
         events, watcher.events = watcher.events, []
         if not events and watcher.error is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import stat
 
 from interpreter.api.e2b.envd.connect import Message
 from interpreter.core.protocol import (
@@ -36,7 +37,12 @@ EVENT_TYPES = {
 }
 # What the plain HTTP /files answers call the types.
 HTTP_FILE_TYPES = {"file": "file", "dir": "dir", "symlink": "file"}
-DIRECTORY_MODE = 0o20000000000  # Go's os.ModeDir, which envd's mode carries
+# Go's FileMode.String() letters, in its order (envd's `permissions` is that of the lstat mode):
+# the file type's (S_IFMT) letters, then those of the setuid, setgid and sticky bits.
+GO_TYPE_LETTERS = {
+    stat.S_IFDIR: "d", stat.S_IFLNK: "L", stat.S_IFBLK: "D", stat.S_IFCHR: "Dc",
+    stat.S_IFIFO: "p", stat.S_IFSOCK: "S",
+}  # fmt: skip
 # Go's names for signals, as envd's `status` shows them ("signal: killed").
 SIGNAL_NAMES = {
     signal.SIGKILL: "killed",
@@ -51,33 +57,52 @@ SIGNAL_NAMES = {
 
 
 def entry_info(entry: EntryInfo) -> Message:
-    """``filesystem.EntryInfo`` of an entry.
-
-    A symlink is reported the way current envd does: ``type`` is what it points at and
-    ``isSymlink`` is set (a dangling one keeps ``FILE_TYPE_SYMLINK``)."""
-    kind: str = entry.type
-    is_symlink = kind == "symlink"
-    if is_symlink and entry.target_type is not None:
-        kind = entry.target_type
-    info: Message = {"name": entry.name, "type": FILE_TYPES[kind], "path": entry.path}
+    """``filesystem.EntryInfo`` of an entry, as envd builds it from ``lstat``: ``mode`` is the
+    permission bits only, ``permissions`` Go's string of the whole mode. A symlink is reported
+    the way current envd does: ``type`` and ``mode`` are those of what it points at,
+    ``symlinkTarget`` its fully resolved path, ``isSymlink`` is set; a dangling or looping one
+    has no type, mode 0 and its own path as target."""
+    is_symlink = entry.type == "symlink"
+    mode = entry.mode
+    if is_symlink:
+        mode = entry.target_mode if entry.target_mode is not None else 0
+    info: Message = {"name": entry.name}
+    if (kind := _file_type(entry, mode)) is not None:  # UNSPECIFIED is left out
+        info["type"] = FILE_TYPES[kind]
+    info["path"] = entry.path
     if entry.size:
         info["size"] = str(entry.size)  # int64 as a string
-    if mode := entry.mode & 0o7777 | (DIRECTORY_MODE if kind == "dir" else 0):
-        info["mode"] = mode
-    for name, value in (
-        ("permissions", entry.permissions),
-        ("owner", entry.owner),
-        ("group", entry.group),
-    ):
+    if permission_bits := mode & 0o777:
+        info["mode"] = permission_bits
+    info["permissions"] = go_permissions(entry.mode)
+    for name, value in (("owner", entry.owner), ("group", entry.group)):
         if value:
             info[name] = value
     info["modifiedTime"] = entry.modified_time.isoformat().replace("+00:00", "Z")
     if is_symlink:
-        info["symlinkTarget"] = entry.symlink_target or ""
+        info["symlinkTarget"] = entry.resolved_target or entry.path
         info["isSymlink"] = True
     if entry.metadata:
         info["metadata"] = dict(entry.metadata)
     return info
+
+
+def _file_type(entry: EntryInfo, mode: int) -> str | None:
+    """envd's type: a regular file, a folder, or (a device, fifo, socket, a link to nothing)
+    unspecified; a link's is its target's."""
+    kind = entry.target_type if entry.type == "symlink" else entry.type
+    if kind == "file" and stat.S_IFMT(mode) not in (0, stat.S_IFREG):
+        return None
+    return kind
+
+
+def go_permissions(mode: int) -> str:
+    """Go's ``FileMode.String()`` of a Unix mode: "drwxr-xr-x", "Lrwxrwxrwx", "dtrwxrwxrwx"."""
+    kind = GO_TYPE_LETTERS.get(stat.S_IFMT(mode), "")
+    special = "".join(c for bit, c in ((stat.S_ISUID, "u"), (stat.S_ISGID, "g")) if mode & bit)
+    # Go's order is d a l T L D p S u g c t: a char device's "c" comes after u and g.
+    letters = kind[:1] + special + kind[1:] + ("t" if mode & stat.S_ISVTX else "") or "-"
+    return letters + "".join(c if mode & (0o400 >> i) else "-" for i, c in enumerate("rwx" * 3))
 
 
 def write_info(entry: EntryInfo) -> Message:
