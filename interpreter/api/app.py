@@ -19,7 +19,16 @@ from interpreter.api.deps import api_key_header, require_api_key
 from interpreter.api.e2b import control, jupyter, routing
 from interpreter.api.e2b import templates as e2b_templates
 from interpreter.api.guard import KeyCheck, RequestGuard
-from interpreter.api.routes import commands, contexts, execute, files, pool, sandboxes, templates
+from interpreter.api.routes import (
+    commands,
+    contexts,
+    execute,
+    files,
+    pool,
+    sandboxes,
+    snapshots,
+    templates,
+)
 from interpreter.core.config import Settings
 from interpreter.core.errors import AuthenticationError
 from interpreter.service.manager import SandboxManager
@@ -64,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(api_key_header), Depends(require_api_key)],
         responses=errors.answers(AuthenticationError),
     )
-    for module in (sandboxes, contexts, execute, files, commands, pool, templates):
+    for module in (sandboxes, contexts, execute, files, commands, pool, templates, snapshots):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(files.signed)  # authenticated by the URL's signature, not the key

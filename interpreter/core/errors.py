@@ -11,6 +11,7 @@ InterpreterError
 │   ├── TemplateNotFoundError
 │   ├── BuildNotFoundError
 │   ├── SecretNotFoundError
+│   ├── SnapshotNotFoundError
 │   ├── BuildFilesNotFoundError           a COPY step's uploaded files are not there
 │   ├── FileNotFoundInSandboxError
 │   └── ProcessNotFoundError
@@ -157,3 +158,7 @@ class BuildStepError(ImageBuildError):
 
 class SecretNotFoundError(NotFoundError):
     """No secret of that id or name."""
+
+
+class SnapshotNotFoundError(NotFoundError):
+    """No snapshot of that id or name."""

@@ -61,3 +61,24 @@ class SecretRecord(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=now)
     updated_at: datetime = Field(default_factory=now)
+
+
+class SnapshotRecord(BaseModel):
+    """A running sandbox's snapshot, usable as a template: with ``memory`` its processes and
+    kernels (restored), else its files (a layer on its image; creates boot fresh on it)."""
+
+    id: str
+    name: str | None = None
+    sandbox_id: str  # the source
+    template: str  # the source's
+    memory: bool
+    created_at: datetime = Field(default_factory=now)
+    cpu: float
+    memory_mb: int
+    disk_mb: int
+    envs: dict[str, str] = Field(default_factory=dict)
+    network: Network = Field(default_factory=Network)
+    workdir: str | None = None
+    layers: list[str] = Field(default_factory=list)  # the image it restores or boots on
+    contexts: list[ContextRecord] = Field(default_factory=list)  # memory: those restored
+    frozen_seconds: float = 0.0  # how long the source was paused for it

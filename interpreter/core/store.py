@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from interpreter.core.errors import SandboxNotFoundError
-from interpreter.core.models import ContextRecord, SandboxRecord, SecretRecord
+from interpreter.core.models import ContextRecord, SandboxRecord, SecretRecord, SnapshotRecord
 from interpreter.core.templates import BuildRecord, LogEntry, TemplateRecord
 
 SCHEMA = """
@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS secrets (
     name TEXT NOT NULL UNIQUE,
     record TEXT NOT NULL,
     value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id TEXT PRIMARY KEY,
+    record TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     key TEXT PRIMARY KEY,
@@ -271,3 +275,29 @@ class Store:
     def delete_secret(self, secret_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM secrets WHERE id = ?", (secret_id,))
+
+    # -- snapshots of running sandboxes -----------------------------------------------------
+    def put_snapshot(self, record: SnapshotRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO snapshots (id, record) VALUES (?,?)",
+                (record.id, record.model_dump_json()),
+            )
+
+    def get_snapshot(self, ref: str) -> SnapshotRecord | None:
+        """By id or by name."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM snapshots WHERE id = ? OR json_extract(record, '$.name') = ?",
+                (ref, ref),
+            ).fetchone()
+        return SnapshotRecord.model_validate_json(row[0]) if row else None
+
+    def list_snapshots(self) -> list[SnapshotRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM snapshots ORDER BY rowid").fetchall()
+        return [SnapshotRecord.model_validate_json(r[0]) for r in rows]
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))

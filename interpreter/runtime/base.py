@@ -247,6 +247,29 @@ class Runtime(ABC):
     def discard_snapshot(self, image: Image) -> None:
         """Remove the image's snapshot (a restore from it failed)."""
 
+    # -- snapshots of running sandboxes -----------------------------------------------------
+    @abstractmethod
+    def snapshot_sandbox(
+        self, process: SandboxProcess, snapshot_id: str, info: dict[str, object]
+    ) -> float:
+        """Checkpoint a running sandbox (its host connections closed) as ``snapshot_id``, its
+        files copied while it is frozen; it runs on. Seconds it was frozen."""
+
+    @abstractmethod
+    def restore_sandbox_snapshot(
+        self, snapshot_id: str, sandbox_id: str, limits: Limits
+    ) -> SandboxProcess:
+        """A new sandbox restored from a running sandbox's snapshot, sharing nothing
+        writable with it or with other sandboxes of the snapshot."""
+
+    @abstractmethod
+    def sandbox_snapshot_info(self, snapshot_id: str) -> dict[str, object] | None:
+        """What ``snapshot_sandbox`` was told (and the layers), None if there is none."""
+
+    @abstractmethod
+    def delete_sandbox_snapshot(self, snapshot_id: str) -> None:
+        """Remove a running sandbox's snapshot."""
+
 
 def load_runtime(name: str, settings: Settings) -> Runtime:
     module, _, attr = RUNTIMES[name].partition(":")

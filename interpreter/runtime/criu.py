@@ -78,6 +78,7 @@ def dump(
     leave_running: bool = False,
     work_dir: Path | None = None,
     timeout: float = 300.0,
+    action_script: Path | None = None,
 ) -> Dumped:
     """Checkpoint the tree whose root is ``jail_pid`` (host PID of the jail's PID 1) into the
     empty or missing folder ``images``; its log is ``dump.log`` in ``work_dir`` (default: the
@@ -102,6 +103,8 @@ def dump(
     ]  # fmt: skip
     if leave_running:
         argv.append("--leave-running")
+    if action_script is not None:  # run at each stage; "post-dump": the tree is still frozen
+        argv += ["--action-script", str(action_script)]
     started = time.monotonic()
     _run(argv, work / "dump.log", "checkpoint", timeout)
     seconds = time.monotonic() - started

@@ -503,6 +503,43 @@ class NsjailRuntime(Runtime):
     def discard_snapshot(self, image: Image) -> None:
         shutil.rmtree(snapshot.folder_for(self.settings, image), ignore_errors=True)
 
+    # -- snapshots of running sandboxes ----------------------------------------------------
+    def _sandbox_snapshot(self, snapshot_id: str) -> Path:
+        return self.settings.home / "sandbox-snapshots" / snapshot_id
+
+    def snapshot_sandbox(
+        self, process: SandboxProcess, snapshot_id: str, info: dict[str, object]
+    ) -> float:
+        folder = self._sandbox_snapshot(snapshot_id)
+        layers = [str(p) for p in linux.overlay_lower_layers(process.folder / "root")]
+        # CRIU dumps no veth: detached for the dump, attached again at once.
+        egress = network.attached(process.folder)
+        network.detach(process.sandbox_id, process.folder)
+        try:
+            frozen = snapshot.take_running(
+                self.settings, process, folder, {**info, "layers": layers}
+            )
+        finally:
+            if egress is not None:
+                self.set_network(process, egress)
+        reference = snapshot.network_reference(self.settings)
+        fresh = reference is not None and criu.same_network(folder / snapshot.IMAGES, reference)
+        recorded = snapshot.read_info(folder) or {}
+        (folder / snapshot.INFO).write_text(json.dumps({**recorded, "fresh_network": fresh}))
+        return frozen
+
+    def restore_sandbox_snapshot(
+        self, snapshot_id: str, sandbox_id: str, limits: Limits
+    ) -> SandboxProcess:
+        folder = self._sandbox_snapshot(snapshot_id)
+        return snapshot.restore(self.settings, folder, sandbox_id, self.folder(sandbox_id), limits)
+
+    def sandbox_snapshot_info(self, snapshot_id: str) -> dict[str, object] | None:
+        return snapshot.read_info(self._sandbox_snapshot(snapshot_id))
+
+    def delete_sandbox_snapshot(self, snapshot_id: str) -> None:
+        remove_tree(self._sandbox_snapshot(snapshot_id))
+
 
 def _signal(pid: int, signum: int) -> None:
     try:

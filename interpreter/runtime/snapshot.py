@@ -11,9 +11,11 @@ Blocking functions: call them from a thread.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shlex
 import stat
 import subprocess
 from pathlib import Path
@@ -80,6 +82,47 @@ def take(
     new.rename(dest)
 
 
+def take_running(
+    settings: Settings, process: SandboxProcess, dest: Path, info: dict[str, Any]
+) -> float:
+    """Checkpoint a running sandbox into ``dest`` and let it run on (its host connections
+    closed first); its files are copied while CRIU holds the tree frozen, after the dump (an
+    action script at "post-dump"), so memory and files agree. Seconds the tree was frozen."""
+    new = dest.with_name(dest.name + ".new")
+    remove_tree(new)
+    new.mkdir(parents=True)
+    upper = disk.layer_dirs(process.folder)[0]
+    script = new / "copy-files.sh"
+    copies = " && ".join(
+        f"cp -a --reflink=auto -- {shlex.quote(str(src))} {shlex.quote(str(dst))}"
+        for src, dst in ((upper, new / UPPER), (process.folder / "run", new / RUN))
+    )
+    script.write_text(f'#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] || exit 0\n{copies}\n')
+    script.chmod(0o700)
+    cgroup = linux.sandbox_cgroups(process.jail_pid)[linux.CGROUP_CONTROLLERS.index("cpu")]
+    quota = (cgroup / "cpu.cfs_quota_us").read_text().strip()
+    try:
+        (cgroup / "cpu.cfs_quota_us").write_text("-1")  # CRIU copies pages in its tasks
+        dumped = criu.dump(
+            settings.criu, process.jail_pid, new / IMAGES, work_dir=new, leave_running=True,
+            action_script=script,
+        )  # fmt: skip
+        for path, entry in walk_files(new / RUN):
+            if stat.S_ISSOCK(entry.st_mode):
+                os.unlink(path)
+        (new / INFO).write_text(json.dumps(info))
+    except BaseException:
+        remove_tree(new)
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            (cgroup / "cpu.cfs_quota_us").write_text(quota)
+    script.unlink()
+    remove_tree(dest)
+    new.rename(dest)
+    return dumped.seconds
+
+
 def read_info(snapshot: Path) -> dict[str, Any] | None:
     try:
         return dict(json.loads((snapshot / INFO).read_text()))
@@ -120,7 +163,9 @@ def restore(
             folder / "root",
             folder / "run",
             cgroups,
-            fresh_network=True,  # it was a fresh sandbox's when checkpointed
+            # A template's was a fresh sandbox's when checkpointed; a running sandbox's, if
+            # its own was as a fresh one (criu.same_network).
+            fresh_network=bool(info.get("fresh_network", True)),
             work_dir=folder / "criu",
         )
         cgroups = linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")

@@ -28,7 +28,7 @@ from interpreter.core.errors import (
     SandboxNotFoundError,
     SandboxStartError,
 )
-from interpreter.core.models import SandboxRecord
+from interpreter.core.models import SandboxRecord, SnapshotRecord
 from interpreter.core.network import Network, is_domain
 from interpreter.core.store import Store
 from interpreter.core.templates import StartSpec
@@ -130,6 +130,30 @@ class SnapshotRestore(Launcher):
         lang, envs = python.language, record.envs
         setup = [lang.reseed, lang.export_env(envs) if envs and lang.export_env else None]
         await kernels.run_silent(python.id, "\n".join(code for code in setup if code))
+
+
+@dataclass
+class SandboxSnapshotRestore(Launcher):
+    """A new sandbox restored from a running sandbox's snapshot: its kernels (every context,
+    their variables) and processes run on; the Python kernels get fresh random seeds."""
+
+    snapshot: SnapshotRecord
+    wait_for_gateway = False
+
+    def launch(self, runtime: Runtime, record: SandboxRecord) -> SandboxProcess:
+        return runtime.restore_sandbox_snapshot(self.snapshot.id, record.id, limits_of(record))
+
+    async def prepare(self, bring_up: BringUp, record: SandboxRecord, live: LiveSandbox) -> None:
+        kernels = live.kernels
+        for source in self.snapshot.contexts:
+            language = languages.resolve(source.language)
+            context = kernels.add(language, source.cwd, source.id, source.kernel_id)
+            context.prepared = True
+            await bring_up.contexts.adopt(record.id, kernels, context, default=source.is_default)
+            if source.kernel_id is not None:
+                await kernels.start(context)  # connects to the restored kernel
+                if language.reseed:
+                    await kernels.run_silent(context.id, language.reseed)
 
 
 class CheckpointRestore(Launcher):

@@ -29,7 +29,7 @@ from interpreter.core.errors import (
     SandboxStartError,
 )
 from interpreter.core.events import Event
-from interpreter.core.models import ContextRecord, SandboxRecord, now
+from interpreter.core.models import ContextRecord, SandboxRecord, SnapshotRecord, now
 from interpreter.core.network import Network
 from interpreter.core.options import CreateRequest, SandboxOptions, lifetime, network_for
 from interpreter.core.store import Store
@@ -55,6 +55,7 @@ from interpreter.service.runs import watched
 from interpreter.service.sampler import sample_forever
 from interpreter.service.secrets import Secrets
 from interpreter.service.signing import Signer
+from interpreter.service.snapshots import Snapshots, checked_count
 from interpreter.service.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class SandboxManager:
         files = BuildFiles(settings.home / "build-files", settings.max_build_files_mb << 20)
         self.templates = Templates(self.bring_up, files)
         self.secrets = Secrets(self.store)
+        self.snapshots = Snapshots(self.bring_up, self.contexts)
         self._idempotent = IdempotentCreates(self.store)
         self._loops: list[asyncio.Task[None]] = []
         self._killing: dict[str, asyncio.Task[None]] = {}
@@ -169,6 +171,12 @@ class SandboxManager:
         # A built template's ENV (the create's variables win) and WORKDIR.
         request.envs = {**template.envs, **request.envs}
         request.workdir = template.start.workdir if template.start else None
+        snapshot = template.snapshot
+        if snapshot is not None:
+            request.envs = {**snapshot.envs, **request.envs}
+            request.workdir, request.network = snapshot.workdir, snapshot.network
+            if snapshot.memory:
+                return await self.snapshots.restore(snapshot, request)
         fast = await self.fast_start.create(request, template.image) if self.fast_start else None
         if fast is not None:
             return fast
@@ -200,9 +208,53 @@ class SandboxManager:
     def pool_status(self) -> list[dict[str, object]]:
         return self.fast_start.status() if self.fast_start else []
 
+    # -- snapshots and forks ----------------------------------------------------------------
+    async def create_snapshot(
+        self, sandbox_id: str, name: str | None = None, memory: bool = True
+    ) -> SnapshotRecord:
+        """A snapshot of a running sandbox, usable as a template (it runs on)."""
+        async with self.live.lock(sandbox_id):
+            record = self.get(sandbox_id)
+            if record.state != "running":
+                raise ConflictError(f"sandbox {sandbox_id!r} is {record.state}: not running")
+            template = await self.templates.resolve(record.template)
+            return await self.snapshots.take(record, template.image, name, memory)
+
+    async def fork(
+        self, sandbox_id: str, count: int = 1, timeout: int | None = None
+    ) -> builtins.list[SandboxRecord | InterpreterError]:
+        """``count`` new running sandboxes with the source's memory and files (it runs on);
+        each fork's result, a sandbox or the error that kept it from starting."""
+        checked_count(count)
+        source = self.get(sandbox_id)
+        snapshot = await self.create_snapshot(sandbox_id, memory=True)
+        results: builtins.list[SandboxRecord | InterpreterError] = []
+        try:
+            options = SandboxOptions(
+                template=source.template, timeout=timeout, metadata=source.metadata,
+                cpu=source.cpu, memory_mb=source.memory_mb, disk_mb=source.disk_mb,
+            )  # fmt: skip
+            for _ in range(count):
+                request = CreateRequest.of(self.settings, options)
+                try:
+                    results.append(
+                        await self.snapshots.restore(snapshot, request, template=source.template)
+                    )
+                except InterpreterError as exc:
+                    results.append(exc)
+        finally:
+            await self.snapshots.delete(snapshot.id)
+        return results
+
+    async def delete_snapshot(self, ref: str) -> None:
+        await self.snapshots.delete(ref)
+
     async def delete_template(self, name: str) -> None:
         """Delete a template built here: its pooled sandboxes and snapshot first (409 while
-        clients' sandboxes use it)."""
+        clients' sandboxes use it); a snapshot's id deletes the snapshot (E2B's way)."""
+        if self.snapshots.find(name) is not None:
+            await self.snapshots.delete(name)
+            return
         self.templates.check_deletable(name)
         if self.fast_start is not None:
             await self.fast_start.forget(name)

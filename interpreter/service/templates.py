@@ -17,6 +17,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from interpreter.core.errors import (
     BuildNotFoundError,
@@ -27,7 +28,7 @@ from interpreter.core.errors import (
     TemplateInUseError,
     TemplateNotFoundError,
 )
-from interpreter.core.models import SandboxRecord, now
+from interpreter.core.models import SandboxRecord, SnapshotRecord, now
 from interpreter.core.options import CreateRequest
 from interpreter.core.templates import (
     BuildReason,
@@ -62,6 +63,7 @@ class Resolved:
     name: str
     image: Image
     start: StartSpec | None = None
+    snapshot: SnapshotRecord | None = None  # a running sandbox's snapshot, used as a template
 
     @property
     def envs(self) -> dict[str, str]:
@@ -127,6 +129,10 @@ class Templates:
         builtin = self.builtin(name)
         if builtin is not None:
             return Resolved(builtin, await asyncio.to_thread(self.runtime.image, builtin))
+        snapshot = self.store.get_snapshot(name)
+        if snapshot is not None:
+            layers = tuple(Path(p) for p in snapshot.layers)
+            return Resolved(snapshot.id, Image(snapshot.id, layers), snapshot=snapshot)
         record = self.store.get_template(name.split(":")[0])
         build_id = record and self._build_of(record, name)
         build = self.store.get_build(build_id) if build_id else None
@@ -393,6 +399,7 @@ class Templates:
         self.check_deletable(name)
         self.store.delete_template(name)
         keep = {key for b in self.store.list_builds() for key in b.layers}
+        keep |= {f"files-{s.id}" for s in self.store.list_snapshots() if not s.memory}
         removed = await asyncio.to_thread(self.runtime.remove_layers, keep)
         log.info("template %s deleted (%d layers removed)", name, len(removed))
 

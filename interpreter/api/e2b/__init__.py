@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from interpreter.api.e2b import control, envd, jupyter, ports, secrets, templates
+from interpreter.api.e2b import control, envd, jupyter, ports, secrets, snapshots, templates
 from interpreter.api.e2b.routing import SandboxTrafficRouter
 
 
@@ -20,6 +20,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(templates.router)
     app.include_router(templates.uploads)
     app.include_router(secrets.router)
+    app.include_router(snapshots.router)
     app.include_router(control.router)
     envd_app, jupyter_app, ports_app = envd.create_app(), jupyter.create_app(), ports.create_app()
     # One manager, one settings, one key.

@@ -350,11 +350,7 @@ async def sandbox_metrics(
 
 
 # -- not here ----------------------------------------------------------------------------------
-UNSUPPORTED = [
-    ("POST", "/sandboxes/{sandbox_id}/fork", "forking a sandbox"),
-    ("POST", "/sandboxes/{sandbox_id}/snapshots", "snapshots"),
-    ("GET", "/snapshots", "snapshots"),
-]
+UNSUPPORTED: list[tuple[str, str, str]] = []
 # Whole APIs of E2B's: every method under these paths.
 TEMPLATES = "this part of the templates API"
 UNSUPPORTED_APIS = [

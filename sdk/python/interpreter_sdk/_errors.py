@@ -100,6 +100,7 @@ SERVER_TYPES: dict[str, type[SandboxError]] = {
     "ProcessNotFoundError": NotFoundError,
     "BuildNotFoundError": NotFoundError,
     "SecretNotFoundError": NotFoundError,
+    "SnapshotNotFoundError": NotFoundError,
     "BuildFilesNotFoundError": NotFoundError,
     "DockerfileError": InvalidRequestError,
     "TemplateInUseError": ConflictError,
