@@ -1,4 +1,5 @@
-"""`interpreter serve | sandbox list|kill | template init|build|list|delete`."""
+"""`interpreter serve | sandbox list|kill | template init|build|list|delete |
+snapshot create|list|delete`."""
 
 from __future__ import annotations
 
@@ -125,6 +126,43 @@ def template_delete(args: argparse.Namespace) -> None:
             print("deleted", name)
 
 
+def snapshot_create(args: argparse.Namespace) -> None:
+    from interpreter_sdk import Sandbox, SandboxError
+
+    try:
+        sandbox = Sandbox.connect(args.sandbox)  # not `with`: that would kill it at the end
+        try:
+            info = sandbox.create_snapshot(args.name, memory=not args.files_only)
+        finally:
+            sandbox.close()
+    except SandboxError as exc:
+        raise InterpreterError(str(exc)) from None
+    print(info.id)
+
+
+def snapshot_list(args: argparse.Namespace) -> None:
+    from interpreter_sdk import Sandbox, SandboxError
+
+    try:
+        snapshots = Sandbox.list_snapshots(args.sandbox)
+    except SandboxError as exc:
+        raise InterpreterError(str(exc)) from None
+    for s in snapshots:
+        kind = "memory" if s.memory else "files"
+        print(f"{s.id}\t{s.name or '-'}\t{s.sandbox_id}\t{kind}\t{s.created_at.isoformat()}")
+
+
+def snapshot_delete(args: argparse.Namespace) -> None:
+    from interpreter_sdk import Sandbox, SandboxError
+
+    for snapshot_id in args.ids:
+        try:
+            Sandbox.delete_snapshot(snapshot_id)
+        except SandboxError as exc:
+            raise InterpreterError(str(exc)) from None
+        print("deleted", snapshot_id)
+
+
 def sandbox_list(args: argparse.Namespace) -> None:
     import asyncio
 
@@ -180,6 +218,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("ids", nargs="*", help="sandbox ids")
     p.add_argument("--all", action="store_true", help="kill every sandbox")
     p.set_defaults(func=sandbox_kill)
+
+    snapshot = commands.add_parser("snapshot", help="snapshots of running sandboxes")
+    sub = snapshot.add_subparsers(required=True, metavar="ACTION")
+    p = sub.add_parser("create", help="snapshot a running sandbox (it runs on); prints its id")
+    p.add_argument("sandbox", help="the sandbox's id")
+    p.add_argument("--name", help="a name for it ([a-z0-9._-])")
+    p.add_argument("--files-only", action="store_true", help="its files only, not its memory")
+    p.set_defaults(func=snapshot_create)
+    p = sub.add_parser("list", help="snapshots")
+    p.add_argument("--sandbox", help="only this sandbox's")
+    p.set_defaults(func=snapshot_list)
+    p = sub.add_parser("delete", help="delete snapshots (refused while sandboxes use them)")
+    p.add_argument("ids", nargs="+")
+    p.set_defaults(func=snapshot_delete)
 
     template = commands.add_parser("template", help="sandbox templates")
     sub = template.add_subparsers(required=True, metavar="ACTION")

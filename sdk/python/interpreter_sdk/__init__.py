@@ -38,6 +38,7 @@ from interpreter_sdk._models import (
     OutputMessage,
     Result,
     SandboxInfo,
+    SnapshotInfo,
 )
 from interpreter_sdk._sync import Sandbox
 from interpreter_sdk._templates import BuildInfo, BuildLogEntry, TemplateInfo, Templates
@@ -80,6 +81,7 @@ __all__ = [
     "SandboxGoneError",
     "SandboxInfo",
     "ServerError",
+    "SnapshotInfo",
     "TemplateBuildError",
     "TemplateInfo",
     "Templates",

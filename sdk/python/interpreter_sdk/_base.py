@@ -35,6 +35,7 @@ from interpreter_sdk._models import (
     OutputMessage,
     Result,
     SandboxInfo,
+    SnapshotInfo,
 )
 
 DEFAULT_API_URL = "http://127.0.0.1:49999"
@@ -161,6 +162,18 @@ def sandbox_info(data: dict[str, Any]) -> SandboxInfo:
         metadata=data.get("metadata") or {},
         disk_mb=data.get("disk_mb", 0),
         network=data.get("network") or {},
+    )
+
+
+def snapshot_info(data: dict[str, Any]) -> SnapshotInfo:
+    return SnapshotInfo(
+        id=data["id"],
+        name=data.get("name"),
+        sandbox_id=data["sandbox_id"],
+        template=data["template"],
+        memory=bool(data["memory"]),
+        created_at=datetime.fromisoformat(data["created_at"]),
+        frozen_seconds=float(data.get("frozen_seconds") or 0.0),
     )
 
 

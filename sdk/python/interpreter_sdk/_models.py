@@ -92,6 +92,19 @@ class SandboxInfo:
     network: dict[str, Any] = field(default_factory=dict)  # enabled, allow_out, deny_out
 
 
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """A snapshot of a running sandbox: create sandboxes of it with ``template=id``."""
+
+    id: str
+    name: str | None
+    sandbox_id: str  # its source
+    template: str  # the source's
+    memory: bool  # processes and kernels kept (False: only the files)
+    created_at: datetime
+    frozen_seconds: float = 0.0  # how long the source was paused for it
+
+
 class Network(TypedDict, total=False):
     """A sandbox's network: ``enabled`` (egress; default off), ``allow_out`` (IPv4 addresses,
     CIDRs, domains reachable even when denied), ``deny_out`` (addresses and CIDRs;

@@ -12,7 +12,7 @@ from interpreter_sdk import _base, _errors
 from interpreter_sdk._base import ConnectionConfig, ErrorHandler, OutputHandler, ResultHandler
 from interpreter_sdk._commands_sync import Commands, Pty
 from interpreter_sdk._files_sync import Files
-from interpreter_sdk._models import Context, Execution, Network, SandboxInfo
+from interpreter_sdk._models import Context, Execution, Network, SandboxInfo, SnapshotInfo
 
 
 class Sandbox:
@@ -178,6 +178,59 @@ class Sandbox:
         except httpx.HTTPError as exc:
             raise _base.map_transport_error(exc, timeout) from exc
         return builder.finish()
+
+    def create_snapshot(self, name: str | None = None, memory: bool = True) -> SnapshotInfo:
+        """Snapshot the running sandbox (it runs on, paused for the checkpoint only): sandboxes
+        created with ``template=snapshot.id`` start with its kernels' variables, processes
+        and files (``memory=False``: its files only, with fresh kernels)."""
+        body: dict[str, Any] = {"memory": memory}
+        if name is not None:
+            body["name"] = name
+        data = self._call("POST", f"/sandboxes/{self.sandbox_id}/snapshots", json=body)
+        return _base.snapshot_info(data)
+
+    def fork(
+        self, count: int = 1, timeout: int | None = None
+    ) -> builtins.list[Sandbox | _errors.SandboxError]:
+        """``count`` new running sandboxes with this one's memory and files (each one's own);
+        for each, the sandbox or the error that kept it from starting."""
+        body: dict[str, Any] = {"count": count}
+        if timeout is not None:
+            body["timeout"] = timeout
+        data = self._call(
+            "POST", f"/sandboxes/{self.sandbox_id}/fork", json=body,
+            timeout=max(self._config.request_timeout, 30.0 * count),
+        )  # fmt: skip
+        forks: builtins.list[Sandbox | _errors.SandboxError] = []
+        for item in data:
+            if item.get("sandbox"):
+                forks.append(type(self)(_base.sandbox_info(item["sandbox"]), self._config))
+            else:
+                forks.append(_errors.ServerError(str(item.get("error"))))
+        return forks
+
+    @classmethod
+    def list_snapshots(
+        cls,
+        sandbox_id: str | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+    ) -> builtins.list[SnapshotInfo]:
+        """Snapshots (of one sandbox, if given)."""
+        config = ConnectionConfig.resolve(api_url, api_key)
+        params = {"sandbox_id": sandbox_id} if sandbox_id else {}
+        with httpx.Client(**config.client_options()) as http:
+            data = _call(http, "GET", "/snapshots", params=params)
+        return [_base.snapshot_info(d) for d in data]
+
+    @classmethod
+    def delete_snapshot(
+        cls, snapshot_id: str, api_url: str | None = None, api_key: str | None = None
+    ) -> None:
+        """Delete a snapshot (ConflictError while sandboxes made from it exist)."""
+        config = ConnectionConfig.resolve(api_url, api_key)
+        with httpx.Client(**config.client_options()) as http:
+            _call(http, "DELETE", f"/snapshots/{snapshot_id}")
 
     def create_code_context(self, language: str | None = None, cwd: str | None = None) -> Context:
         """A new context (kernel) with its own state."""
