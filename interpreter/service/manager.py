@@ -234,14 +234,21 @@ class SandboxManager:
                 template=source.template, timeout=timeout, metadata=source.metadata,
                 cpu=source.cpu, memory_mb=source.memory_mb, disk_mb=source.disk_mb,
             )  # fmt: skip
-            for _ in range(count):
-                request = CreateRequest.of(self.settings, options)
-                try:
-                    results.append(
-                        await self.snapshots.restore(snapshot, request, template=source.template)
-                    )
-                except InterpreterError as exc:
-                    results.append(exc)
+            # Two restores at a time: each is CPU-bound (CRIU's page copying) and a host has
+            # few cores; more at once only queue.
+            gate = asyncio.Semaphore(2)
+
+            async def one() -> SandboxRecord | InterpreterError:
+                async with gate:
+                    request = CreateRequest.of(self.settings, options)
+                    try:
+                        return await self.snapshots.restore(
+                            snapshot, request, template=source.template
+                        )
+                    except InterpreterError as exc:
+                        return exc
+
+            results = list(await asyncio.gather(*(one() for _ in range(count))))
         finally:
             await self.snapshots.delete(snapshot.id)
         return results
