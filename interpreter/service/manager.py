@@ -224,34 +224,11 @@ class SandboxManager:
         self, sandbox_id: str, count: int = 1, timeout: int | None = None
     ) -> builtins.list[SandboxRecord | InterpreterError]:
         """``count`` new running sandboxes with the source's memory and files (it runs on);
-        each fork's result, a sandbox or the error that kept it from starting."""
+        for each fork, the sandbox or the error that kept it from starting."""
         checked_count(count)
         source = self.get(sandbox_id)
         snapshot = await self.create_snapshot(sandbox_id, memory=True)
-        results: builtins.list[SandboxRecord | InterpreterError] = []
-        try:
-            options = SandboxOptions(
-                template=source.template, timeout=timeout, metadata=source.metadata,
-                cpu=source.cpu, memory_mb=source.memory_mb, disk_mb=source.disk_mb,
-            )  # fmt: skip
-            # Two restores at a time: each is CPU-bound (CRIU's page copying) and a host has
-            # few cores; more at once only queue.
-            gate = asyncio.Semaphore(2)
-
-            async def one() -> SandboxRecord | InterpreterError:
-                async with gate:
-                    request = CreateRequest.of(self.settings, options)
-                    try:
-                        return await self.snapshots.restore(
-                            snapshot, request, template=source.template
-                        )
-                    except InterpreterError as exc:
-                        return exc
-
-            results = list(await asyncio.gather(*(one() for _ in range(count))))
-        finally:
-            await self.snapshots.delete(snapshot.id)
-        return results
+        return await self.snapshots.fork(self.settings, source, snapshot, count, timeout)
 
     async def delete_snapshot(self, ref: str) -> None:
         await self.snapshots.delete(ref)

@@ -16,19 +16,22 @@ A snapshot with sandboxes (created from it, running or paused) is not deleted (4
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from interpreter.core.config import Settings
 from interpreter.core.errors import (
     ConflictError,
+    InterpreterError,
     InvalidRequestError,
     SnapshotNotFoundError,
     TemplateInUseError,
 )
 from interpreter.core.models import SandboxRecord, SnapshotRecord, now
-from interpreter.core.options import CreateRequest
+from interpreter.core.options import CreateRequest, SandboxOptions
 from interpreter.runtime.base import Image
 from interpreter.service.bring_up import BringUp, SandboxSnapshotRestore
 from interpreter.service.contexts import Contexts
@@ -114,6 +117,36 @@ class Snapshots:
         record.expires_at = record.created_at + timedelta(seconds=request.seconds)
         self.store.put_sandbox(record)
         return record
+
+    async def fork(
+        self,
+        settings: Settings,
+        source: SandboxRecord,
+        snapshot: SnapshotRecord,
+        count: int,
+        timeout: int | None,
+    ) -> builtins.list[SandboxRecord | InterpreterError]:
+        """Restore the fork's snapshot ``count`` times, then remove it."""
+        options = SandboxOptions(
+            template=source.template, timeout=timeout, metadata=source.metadata,
+            cpu=source.cpu, memory_mb=source.memory_mb, disk_mb=source.disk_mb,
+        )  # fmt: skip
+        # Two restores at a time: each is CPU-bound (CRIU's page copying) and a host has few
+        # cores; more at once only queue.
+        gate = asyncio.Semaphore(2)
+
+        async def one() -> SandboxRecord | InterpreterError:
+            async with gate:
+                request = CreateRequest.of(settings, options)
+                try:
+                    return await self.restore(snapshot, request, template=source.template)
+                except InterpreterError as exc:
+                    return exc
+
+        try:
+            return list(await asyncio.gather(*(one() for _ in range(count))))
+        finally:
+            await self.delete(snapshot.id)
 
     def check_deletable(self, snapshot: SnapshotRecord) -> None:
         users = [s.id for s in self.store.list_sandboxes() if s.template == snapshot.id]
