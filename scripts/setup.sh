@@ -45,6 +45,23 @@ if [ "$(cat tests/e2b/js/node_modules/.setup-stamp 2>/dev/null)" != "$want" ]; t
     echo "$want" > tests/e2b/js/node_modules/.setup-stamp
 fi
 
+# 3b. Our JS/TS SDK (sdk/js): its pinned build tools (typescript, Node 18's typings) by npm ci,
+# then compiled by tsc into sdk/js/dist; each redone only when its inputs change.
+lock=sdk/js/package-lock.json
+want=$(sha256sum "$lock" | cut -c1-16)
+if [ "$(cat sdk/js/node_modules/.setup-stamp 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing the JS SDK's build tools"
+    (cd sdk/js && PATH="$PWD/../../.venv/bin:$PATH" npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > sdk/js/node_modules/.setup-stamp
+fi
+want=$(find sdk/js/src sdk/js/tsconfig.json "$lock" -type f | sort | xargs sha256sum | sha256sum | cut -c1-16)
+if [ "$(cat sdk/js/dist/.setup-stamp 2>/dev/null)" != "$want" ]; then
+    echo "setup: building the JS SDK"
+    rm -rf sdk/js/dist
+    (cd sdk/js && ../../.venv/bin/node node_modules/typescript/bin/tsc -p tsconfig.json)
+    echo "$want" > sdk/js/dist/.setup-stamp
+fi
+
 # 4. cgroup v1 parents nsjail puts each sandbox's limits under.
 for c in memory pids cpu; do
     [ -d "/sys/fs/cgroup/$c" ] && mkdir -p "/sys/fs/cgroup/$c/NSJAIL"

@@ -1,0 +1,63 @@
+/**
+ * JavaScript/TypeScript SDK of the self-hosted code interpreter: the Python SDK's surface
+ * (`interpreter_sdk`) in camelCase, async throughout.
+ *
+ *     import { Sandbox } from 'interpreter-sdk'
+ *     const sbx = await Sandbox.create()
+ *     try {
+ *       console.log((await sbx.runCode('1 + 1')).text)
+ *     } finally {
+ *       await sbx.kill()
+ *     }
+ */
+
+export { Sandbox, DEFAULT_RUN_TIMEOUT } from './sandbox.js'
+export type {
+  CreateContextOpts,
+  CreateOpts,
+  ForkOpts,
+  Handler,
+  ListOpts,
+  ListSnapshotsOpts,
+  MetricsOpts,
+  PauseOpts,
+  ResumeOpts,
+  RunCodeOpts,
+  SnapshotOpts,
+} from './sandbox.js'
+export { Files, WatchHandle } from './files.js'
+export type { ListFilesOpts, SignedUrlOpts, User, UserOpts, WatchOpts, WriteEntry } from './files.js'
+export { CommandHandle, Commands, Pty } from './commands.js'
+export type { BackgroundOpts, OnData, OutputOpts, PtyOpts, RunOpts, StartOpts } from './commands.js'
+export { Templates } from './templates.js'
+export type { BuildInfo, BuildLogEntry, BuildOpts, FollowOpts, TagOpts, TemplateInfo } from './templates.js'
+export { Execution, OutputMessage, Result } from './models.js'
+export type {
+  CellError,
+  CommandInfo,
+  CommandResult,
+  Context,
+  EntryInfo,
+  FilesystemEvent,
+  Logs,
+  Metrics,
+  Network,
+  SandboxInfo,
+  SnapshotInfo,
+} from './models.js'
+export type { ConnectionOpts, RequestOpts, Upload } from './http.js'
+export {
+  AuthenticationError,
+  CommandExitError,
+  ConflictError,
+  ConnectionError,
+  ExecutionTimeoutError,
+  InvalidRequestError,
+  KernelDiedError,
+  NotFoundError,
+  PermissionDeniedError,
+  SandboxError,
+  SandboxGoneError,
+  ServerError,
+  TemplateBuildError,
+} from './errors.js'
