@@ -1,5 +1,6 @@
-"""PID 1 of a sandbox (root inside the jail): keeps the file/process agent (as root) and the
-Jupyter Kernel Gateway (as `user`) alive, and reaps orphans.
+"""PID 1 of a sandbox (root inside the jail): keeps the file/process agent (as root), the
+Jupyter Kernel Gateway and the stand-in of E2B's code-interpreter server (both as `user`)
+alive, and reaps orphans.
 
 Runs with the image's Python and the standard library only.
 """
@@ -21,6 +22,16 @@ USER_ID = 1000
 # died): every process not of a service is killed, then REAPED says how many.
 REAPED = f"{RUN}/reaped"
 REAP_SECONDS = 3.0
+# E2B's tests kill its Jupyter server and its code-interpreter server by their command lines
+# (`pkill -f '[j]upyter-server'`, `pgrep -f 'jupyter server'`, `pkill -f '[u]vicorn main:app'`)
+# and expect them back: ours carry those words (gateway.py ignores its arguments).
+GATEWAY = [sys.executable, "/opt/interpreter/gateway.py",
+           "--as", "jupyter-server", "jupyter server"]  # fmt: skip
+# A kernel's command line names its connection file (every kernelspec's {connection_file}).
+RUNTIME_DIR = os.environ.get("JUPYTER_RUNTIME_DIR", "/tmp/.jupyter-runtime")
+KERNEL_FILE = os.path.join(RUNTIME_DIR, "kernel-").encode()
+HEALTH = [sys.executable, "/opt/interpreter/health.py", "uvicorn", "main:app",
+          "--host", "0.0.0.0", "--port", "49999"]  # fmt: skip
 
 
 @dataclass
@@ -107,6 +118,23 @@ def reap_strays(services: list[int], seq: int) -> None:
     print(f"supervisor: killed {len(killed)} stray processes in {took:.2f} s", flush=True)
 
 
+def kill_orphaned_kernels(services: list[int]) -> None:
+    """The kernels a gateway left when it died: no later gateway reaches them (its own kernels
+    are new), so they only hold memory. Killed; what they started lives on."""
+    killed = 0
+    for pid in strays(services):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as file:
+                if KERNEL_FILE not in file.read():
+                    continue
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except OSError:
+            continue  # gone meanwhile
+    if killed:
+        print(f"supervisor: killed {killed} kernel processes the gateway left", flush=True)
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -125,7 +153,8 @@ def main() -> None:
     os.dup2(log, 2)
     services = [
         Service("agent", [sys.executable, "/opt/interpreter/agent/server.py"], as_user=False),
-        Service("gateway", [sys.executable, "/opt/interpreter/gateway.py"], as_user=True),
+        Service("gateway", GATEWAY, as_user=True),
+        Service("health", HEALTH, as_user=True),  # E2B's in-sandbox :49999/health
     ]
     if "--agent-only" in sys.argv[1:]:  # a template build's step: files and commands only
         services = services[:1]
@@ -153,6 +182,8 @@ def main() -> None:
         for service in services:
             if service.process is not None and pid == service.process.pid:
                 service.exited(status)
+                if service.name == "gateway":
+                    kill_orphaned_kernels([s.process.pid for s in services if s.process])
             if service.process is None and time.monotonic() >= service.restart_at:
                 service.start()
         if reaps_done < reaps_asked:

@@ -77,6 +77,8 @@ class GatewayClient:
             raise GatewayError(f"gateway {method} {path}: an answer that is not JSON") from None
 
     async def ready(self) -> bool:
+        if self._http.is_closed:
+            return False  # the sandbox is going: its connections were closed
         try:
             response = await self._http.get("/api", timeout=1.0)
         except httpx.HTTPError:

@@ -42,11 +42,20 @@ KERNEL_DIED = "KernelDiedError"
 REVIVE_SECONDS = 10.0  # a kernel brought back after a bomb must answer within this
 DIED_BEFORE_RUN = "KernelDiedBeforeRun"  # _execute's, internal: run() runs the cell again
 LOST_NOTICE = (
-    "[the kernel of this context had died (the sandbox hit its limits): this code runs in a "
-    "restarted kernel; the earlier variables are lost]\n"
+    "[the kernel of this context had died (the sandbox hit its limits, or its Jupyter server "
+    "was restarted): this code runs in a restarted kernel; the earlier variables are lost]\n"
 )
 GATEWAY_BACK = 15.0  # seconds a restarting gateway may take to answer again
 MAX_STREAM_BYTES = 16 * 2**20  # stdout + stderr of one execution delivered to the client
+
+
+class NotBegun(Exception):
+    """The cause of a KernelError raised before the kernel began the cell: its channel closed
+    (its gateway died, killed or in a bomb, while the channel was thought open)."""
+
+
+def _not_begun(exc: KernelError) -> bool:
+    return isinstance(exc.__cause__, NotBegun)
 
 
 class OutputBudget:
@@ -111,12 +120,17 @@ class SandboxKernels:
         socket_path: SandboxSocket,
         on_kernel_started: Callable[[KernelContext], None] | None = None,
         guard: BombGuard | None = None,
+        envs: dict[str, str] | None = None,
     ) -> None:
         self.gateway = GatewayClient(socket_path)
+        # The sandbox's variables, for kernels that do not read them from their environment
+        # (Language.env_at_start).
+        self.envs = dict(envs or {})
         self.contexts: dict[str, KernelContext] = {}
         self._on_kernel_started = on_kernel_started or (lambda context: None)
         self.guard = guard
         self._seen: Pressure | None = None  # the counters after the last run's recovery
+        self.closed = False  # by close(): channels closed by us, not by a gateway that died
 
     async def wait_ready(self, timeout: float, alive: Callable[[], bool]) -> bool:
         deadline = time.monotonic() + timeout
@@ -129,6 +143,7 @@ class SandboxKernels:
         return False
 
     async def close(self) -> None:
+        self.closed = True
         for context in self.contexts.values():
             if context.channel is not None:
                 await context.channel.close()
@@ -175,7 +190,7 @@ class SandboxKernels:
             except KernelError:
                 # The gateway may be restarting (its supervisor brings it back after a crash,
                 # e.g. OOM-killed in a bomb): once it answers, its kernels are new ones.
-                back = lambda: True  # noqa: E731
+                back = lambda: not self.closed  # noqa: E731
                 if await self.gateway.ready() or not await self.wait_ready(GATEWAY_BACK, back):
                     raise
                 return await self._ensure_kernel(context)
@@ -184,15 +199,19 @@ class SandboxKernels:
                 await _run_silent(context.channel, context.language.chdir(context.cwd))
             except KernelError as exc:
                 raise InvalidRequestError(f"cannot work in {context.cwd!r}: {exc}") from exc
+            export = context.language.export_env
+            if context.language.env_at_start and self.envs and export is not None:
+                await _run_silent(context.channel, export(self.envs))
             context.prepared = True
         return context.channel
 
     async def export_env(self, envs: dict[str, str]) -> None:
         """Set sandbox-wide variables in every running kernel, for good (a sandbox from the warm
         pool: its kernels started before it got its variables)."""
+        self.envs.update(envs)
         for context in self.contexts.values():
             if context.kernel_id is None:
-                continue  # starts later, from the gateway's environment
+                continue  # starts later, from the gateway's environment (and self.envs)
             export = context.language.export_env
             if export is None:
                 raise KernelError(f"cannot set variables in a running {context.language.name}")
@@ -260,7 +279,14 @@ class SandboxKernels:
                     context.lost = lost = False
                     yield Stderr(text=LOST_NOTICE, timestamp=datetime.now(UTC))
                 if envs:
-                    await _run_silent(channel, context.language.set_env(envs))
+                    try:
+                        await _run_silent(channel, context.language.set_env(envs))
+                    except KernelError as exc:
+                        if not _not_begun(exc) or attempt == 2 or self.closed:
+                            raise
+                        await self._revive(context, fresh=False)  # as below
+                        channel, lost = await self._ensure_kernel(context), True
+                        continue
                 request = messages.execute_request(code)
                 msg_id = request["header"]["msg_id"]
                 queue = channel.listen(msg_id)
@@ -269,7 +295,13 @@ class SandboxKernels:
                 died = failed = rerun = False
                 try:
                     async for event in _execute(
-                        self.gateway, channel, request, queue, timeout, settle
+                        self.gateway,
+                        channel,
+                        request,
+                        queue,
+                        timeout,
+                        settle,
+                        context.language.chunks,
                     ):
                         if isinstance(event, Stdout | Stderr):
                             taken = budget.take(event)
@@ -302,6 +334,12 @@ class SandboxKernels:
                     msg_id = None  # _execute interrupted the cell and waited for it
                     await self._after_bomb(context, before, failed=True)
                     raise
+                except KernelError as exc:
+                    if not _not_begun(exc) or attempt == 2 or self.closed:
+                        raise
+                    # Its gateway died (killed) before the cell began: run it in the kernel
+                    # that replaces the lost one, once.
+                    context.prepared, rerun = False, True
                 channel.unlisten(msg_id)
                 msg_id = None
                 if rerun:
@@ -406,6 +444,8 @@ class SandboxKernels:
         """Make the context's kernel answer again: the one the gateway restarted, or (``fresh``,
         or it does not answer) a new kernel process. A failure is left to the next run."""
         for attempt in ("restarted", "new"):
+            if self.closed:
+                return  # the sandbox is going (killed, paused)
             if attempt == "new" or fresh:
                 await self._drop_kernel(context)
             try:
@@ -472,16 +512,21 @@ async def _execute(
     queue: asyncio.Queue[dict[str, Any] | ChannelClosed],
     timeout: float | None,
     settle: float = 0.0,
+    chunks: Callable[[str], list[str]] | None = None,
 ) -> AsyncIterator[Event]:
     """Send an execute_request and yield its events until the kernel replied and went idle
-    (and, for kernels that announce idle early, ``settle`` seconds more)."""
+    (and, for kernels that announce idle early, ``settle`` seconds more); ``chunks`` cuts
+    stream text as the language's E2B kernel does."""
     msg_id = request["header"]["msg_id"]
     silent = request["content"]["silent"]
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     replied = idle = started = False
     settle_until: float | None = None
-    await channel.send(request)
+    try:
+        await channel.send(request)
+    except KernelError as exc:  # the channel was closed (found so only now)
+        raise KernelError(str(exc)) from NotBegun(exc)
     while True:
         if replied and idle:
             if settle <= 0:
@@ -512,7 +557,10 @@ async def _execute(
                     traceback="",
                 )
                 return
-            raise KernelError("the connection to the kernel was lost")
+            lost = KernelError("the connection to the kernel was lost")
+            if not started:
+                raise lost from NotBegun()
+            raise lost
         msg_type = msg["header"]["msg_type"]
         if msg_type == "status":
             state = _state(msg)
@@ -540,7 +588,10 @@ async def _execute(
                 )
         elif not silent:
             event = messages.to_event(msg)
-            if event is not None:
+            if isinstance(event, Stdout | Stderr) and chunks is not None:
+                for text in chunks(event.text):
+                    yield type(event)(text=text, timestamp=event.timestamp)
+            elif event is not None:
                 yield event
 
 

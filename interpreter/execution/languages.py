@@ -33,6 +33,12 @@ class Language:
     # New seeds for the random generators of a running kernel (kernels restored from one
     # snapshot start with the same generator state).
     reseed: str | None = None
+    # The kernel reads the sandbox's variables where its process environment does not show them
+    # (Java: system properties): export_env gives them to each new kernel as it is prepared.
+    env_at_start: bool = False
+    # How the text of one stream message is cut into the chunks E2B's kernel sends (logs.stdout
+    # and logs.stderr are lists of them); None: as it came.
+    chunks: Callable[[str], list[str]] | None = None
 
 
 def _q(value: str) -> str:
@@ -117,8 +123,21 @@ def _r() -> Language:
     )
 
 
+def _println_chunks(text: str) -> list[str]:
+    # E2B's Java kernel runs on JDK 11, whose println(x) is print(x) then newLine(), each
+    # flushed into a message of its own: "Hello" and "\n". JDK 17's (ours) writes the line at
+    # once, in one message.
+    if len(text) > 1 and text.endswith("\n"):
+        return [text[:-1], "\n"]
+    return [text]
+
+
 def _java() -> Language:
-    # Java cannot change its process environment: like E2B, per-run values are system properties.
+    # Java cannot change its process environment: like E2B, per-run values and the sandbox's
+    # are system properties.
+    def export(env: Env) -> str:
+        return "".join(f"System.setProperty({_q(k)}, {_q(v)});\n" for k, v in env.items())
+
     return Language(
         name="java",
         kernel="java",
@@ -135,6 +154,9 @@ def _java() -> Language:
             "__interpEnv.forEach((k, v) -> { if (v == null) System.clearProperty(k); "
             "else System.setProperty(k, v); });"
         ),
+        export_env=export,
+        env_at_start=True,
+        chunks=_println_chunks,
     )
 
 

@@ -33,7 +33,13 @@ class Contexts:
             self.store.set_kernel_id(sandbox_id, context.id, context.kernel_id)
 
         guard = None if self.runtime is None else RuntimeGuard(self.runtime, process)
-        kernels = SandboxKernels(process.gateway_socket, on_kernel_started=remember, guard=guard)
+        sandbox = self.store.get_sandbox(sandbox_id)
+        kernels = SandboxKernels(
+            process.gateway_socket,
+            on_kernel_started=remember,
+            guard=guard,
+            envs=sandbox.envs if sandbox is not None else None,
+        )
         for record in self.store.list_contexts(sandbox_id):
             if fresh and record.kernel_id is not None:
                 record.kernel_id = None

@@ -102,6 +102,7 @@ def register(ip: Any) -> None:
         "e2b/chart",
     ]
     _patch_pil()
+    _patch_boxplot()
     for stream in (sys.stdout, sys.stderr):
         _bound_output(stream)
 
@@ -167,3 +168,40 @@ def _patch_pil() -> None:
 
     Image.Image.show = show
     Image.Image.save = save
+
+
+def _patch_boxplot() -> None:
+    """boxplot(labels=...) as in E2B's matplotlib (3.10: deprecated, still working), where ours
+    (3.11) removed it for tick_labels=: the old name is passed on as the new, with 3.10's
+    warning."""
+    try:
+        import matplotlib
+        from matplotlib.axes import Axes
+    except ImportError:
+        return
+    import functools
+    import inspect
+    import warnings
+
+    if "labels" in inspect.signature(Axes.boxplot).parameters:
+        return  # this matplotlib still takes it
+
+    def renamed(boxplot: Any) -> Any:
+        @functools.wraps(boxplot)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if "labels" in kwargs and "tick_labels" not in kwargs:
+                warnings.warn(
+                    "The 'labels' parameter of boxplot() has been renamed 'tick_labels' since "
+                    "Matplotlib 3.9; support for the old name will be dropped in 3.11.",
+                    matplotlib.MatplotlibDeprecationWarning,
+                    stacklevel=2,
+                )
+                kwargs["tick_labels"] = kwargs.pop("labels")
+            return boxplot(*args, **kwargs)
+
+        return wrapper
+
+    Axes.boxplot = renamed(Axes.boxplot)
+    pyplot = sys.modules.get("matplotlib.pyplot")  # imported at start-up where installed
+    if pyplot is not None:
+        pyplot.boxplot = renamed(pyplot.boxplot)

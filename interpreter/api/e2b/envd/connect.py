@@ -140,10 +140,6 @@ def unary_response(message: Message) -> JSONResponse:
     return JSONResponse(message)
 
 
-class SandboxGone(Exception):  # noqa: N818 - not an error of ours: a dropped connection
-    """Raised out of a stream's body: the server closes the connection mid-stream."""
-
-
 class ConnectStreamResponse(StreamingResponse):
     def __init__(self, body: AsyncIterator[bytes]) -> None:
         super().__init__(body, media_type=STREAM_TYPE, headers={"Cache-Control": "no-store"})
@@ -192,7 +188,7 @@ async def _frames(
                     # The sandbox is gone (killed under the stream): the connection drops, as
                     # E2B's proxy drops it when a sandbox ends; the SDKs then ask /health and
                     # say the sandbox was killed or reached its end of life.
-                    raise SandboxGone from exc
+                    raise  # out of the body: the server closes the connection mid-stream
                 error = connect_error(exc)
                 break
             except Exception as exc:  # noqa: BLE001 - every failure ends the stream, typed
