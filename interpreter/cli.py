@@ -22,6 +22,19 @@ def serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
 
 
+def mcp(args: argparse.Namespace) -> None:
+    import os
+
+    from interpreter.mcp.conversations import Link
+    from interpreter.mcp.stdio import serve_stdio
+
+    # The key from the environment only: a command line is visible to every user (ps).
+    if not os.environ.get("INTERPRETER_API_KEY"):
+        raise InterpreterError("interpreter mcp needs the service's key: INTERPRETER_API_KEY")
+    logging.getLogger("mcp").setLevel(logging.WARNING)  # stderr is the host's log: keep it quiet
+    serve_stdio(Link(args.api_url), args.idle_timeout)
+
+
 INIT_DOCKERFILE = """\
 # A template: built by `interpreter template build --name NAME` (steps run in a build sandbox,
 # cached), then started and snapshotted: its sandboxes start with the start command running.
@@ -209,6 +222,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, help="listen port (INTERPRETER_PORT)")
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=serve)
+
+    p = commands.add_parser(
+        "mcp",
+        help="an MCP server on stdio (for an agent host), driving the service at "
+        "INTERPRETER_API_URL with INTERPRETER_API_KEY",
+    )
+    p.add_argument("--api-url", help="the service (default: INTERPRETER_API_URL)")
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=1800.0,
+        help="seconds the conversation's sandbox lives without a call (default 1800)",
+    )
+    p.set_defaults(func=mcp)
 
     sandbox = commands.add_parser("sandbox", help="sandboxes of INTERPRETER_HOME")
     sub = sandbox.add_subparsers(required=True, metavar="ACTION")

@@ -1,5 +1,6 @@
 """The FastAPI application: native API under /v1, /health, OpenAPI docs at /docs (unless
-INTERPRETER_DOCS=false), every surface behind the request guard (``guard``)."""
+INTERPRETER_DOCS=false), MCP at /mcp (``mcp``), every surface behind the request guard
+(``guard``)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.types import Scope
 
 from interpreter import __version__
-from interpreter.api import e2b, errors
+from interpreter.api import e2b, errors, mcp
 from interpreter.api.deps import api_key_header, require_api_key
 from interpreter.api.e2b import control, jupyter, routing
 from interpreter.api.e2b import templates as e2b_templates
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     api_key = settings.api_key or generate_key(settings)
+    mcp_endpoint = mcp.endpoint_for(settings, api_key)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,7 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await manager.start_pool()
         app.state.manager = manager
         try:
-            yield
+            async with mcp.serving(mcp_endpoint, manager):
+                yield
         finally:
             await manager.stop()
 
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(files.signed)  # authenticated by the URL's signature, not the key
+    mcp.mount(app, mcp_endpoint)  # /mcp, the key as a bearer token
     e2b.mount(app)
     app.add_middleware(
         RequestGuard,
@@ -97,6 +101,8 @@ def key_check(scope: Scope) -> KeyCheck | None:
     native API's, the E2B control plane's, or a code-interpreter sandbox's tokens."""
     if scope["path"] == "/v1" or scope["path"].startswith("/v1/"):
         return require_api_key
+    if scope["path"] == mcp.PATH:
+        return mcp.require_bearer_key
     if isinstance(scope.get("route"), control.E2BRoute):
         return control.require_api_key
     target: routing.Target | None = scope.get("e2b.target")

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
         description="Seconds between two samples of each running sandbox's resource use, kept "
         "an hour for the E2B metrics API's time series (0: only the current use).",
     )
+    mcp_idle_timeout: float = Field(
+        1800.0,
+        gt=0,
+        description="Seconds an MCP session (/mcp) and its sandboxes live without a call; "
+        "a session that ends (DELETE) has its sandboxes killed at once.",
+    )
     debian_mirror: str = Field(
         "http://deb.debian.org/debian", description="Debian mirror used to build images."
     )

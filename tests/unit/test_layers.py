@@ -12,8 +12,10 @@ ALLOWED = {
     "runtime": {"core", "runtime"},
     "execution": {"core", "execution"},
     "service": {"core", "runtime", "execution", "service"},
-    "api": {"core", "service", "api", "__init__"},
-    "cli": {"core", "runtime", "service", "api"},  # an adapter, like api
+    "api": {"core", "service", "api", "mcp", "__init__"},  # api serves mcp at /mcp
+    "cli": {"core", "runtime", "service", "api", "mcp"},  # an adapter, like api
+    # The MCP server is a client of the service: it reaches sandboxes through the SDK only.
+    "mcp": {"mcp"},
 }
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import functools
 import inspect
+import json
+import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+from typing import Any, get_type_hints
 
 import pytest
 
@@ -94,3 +101,183 @@ def test_every_server_error_type_has_its_sdk_class() -> None:
     assert not isinstance(gone, interpreter_sdk.ServerError)
     conflict = _errors.error_from_response(409, {"error": {"type": "X", "message": "m"}})
     assert isinstance(conflict, interpreter_sdk.ConflictError)
+
+
+# The JS/TS SDK (sdk/js) against this one: the same operations, after the name mapping
+# (snake_case → camelCase; a Python keyword argument is a property of the JS call's options
+# object, `opts`). The JS surface is read from its type declarations and its built module by
+# sdk/js/scripts/surface.mjs.
+
+JS = SDK.parent / "js"
+NODE = Path(sys.executable).parent / "node"
+
+# Differences on purpose, each with its reason. Keys: (class, member) or an export's name.
+RENAMED = {"__str__": "toString"}  # the text of an OutputMessage
+PYTHON_ONLY_EXPORTS = {
+    # The JS SDK is async only: its Sandbox, Files, ... are the twins of both of these.
+    *(n for n in interpreter_sdk.__all__ if n.startswith("Async")),
+    # run_code as an LLM tool (OpenAI's and Anthropic's tool calls) and its error: not in the
+    # JS SDK yet.
+    "tools",
+    "ToolCallError",
+}
+JS_ONLY_EXPORTS = {
+    "DEFAULT_RUN_TIMEOUT": "runCode's default timeout (Python: run_code's default argument)",
+    "Metrics": "what getMetrics returns (the Python SDK has no call for the metrics yet)",
+    "Handler": "type of runCode's callbacks (Python: OutputHandler, ... in _base)",
+    "OnData": "type of a command's output callbacks (Python: OnData in _commands_async)",
+    "Upload": "what files.write takes (Python: Upload in _base)",
+    "User": "'user' | 'root' (Python: the User Literal in _files_async)",
+    "WriteEntry": "writeFiles takes {path, data} objects (Python: (path, data) tuples)",
+    # ...Opts: the types of the options objects, Python's keyword arguments.
+}
+PYTHON_ONLY_MEMBERS = {
+    ("BuildInfo", "of"): "constructors from the wire; JS parses in private functions",
+    ("TemplateInfo", "of"): "the same",
+}
+JS_ONLY_MEMBERS = {
+    ("Sandbox", "getMetrics"): "GET /v1/sandboxes/{id}/metrics: not in the Python SDK yet",
+    ("Execution", "toJSON"): "JSON.stringify(execution) includes the `text` getter",
+}
+JS_ONLY_PARAMETERS = {
+    "signal": "every call takes an AbortSignal (Python cancels with its task or thread)",
+    "requestTimeout": "ConnectionOpts: seconds an ordinary call may take (Python: the config's)",
+}
+# Classes whose constructor is public API (the others are made by the SDK: Sandbox.create...).
+CONSTRUCTED = {"Templates"}
+
+
+def _camel(name: str) -> str:
+    if name in RENAMED:
+        return RENAMED[name]
+    return re.sub(r"_([a-z0-9])", lambda m: m.group(1).upper(), name)
+
+
+@functools.cache
+def _js_surface() -> dict[str, Any]:
+    if not (JS / "dist" / "index.d.ts").is_file() or not (JS / "node_modules").is_dir():
+        pytest.skip("run scripts/setup.sh (builds sdk/js)")
+    run = subprocess.run(
+        [str(NODE), "scripts/surface.mjs"], cwd=JS, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    surface: dict[str, Any] = json.loads(run.stdout)
+    return surface
+
+
+def _python_attributes(cls: type) -> set[str]:
+    """A class's public data: dataclass fields, TypedDict keys, properties, and what its own
+    __init__ assigns to ``self.<name>``."""
+    names: set[str] = set()
+    if dataclasses.is_dataclass(cls):
+        names |= {f.name for f in dataclasses.fields(cls)}
+    if isinstance(cls, type) and issubclass(cls, dict):
+        names |= set(get_type_hints(cls))
+    names |= {n for n, v in vars(cls).items() if isinstance(v, property)}
+    init = vars(cls).get("__init__")
+    if init is not None and not dataclasses.is_dataclass(cls):
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+        for node in ast.walk(tree):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            for target in targets:
+                for item in target.elts if isinstance(target, ast.Tuple) else [target]:
+                    if (
+                        isinstance(item, ast.Attribute)
+                        and isinstance(item.value, ast.Name)
+                        and item.value.id == "self"
+                    ):
+                        names.add(item.attr)
+    return {n for n in names if not n.startswith("_")}
+
+
+def _python_methods(cls: type) -> dict[str, list[str]]:
+    """Public methods (classmethods too), each with its parameters' names."""
+    methods: dict[str, list[str]] = {}
+    for name, member in vars(cls).items():
+        if name.startswith("_") and name not in RENAMED:
+            continue
+        if isinstance(member, property) or not (
+            callable(member) or isinstance(member, classmethod | staticmethod)
+        ):
+            continue
+        fn = member.__func__ if isinstance(member, classmethod | staticmethod) else member
+        params = [p for p in inspect.signature(fn).parameters if p not in ("self", "cls")]
+        methods[name] = params
+    return methods
+
+
+def _public_classes() -> dict[str, type]:
+    return {
+        n: getattr(interpreter_sdk, n)
+        for n in interpreter_sdk.__all__
+        if n not in PYTHON_ONLY_EXPORTS and isinstance(getattr(interpreter_sdk, n), type)
+    }
+
+
+def test_js_sdk_exports_the_same_names() -> None:
+    js = _js_surface()["exports"]
+    python = {_camel(n) for n in interpreter_sdk.__all__ if n not in PYTHON_ONLY_EXPORTS}
+    js_only = {n for n in js if n not in JS_ONLY_EXPORTS and not n.endswith("Opts")}
+    assert python - set(js) == set(), "in the Python SDK only"
+    assert js_only - python == set(), "in the JS SDK only (add to the Python SDK or allow-list)"
+    for name in JS_ONLY_EXPORTS:
+        assert name in js and name not in python, f"stale allow-list entry {name}"
+
+
+@pytest.mark.parametrize("name", sorted(_public_classes()))
+def test_js_sdk_class_has_the_same_operations_and_fields(name: str) -> None:
+    """Methods with the same parameters (positional or in `opts`), the same public data."""
+    surface = _js_surface()
+    cls = _public_classes()[name]
+    js_class = surface["classes"].get(name)
+    js_fields = set(surface["interfaces"].get(name, []))
+    js_methods: dict[str, dict[str, list[str]]] = {}
+    if js_class is not None:
+        js_fields |= set(js_class["properties"])
+        js_methods = {**js_class["methods"], **js_class["static"]}
+        if name in CONSTRUCTED:
+            js_methods["constructor"] = js_class["constructor"]
+    methods = _python_methods(cls).items()
+    python_methods = {_camel(n): p for n, p in methods if (name, n) not in PYTHON_ONLY_MEMBERS}
+    if name in CONSTRUCTED:
+        python_methods["constructor"] = list(inspect.signature(cls.__init__).parameters)[1:]
+    expected_js = {m for m in js_methods if (name, m) not in JS_ONLY_MEMBERS}
+    assert set(python_methods) == expected_js, "methods differ"
+    for method, params in python_methods.items():
+        js = js_methods[method]
+        js_params = {*js["positional"], *(p for p in js["options"] if p not in JS_ONLY_PARAMETERS)}
+        assert {_camel(p) for p in params} == js_params, f"{name}.{method}: parameters differ"
+    if not issubclass(cls, BaseException) or cls is interpreter_sdk.SandboxError:
+        assert {_camel(a) for a in _python_attributes(cls)} == js_fields, "fields differ"
+    else:  # an error: its own attributes (the root's status_code is inherited on both sides)
+        own = _python_attributes(cls) - _python_attributes(interpreter_sdk.SandboxError)
+        assert {_camel(a) for a in own} == js_fields, "fields differ"
+    for member, _reason in [*JS_ONLY_MEMBERS.items(), *PYTHON_ONLY_MEMBERS.items()]:
+        if member[0] == name:
+            assert member[1] in (js_methods if member in JS_ONLY_MEMBERS else vars(cls))
+
+
+def test_js_sdk_classes_exist_at_run_time() -> None:
+    """The built module exports every class its declarations name, with their methods."""
+    surface = _js_surface()
+    for name, declared in surface["classes"].items():
+        runtime = surface["runtime"].get(name)
+        assert runtime is not None, name
+        assert set(declared["methods"]) <= set(runtime["prototype"]), name
+        assert set(declared["static"]) <= set(runtime["static"]), name
+
+
+def test_js_sdk_has_the_same_error_tree_and_table() -> None:
+    from interpreter_sdk import _errors
+
+    surface = _js_surface()
+    python = {
+        n: getattr(interpreter_sdk, n).__bases__[0].__name__
+        for n in interpreter_sdk.__all__
+        if isinstance(getattr(interpreter_sdk, n), type)
+        and issubclass(getattr(interpreter_sdk, n), BaseException)
+        and n not in PYTHON_ONLY_EXPORTS
+    }
+    python["SandboxError"] = "Error"  # Python's Exception
+    assert surface["errors"] == python
+    assert surface["serverTypes"] == {k: v.__name__ for k, v in _errors.SERVER_TYPES.items()}

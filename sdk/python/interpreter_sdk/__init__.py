@@ -5,6 +5,9 @@ with Sandbox.create() as sbx:
     print(sbx.run_code("1 + 1").text)
 """
 
+# ``tools`` (run_code for LLM tool calls) is a public module: imported so that it is always an
+# attribute of the package, and listed in __all__.
+from interpreter_sdk import tools
 from interpreter_sdk._async import AsyncSandbox
 from interpreter_sdk._commands_async import AsyncCommandHandle, AsyncCommands, AsyncPty
 from interpreter_sdk._commands_sync import CommandHandle, Commands, Pty
@@ -22,6 +25,7 @@ from interpreter_sdk._errors import (
     SandboxGoneError,
     ServerError,
     TemplateBuildError,
+    ToolCallError,
 )
 from interpreter_sdk._files_async import AsyncFiles, AsyncWatchHandle
 from interpreter_sdk._files_sync import Files, WatchHandle
@@ -85,5 +89,7 @@ __all__ = [
     "TemplateBuildError",
     "TemplateInfo",
     "Templates",
+    "ToolCallError",
     "WatchHandle",
+    "tools",
 ]
