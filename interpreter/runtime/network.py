@@ -34,6 +34,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,9 @@ def _rules(sandbox_id: str, name: str, host: str, egress: Egress) -> None:
     _nft("\n".join(lines))
 
 
+DNS_START_SECONDS = 10.0
+
+
 def _start_dns(sandbox_id: str, folder: Path, host: str, egress: Egress) -> None:
     resolved = f"4#inet#{TABLE}#resolved_{sandbox_id[:12]}"
     argv = [
@@ -277,14 +281,16 @@ def _start_dns(sandbox_id: str, folder: Path, host: str, egress: Egress) -> None
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
     (folder / DNSMASQ_PID).write_text(str(proc.pid))
-    # It answers once bound: a lookup right after the sandbox is ready must not fail.
-    for _ in range(200):
+    # It answers once bound: a lookup right after the sandbox is ready must not fail. A loaded
+    # 2-core host was seen to take more than 0.4 s to start it.
+    deadline = time.monotonic() + DNS_START_SECONDS
+    while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise NetworkError(f"dnsmasq failed: {(folder / 'dnsmasq.log').read_text()[-500:]}")
         if _listening(host):
             return
         threading.Event().wait(0.002)
-    raise NetworkError("dnsmasq did not start listening")
+    raise NetworkError(f"dnsmasq did not start listening within {DNS_START_SECONDS:g} s")
 
 
 def _stop_dns(folder: Path) -> None:
