@@ -128,51 +128,38 @@ def template_list(args: argparse.Namespace) -> None:
 
 
 def template_delete(args: argparse.Namespace) -> None:
-    from interpreter_sdk import SandboxError, Templates
+    from interpreter_sdk import Templates
 
     with Templates() as templates:
         for name in args.names:
-            try:
-                templates.delete(name)
-            except SandboxError as exc:
-                raise InterpreterError(str(exc)) from None
+            templates.delete(name)
             print("deleted", name)
 
 
 def snapshot_create(args: argparse.Namespace) -> None:
-    from interpreter_sdk import Sandbox, SandboxError
+    from interpreter_sdk import Sandbox
 
+    sandbox = Sandbox.connect(args.sandbox)  # not `with`: that would kill it at the end
     try:
-        sandbox = Sandbox.connect(args.sandbox)  # not `with`: that would kill it at the end
-        try:
-            info = sandbox.create_snapshot(args.name, memory=not args.files_only)
-        finally:
-            sandbox.close()
-    except SandboxError as exc:
-        raise InterpreterError(str(exc)) from None
+        info = sandbox.create_snapshot(args.name, memory=not args.files_only)
+    finally:
+        sandbox.close()
     print(info.id)
 
 
 def snapshot_list(args: argparse.Namespace) -> None:
-    from interpreter_sdk import Sandbox, SandboxError
+    from interpreter_sdk import Sandbox
 
-    try:
-        snapshots = Sandbox.list_snapshots(args.sandbox)
-    except SandboxError as exc:
-        raise InterpreterError(str(exc)) from None
-    for s in snapshots:
+    for s in Sandbox.list_snapshots(args.sandbox):
         kind = "memory" if s.memory else "files"
         print(f"{s.id}\t{s.name or '-'}\t{s.sandbox_id}\t{kind}\t{s.created_at.isoformat()}")
 
 
 def snapshot_delete(args: argparse.Namespace) -> None:
-    from interpreter_sdk import Sandbox, SandboxError
+    from interpreter_sdk import Sandbox
 
     for snapshot_id in args.ids:
-        try:
-            Sandbox.delete_snapshot(snapshot_id)
-        except SandboxError as exc:
-            raise InterpreterError(str(exc)) from None
+        Sandbox.delete_snapshot(snapshot_id)
         print("deleted", snapshot_id)
 
 
@@ -290,7 +277,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per gateway call is noise
     try:
         args.func(args)
-    except InterpreterError as exc:
+    except Exception as exc:
+        # The service's errors, here or through the SDK (verbs that talk to a running one):
+        # one line, no traceback.
+        from interpreter_sdk import SandboxError
+
+        if not isinstance(exc, InterpreterError | SandboxError):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
 

@@ -68,12 +68,18 @@ def require_api_key(request: Request) -> None:
         raise AuthenticationError("invalid API key")
 
 
-router = APIRouter(
-    tags=["e2b"],
-    route_class=E2BRoute,
-    dependencies=[Depends(require_api_key)],
-    responses=control_answers(),
-)
+def control_router() -> APIRouter:
+    """A router of E2B's control plane: its key, its error table (the templates, secrets and
+    snapshots modules have their own, added before this one's catch-alls)."""
+    return APIRouter(
+        tags=["e2b"],
+        route_class=E2BRoute,
+        dependencies=[Depends(require_api_key)],
+        responses=control_answers(),
+    )
+
+
+router = control_router()
 Manager = Annotated[SandboxManager, Depends(manager)]
 
 

@@ -6,24 +6,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from interpreter.api.deps import manager
-from interpreter.api.e2b.control import E2BRoute, require_api_key
-from interpreter.api.e2b.errors import control_answers
+from interpreter.api.e2b.control import control_router
 from interpreter.api.e2b.schemas import iso
 from interpreter.core.errors import InvalidRequestError
 from interpreter.core.models import SecretRecord
 from interpreter.service.manager import SandboxManager
 
-router = APIRouter(
-    tags=["e2b"],
-    route_class=E2BRoute,
-    dependencies=[Depends(require_api_key)],
-    responses=control_answers(),
-)
+router = control_router()
 Manager = Annotated[SandboxManager, Depends(manager)]
 PAGE = 100
 

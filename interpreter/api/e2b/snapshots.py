@@ -5,24 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from interpreter.api.deps import manager
 from interpreter.api.e2b import schemas
-from interpreter.api.e2b.control import E2BRoute, require_api_key
-from interpreter.api.e2b.errors import control_answers
+from interpreter.api.e2b.control import control_router
 from interpreter.api.errors import STATUS, lookup
 from interpreter.core.errors import InterpreterError, InvalidRequestError
 from interpreter.service.manager import SandboxManager
 
-router = APIRouter(
-    tags=["e2b"],
-    route_class=E2BRoute,
-    dependencies=[Depends(require_api_key)],
-    responses=control_answers(),
-)
+router = control_router()
 Manager = Annotated[SandboxManager, Depends(manager)]
 
 

@@ -17,19 +17,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from interpreter.api.deps import manager
-from interpreter.api.e2b.control import E2BRoute, require_api_key
-from interpreter.api.e2b.errors import control_answers
+from interpreter.api.e2b.control import control_router
 from interpreter.core.errors import InvalidRequestError
 from interpreter.core.templates import BuildRecord, LogEntry, Step, TemplateSpec
 from interpreter.service.manager import SandboxManager
 from interpreter.service.signing import Grant
 
-router = APIRouter(
-    tags=["e2b"],
-    route_class=E2BRoute,
-    dependencies=[Depends(require_api_key)],
-    responses=control_answers(),
-)
+router = control_router()
 uploads = APIRouter(tags=["e2b"])  # authenticated by the URL's token, not the key
 Manager = Annotated[SandboxManager, Depends(manager)]
 UPLOAD_SECONDS = 1800
