@@ -30,6 +30,7 @@ from interpreter_sdk import (
     Pty,
     Sandbox,
     WatchHandle,
+    tools,
 )
 
 TWINS = [
@@ -105,8 +106,9 @@ def test_every_server_error_type_has_its_sdk_class() -> None:
 
 # The JS/TS SDK (sdk/js) against this one: the same operations, after the name mapping
 # (snake_case → camelCase; a Python keyword argument is a property of the JS call's options
-# object, `opts`). The JS surface is read from its type declarations and its built module by
-# sdk/js/scripts/surface.mjs.
+# object, `opts`). A public module of this SDK (`tools`) is a namespace export there
+# (`export * as tools`), its members named `tools.X` in the JS surface. The JS surface is read
+# from its type declarations and its built module by sdk/js/scripts/surface.mjs.
 
 JS = SDK.parent / "js"
 NODE = Path(sys.executable).parent / "node"
@@ -116,10 +118,14 @@ RENAMED = {"__str__": "toString"}  # the text of an OutputMessage
 PYTHON_ONLY_EXPORTS = {
     # The JS SDK is async only: its Sandbox, Files, ... are the twins of both of these.
     *(n for n in interpreter_sdk.__all__ if n.startswith("Async")),
-    # run_code as an LLM tool (OpenAI's and Anthropic's tool calls) and its error: not in the
-    # JS SDK yet.
-    "tools",
-    "ToolCallError",
+}
+# The public modules, namespace exports in JS.
+NAMESPACES = {"tools": tools}
+# The JS SDK is async only: its tools.handle, tools.runCode, tools.fit are the twins of both.
+PYTHON_ONLY_NAMESPACE_MEMBERS = {f"tools.{n}" for n in tools.__all__ if n.endswith("_async")}
+JS_ONLY_NAMESPACE_MEMBERS = {
+    "tools.AnthropicToolResult": "the type of ToolOutput.anthropic()'s block (Python: a dict)",
+    "tools.OpenAIMessage": "the type of ToolOutput.openai()'s messages (Python: dicts)",
 }
 JS_ONLY_EXPORTS = {
     "DEFAULT_RUN_TIMEOUT": "runCode's default timeout (Python: run_code's default argument)",
@@ -143,8 +149,11 @@ JS_ONLY_PARAMETERS = {
     "signal": "every call takes an AbortSignal (Python cancels with its task or thread)",
     "requestTimeout": "ConnectionOpts: seconds an ordinary call may take (Python: the config's)",
 }
+RENAMED_PARAMETERS = {
+    ("tools.checkArguments", "arguments"): "args",  # `arguments` cannot name a JS parameter
+}
 # Classes whose constructor is public API (the others are made by the SDK: Sandbox.create...).
-CONSTRUCTED = {"Templates"}
+CONSTRUCTED = {"Templates", "tools.ToolOutput"}
 
 
 def _camel(name: str) -> str:
@@ -207,11 +216,37 @@ def _python_methods(cls: type) -> dict[str, list[str]]:
 
 
 def _public_classes() -> dict[str, type]:
-    return {
+    """The SDK's classes by their JS name: a public module's as `module.Class` (but those that
+    are the SDK's own, re-exported: `tools.ToolCallError`)."""
+    classes = {
         n: getattr(interpreter_sdk, n)
         for n in interpreter_sdk.__all__
         if n not in PYTHON_ONLY_EXPORTS and isinstance(getattr(interpreter_sdk, n), type)
     }
+    for prefix, module in NAMESPACES.items():
+        for n in module.__all__:
+            member = getattr(module, n)
+            if isinstance(member, type) and member not in classes.values():
+                classes[f"{prefix}.{n}"] = member
+    return classes
+
+
+def _namespace_members(kind: str) -> dict[str, Any]:
+    """A public module's members of one kind (`function`, `value`, `reexport`: a class of the
+    package's own) by their JS name, `module.camelName`."""
+    members: dict[str, Any] = {}
+    for prefix, module in NAMESPACES.items():
+        for n in module.__all__:
+            member = getattr(module, n)
+            if f"{prefix}.{n}" in PYTHON_ONLY_NAMESPACE_MEMBERS:
+                continue
+            if isinstance(member, type):
+                found = "reexport" if getattr(interpreter_sdk, n, None) is member else "class"
+            else:
+                found = "function" if callable(member) else "value"
+            if found == kind:
+                members[f"{prefix}.{_camel(n)}"] = member
+    return members
 
 
 def test_js_sdk_exports_the_same_names() -> None:
@@ -222,6 +257,63 @@ def test_js_sdk_exports_the_same_names() -> None:
     assert js_only - python == set(), "in the JS SDK only (add to the Python SDK or allow-list)"
     for name in JS_ONLY_EXPORTS:
         assert name in js and name not in python, f"stale allow-list entry {name}"
+    for name in NAMESPACES:
+        assert js[name] == "namespace", f"{name}: not a namespace export (export * as {name})"
+
+
+@pytest.mark.parametrize("prefix", sorted(NAMESPACES))
+def test_js_sdk_namespace_exports_the_same_names(prefix: str) -> None:
+    """A public module's names, camelCased, are its namespace's in JS (`tools.openaiTool`)."""
+    js = {f"{prefix}.{n}" for n in _js_surface()["namespaces"][prefix]}
+    module = NAMESPACES[prefix]
+    python = {
+        f"{prefix}.{_camel(n)}"
+        for n in module.__all__
+        if f"{prefix}.{n}" not in PYTHON_ONLY_NAMESPACE_MEMBERS
+    }
+    js_only = {n for n in js if n not in JS_ONLY_NAMESPACE_MEMBERS and not n.endswith("Opts")}
+    assert python - js == set(), "in the Python SDK only"
+    assert js_only - python == set(), "in the JS SDK only (add to the Python SDK or allow-list)"
+    for name in JS_ONLY_NAMESPACE_MEMBERS:
+        if name.startswith(f"{prefix}."):
+            assert name in js and name not in python, f"stale allow-list entry {name}"
+    for name in PYTHON_ONLY_NAMESPACE_MEMBERS:
+        if name.startswith(f"{prefix}."):
+            assert hasattr(module, name.partition(".")[2]), f"stale allow-list entry {name}"
+
+
+def test_js_sdk_functions_have_the_same_parameters() -> None:
+    """A public module's functions take the same parameters (positional or in `opts`)."""
+    js_functions = _js_surface()["functions"]
+    python = _namespace_members("function")
+    assert set(python) == set(js_functions), "functions differ"
+    for name, function in python.items():
+        renamed = {p: RENAMED_PARAMETERS.get((name, _camel(p)), _camel(p)) for p in
+                   inspect.signature(function).parameters}  # fmt: skip
+        js = js_functions[name]
+        js_params = {*js["positional"], *(p for p in js["options"] if p not in JS_ONLY_PARAMETERS)}
+        assert set(renamed.values()) == js_params, f"{name}: parameters differ"
+    for (function_name, parameter), _renamed in RENAMED_PARAMETERS.items():
+        assert parameter in {_camel(p) for p in inspect.signature(python[function_name]).parameters}
+
+
+def test_js_sdk_constants_have_the_same_values() -> None:
+    """A public module's constants (tools.RUN_CODE_PARAMETERS: the schema a model reads) are
+    the same JSON."""
+    values = _js_surface()["values"]
+    python = _namespace_members("value")
+    assert python, "no constants found"
+    for name, value in python.items():
+        assert values.get(name) == json.loads(json.dumps(value)), f"{name} differs"
+
+
+def test_js_sdk_namespace_reexports_are_the_same_classes() -> None:
+    """`tools.ToolCallError` is the SDK's `ToolCallError` in both."""
+    runtime = _js_surface()["runtime"]
+    python = _namespace_members("reexport")
+    assert python, "no re-exports found"
+    for name, cls in python.items():
+        assert runtime[name].get("same") == cls.__name__, name
 
 
 @pytest.mark.parametrize("name", sorted(_public_classes()))

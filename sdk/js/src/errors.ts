@@ -7,7 +7,9 @@
  * │   └── SandboxGoneError       the sandbox was killed (or paused) while the call was running
  * ├── PermissionDeniedError      403: the sandbox user may not do that
  * ├── InvalidRequestError        400 / 422: the server refused the request's content
- * │   └── ConflictError          409: e.g. the sandbox is already paused, the path exists
+ * │   ├── ConflictError          409: e.g. the sandbox is already paused, the path exists
+ * │   └── ToolCallError          an LLM tool call that is not run_code's, or whose arguments do not
+ * │                              fit its schema (`field` names the argument; `tools`)
  * ├── ExecutionTimeoutError      the run passed its timeout; the kernel was interrupted
  * ├── CommandExitError           a command exited non-zero (carries its stdout, stderr, exit code)
  * ├── ConnectionError            the server could not be reached or the stream broke
@@ -56,6 +58,16 @@ export class PermissionDeniedError extends SandboxError {}
 export class InvalidRequestError extends SandboxError {}
 
 export class ConflictError extends InvalidRequestError {}
+
+/** A tool call that cannot be run as it is; `field` names the argument at fault. */
+export class ToolCallError extends InvalidRequestError {
+  readonly field: string | undefined
+
+  constructor(message: string, field?: string, options?: { cause?: unknown }) {
+    super(message, undefined, options)
+    this.field = field
+  }
+}
 
 export class ExecutionTimeoutError extends SandboxError {}
 

@@ -60,4 +60,8 @@ export {
   SandboxGoneError,
   ServerError,
   TemplateBuildError,
+  ToolCallError,
 } from './errors.js'
+/** run_code as an LLM tool (OpenAI's and Anthropic's tool calls): `tools.anthropicTool()`,
+ * `await tools.handle(call, sbx)`. */
+export * as tools from './tools.js'
