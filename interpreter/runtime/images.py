@@ -149,7 +149,11 @@ def capture_layer(settings: Settings, upper: Path, key: str) -> None:
         )  # fmt: skip
         if result.returncode != 0:
             raise ImageBuildError(f"could not keep the step's layer: {result.stderr[-500:]}")
-        remove_tree(partial / "rootfs" / "opt" / "interpreter")
+        # Only through a real folder: the step may have made /opt a link (to a host path, as
+        # the host resolves it), and the removal would follow it.
+        opt = partial / "rootfs" / "opt"
+        if not opt.is_symlink() and opt.is_dir():
+            remove_tree(opt / "interpreter")
         (partial / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
         remove_tree(layer)  # a stale incomplete one
         partial.rename(layer)

@@ -80,6 +80,21 @@ def test_a_step_that_plants_links_and_replaces_our_start_up_code(
         assert client.delete(f"/v1/templates/{name}").status_code == 204
 
 
+def test_a_step_that_makes_opt_a_link_to_the_host(server: Server, marker: Path) -> None:
+    """The host strips our start-up folder (/opt/interpreter) from a step's layer: never
+    through a link the step made of /opt itself."""
+    (marker / "interpreter").mkdir()
+    (marker / "interpreter" / "ours.txt").write_text("host data")
+    name = f"optlink-{RUN_ID}"
+    build(
+        server, name, dockerfile=f"FROM base\nRUN rm -rf /opt && ln -s {marker} /opt\n",
+        ready_cmd="true", ready_timeout=30,
+    )  # fmt: skip
+    assert (marker / "interpreter" / "ours.txt").read_text() == "host data"
+    with server.client() as client:
+        client.delete(f"/v1/templates/{name}")
+
+
 def test_an_uploaded_context_whose_links_lead_out(
     server: Server, marker: Path, sandbox_factory
 ) -> None:
