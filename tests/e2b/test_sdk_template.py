@@ -85,3 +85,20 @@ def test_tags(context: Path) -> None:
     assert {t.tag for t in Template.get_tags(f"{NAME}-tags")} == {"default", "v1", "stable"}
     Template.remove_tags(f"{NAME}-tags", ["stable"])
     assert Template.exists(f"{NAME}-tags:v1") and not Template.exists(f"{NAME}-tags:stable")
+
+
+def test_build_in_background_and_its_status() -> None:
+    import time
+
+    name = f"{NAME}-background"
+    template = Template().from_template("base").run_cmd("echo in the background")
+    info = Template.build_in_background(template, name)
+    assert info.template_id == name
+    deadline = time.monotonic() + 240
+    while True:
+        status = Template.get_build_status(info)
+        if status.status.value in ("ready", "error") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert status.status.value == "ready", status.reason
+    assert Template.exists(name)
