@@ -12,6 +12,12 @@ sockets are denied by the seccomp policy). Not CAP_SYS_ADMIN (mounts, namespaces
 CAP_NET_RAW (raw and packet sockets), CAP_SYS_PTRACE (other users' processes), CAP_MKNOD,
 CAP_SETPCAP, CAP_SETFCAP, CAP_SYS_CHROOT, nor any other. `user` has none (setuid clears them),
 and nsjail sets no_new_privs: no setuid binary or file capability gives any back.
+
+/proc is mounted writable: the supervisor and the agent raise the OOM scores of what they start
+(sandbox/oom.py). What that gives root inside is its own processes' files and the sysctls of its
+own namespaces (network: it has CAP_NET_ADMIN there anyway); every other sysctl, the per-user
+budgets the host sets in its user namespace (no CAP_SYS_RESOURCE) and /proc/sysrq-trigger stay
+the host's: the kernel checks them against the host's root (tests/security/test_escape.py).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ def nsjail_args() -> list[str]:
         "--seccomp_policy",
         str(SECCOMP_POLICY),
         *[a for c in CAPABILITIES for a in ("--cap", c)],
+        "--proc_rw",
     ]
 
 
@@ -40,5 +47,5 @@ def fingerprint() -> str:
     """Changes with the policy or the capabilities: a template snapshot taken under other ones
     is not restored (its processes would come back with the old confinement)."""
     digest = hashlib.sha256(SECCOMP_POLICY.read_bytes())
-    digest.update("\0".join(CAPABILITIES).encode())
+    digest.update("\0".join((*CAPABILITIES, "proc_rw")).encode())
     return digest.hexdigest()[:16]

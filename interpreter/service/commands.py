@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from interpreter.core.envs import checked_envs
 from interpreter.core.errors import GatewayError
+from interpreter.core.pressure import Pressure
 from interpreter.core.protocol import (
     CommandSpec,
     ProcessEnd,
@@ -143,17 +144,18 @@ class Watch:
         while True:
             await asyncio.sleep(WATCH_SECONDS)
             now = self.guard.pressure()
-            if before is not None and now is not None and now.pids_since(before):
-                # Refused forks are the sandbox's: this command is the bomb if its tree holds
-                # a quarter of the limit (what else runs is the services and their kernels).
+            if before is not None and now is not None and now.since(before):
+                # Refused forks and OOM kills are the sandbox's: this command is the bomb if its
+                # tree holds a quarter of the process limit (what else runs is the services and
+                # their kernels). A bomb may fill the memory first: its copies are then the OOM
+                # killer's (sandbox/oom.py) and forks fail for want of memory, not of pids.
                 self.killing = True
                 killed = await self.guard.kill_tree(self.pid, max(1, now.pids_limit // 4))
                 if killed:
                     await self.guard.reap_strays()  # what the bomb left outside its tree
                     return (
-                        f"the command reached the sandbox's process limit ({now.pids_limit} "
-                        f"processes and threads): it was killed with the {killed} processes "
-                        "it ran"
+                        f"the command reached {_limits(before, now)}: it was killed with the "
+                        f"{killed} processes it ran"
                     )
                 self.killing, before = False, now
             if overdue is not None and loop.time() > overdue:
@@ -161,3 +163,12 @@ class Watch:
                 killed = await self.guard.kill_tree(self.pid)
                 await self.guard.reap_strays()
                 return f"timed out after {self.timeout:g} s: killed with the {killed} processes"
+
+
+def _limits(before: Pressure, now: Pressure) -> str:
+    limits = []
+    if now.pids_since(before):
+        limits.append(f"the sandbox's process limit ({now.pids_limit} processes and threads)")
+    if now.oom_since(before):
+        limits.append(f"the sandbox's memory limit ({now.memory_limit >> 20} MiB)")
+    return " and ".join(limits)

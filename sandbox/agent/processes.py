@@ -21,6 +21,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from oom import COMMANDS, child_setup
+
 from agent.files import USERS, FileError
 
 HISTORY_BYTES = 4 << 20  # output kept per process for late readers
@@ -158,13 +160,11 @@ class Processes:
             # setsid -c: a new session whose controlling terminal is the pty (job control).
             # Not already a group leader, so setsid does not fork: the pid stays the group id.
             argv = ["/usr/bin/setsid", "-c", *argv]
-        user_ids: dict[str, Any] = (
-            {} if uid == 0 else {"user": uid, "group": uid, "extra_groups": []}
-        )
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, cwd=cwd, env=env, start_new_session=not size, **(stdio | user_ids)
-            )
+                *argv, cwd=cwd, env=env, start_new_session=not size,
+                preexec_fn=child_setup(COMMANDS, uid, uid), **stdio,
+            )  # fmt: skip
         except OSError as exc:
             if pty_fd is not None:
                 os.close(pty_fd)

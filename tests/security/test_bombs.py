@@ -109,6 +109,24 @@ def test_a_200_mib_stdout_flood_is_truncated_and_the_next_output_is_whole(
     next_run_works(sandbox)
 
 
+def test_the_oom_killer_takes_the_users_work_before_the_agent(
+    sandbox_factory: SandboxFactory,
+) -> None:
+    # The agent streams every command's end: the OOM killer took it (scored like the rest)
+    # under a fork bomb and the command's stream broke off. The user's work scores higher now.
+    sandbox = sandbox_factory()
+    scores = sandbox.commands.run(
+        "cat /proc/self/oom_score_adj; sudo cat /proc/self/oom_score_adj; "
+        "cat /proc/1/oom_score_adj; "
+        "for pid in $(pgrep -f '[a]gent/server.py'); do cat /proc/$pid/oom_score_adj; done",
+        timeout=30,
+    ).stdout.split()
+    assert scores == ["800", "800", "0", "0"]  # a command, what sudo runs, supervisor, agent
+    kernel = sandbox.run_code("print(open('/proc/self/oom_score_adj').read().strip())")
+    assert kernel.logs.stdout == ["300\n"]
+    assert sandbox.commands.run("id -u; sudo id -u", timeout=30).stdout == "1000\n0\n"
+
+
 def test_a_fork_bomb_run_as_a_command_is_killed_from_the_host_and_the_sandbox_works(
     sandbox_factory: SandboxFactory,
 ) -> None:
@@ -120,7 +138,10 @@ def test_a_fork_bomb_run_as_a_command_is_killed_from_the_host_and_the_sandbox_wo
     with pytest.raises(CommandExitError) as failure:
         sandbox.commands.run("bomb() { bomb | bomb & }; bomb; sleep 5", timeout=60)
     assert time.monotonic() - started < 20
-    assert "reached the sandbox's process limit (512" in str(failure.value)
+    # Its copies fill the process limit or, the OOM killer's first choice, the memory.
+    assert "reached the sandbox's process limit (512" in str(failure.value) or (
+        "reached the sandbox's memory limit (256 MiB)" in str(failure.value)
+    )
     # The kernel lives on, or (killed by the OOM killer meanwhile) the code runs in a new one.
     execution = sandbox.run_code("'kept' in globals(), 1 + 1", timeout=60)
     assert execution.error is None, execution.error

@@ -106,6 +106,32 @@ def test_denied_syscalls_fail_with_eperm_as_user_and_root(sandbox: Any) -> None:
     assert sandbox.run_code("6 * 7").text == "42"
 
 
+# /proc is writable inside (sandbox/oom.py). Each is written with the value it holds: should a
+# write ever pass, the host is left as it was.
+HOST_SYSCTLS = (
+    "/proc/sys/kernel/core_pattern",  # a classic way out: the host runs it as root on a crash
+    "/proc/sys/kernel/modprobe",
+    "/proc/sys/kernel/randomize_va_space",  # (pid_max is the sandbox's own PID namespace's)
+    "/proc/sys/vm/drop_caches",
+    "/proc/sys/fs/inotify/max_user_instances",  # a host-wide budget
+    "/proc/sys/user/max_inotify_instances",  # the budget the host gave this sandbox
+)
+
+
+def test_root_inside_writes_no_sysctl_of_the_host_through_the_writable_proc(sandbox: Any) -> None:
+    script = "".join(
+        f'v=$(cat {path}); if (echo "$v" > {path}) 2>/dev/null; then echo "wrote {path}"; fi\n'
+        for path in HOST_SYSCTLS
+    )
+    script += "echo x > /proc/sysrq-trigger 2>/dev/null && echo 'wrote sysrq'; true"
+    assert sandbox.commands.run(script, user="root", timeout=60).stdout == ""
+    # What it is for: a process raises its own OOM score (the agent's commands start at 800).
+    raised = sandbox.commands.run(
+        "echo 900 > /proc/self/oom_score_adj; cat /proc/self/oom_score_adj"
+    )
+    assert raised.stdout == "900\n"
+
+
 def test_the_filter_survives_pause_and_resume(sandbox: Any) -> None:
     sandbox.run_code("x = 41")
     sandbox.commands.start("exec sleep 600")
