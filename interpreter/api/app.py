@@ -25,7 +25,9 @@ from interpreter.api.routes import (
     contexts,
     execute,
     files,
+    notebook,
     pool,
+    run,
     sandboxes,
     snapshots,
     templates,
@@ -76,7 +78,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(api_key_header), Depends(require_api_key)],
         responses=errors.answers(AuthenticationError),
     )
-    for module in (sandboxes, contexts, execute, files, commands, pool, templates, snapshots):
+    for module in (
+        sandboxes,
+        contexts,
+        execute,
+        files,
+        commands,
+        pool,
+        templates,
+        snapshots,
+        notebook,
+        run,
+    ):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(files.signed)  # authenticated by the URL's signature, not the key

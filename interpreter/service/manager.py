@@ -50,6 +50,7 @@ from interpreter.service.fast_start import FastStart
 from interpreter.service.files import SandboxFiles
 from interpreter.service.idempotency import IdempotentCreates
 from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
+from interpreter.service.notebook import Notebooks
 from interpreter.service.reaper import reap_forever
 from interpreter.service.runs import watched
 from interpreter.service.sampler import sample_forever
@@ -75,6 +76,7 @@ class SandboxManager:
         self.templates = Templates(self.bring_up, files)
         self.secrets = Secrets(self.store)
         self.snapshots = Snapshots(self.bring_up, self.contexts)
+        self.notebooks = Notebooks(settings.home / "notebooks")  # every run, as a cell
         self._idempotent = IdempotentCreates(self.store)
         self._loops: list[asyncio.Task[None]] = []
         self._killing: dict[str, asyncio.Task[None]] = {}
@@ -309,6 +311,7 @@ class SandboxManager:
     async def _kill(self, record: SandboxRecord) -> None:
         await self.bring_up.tear_down(record)
         self.metrics.forget(record.id)
+        self.notebooks.forget(record.id)
 
     async def metrics_between(
         self, sandbox_id: str, start: datetime | None = None, end: datetime | None = None
@@ -466,4 +469,5 @@ class SandboxManager:
     ) -> AsyncIterator[Event]:
         live = self._live(context.sandbox_id)
         events = live.kernels.run(context.id, code, envs=checked_envs(envs), timeout=timeout)
-        return watched(self, context.sandbox_id, live, events)  # killed under it: SandboxGoneError
+        # Killed under it: SandboxGoneError. Whoever asked for it, the run is a notebook cell.
+        return self.notebooks.record(context, code, watched(self, context.sandbox_id, live, events))

@@ -1,0 +1,259 @@
+"""Every execution of a sandbox as a notebook cell: recorded as it runs, whatever client sent
+it (native SDK, E2B SDKs, MCP, the page), broadcast live to the notebook view, and kept.
+
+One cell per run: its code, language, context, execution count, times, status, and its outputs
+as nbformat 4 output dicts (consecutive stream text merged). A cell keeps at most
+``CELL_OUTPUT_BYTES`` of output (the rest is counted and marked: a 50 MB output keeps the page
+responsive); a sandbox keeps its last ``MAX_CELLS``, ``NOTEBOOK_BYTES`` in all. Kept in
+``HOME/notebooks/<id>.jsonl``,
+one finished cell a line, so a restart of the front end (or a pause) loses none; the folder is
+the host's alone (nothing of a sandbox's is read here), and still read bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from interpreter.core.events import CellError, Event, ExecutionCount, Fault, Result, Stderr, Stdout
+from interpreter.core.models import ContextRecord
+
+log = logging.getLogger(__name__)
+
+CELL_OUTPUT_BYTES = 1 << 20  # per cell, in history and on the page
+MAX_CELLS = 1000  # per sandbox
+NOTEBOOK_BYTES = 32 << 20  # per sandbox: the oldest cells go first
+MAX_FILE_BYTES = 3 * NOTEBOOK_BYTES  # rewritten (the oldest dropped) past 2 x NOTEBOOK_BYTES
+KEEPALIVE_SECONDS = 15.0
+SUBSCRIBER_QUEUE = 10_000  # a viewer that falls this far behind is dropped (it reconnects)
+
+MIME = {
+    "text": "text/plain", "html": "text/html", "markdown": "text/markdown",
+    "svg": "image/svg+xml", "png": "image/png", "jpeg": "image/jpeg", "pdf": "application/pdf",
+    "latex": "text/latex", "json_": "application/json", "javascript": "application/javascript",
+}  # fmt: skip
+
+
+class Cell(BaseModel):
+    id: str
+    context_id: str
+    language: str
+    code: str
+    execution_count: int | None = None
+    started_at: datetime
+    ended_at: datetime | None = None
+    status: Literal["running", "ok", "error", "failed"] = "running"
+    outputs: list[dict[str, Any]] = Field(default_factory=list)
+    truncated_bytes: int = 0  # output beyond CELL_OUTPUT_BYTES, not kept
+    output_bytes: int = 0  # of outputs (their JSON)
+
+    @property
+    def kept_bytes(self) -> int:
+        return len(self.code) + self.output_bytes
+
+
+def output_of(event: Event, execution_count: int | None) -> dict[str, Any] | None:
+    """An event as an nbformat 4 output (None: it is not one)."""
+    if isinstance(event, Stdout | Stderr):
+        return {"output_type": "stream", "name": event.type, "text": event.text}
+    if isinstance(event, Result):
+        data: dict[str, Any] = {
+            mime: value
+            for field, mime in MIME.items()
+            if (value := getattr(event, field)) is not None
+        }
+        data.update({k: v for k, v in event.extra.items() if isinstance(k, str) and "/" in k})
+        if event.is_main_result:
+            return {"output_type": "execute_result", "execution_count": execution_count,
+                    "data": data, "metadata": {}}  # fmt: skip
+        return {"output_type": "display_data", "data": data, "metadata": {}}
+    if isinstance(event, CellError):
+        return {"output_type": "error", "ename": event.name, "evalue": event.value,
+                "traceback": event.traceback.splitlines()}  # fmt: skip
+    if isinstance(event, Fault):
+        message = event.error.get("message", "")
+        return {"output_type": "stream", "name": "stderr", "text": f"[{message}]\n"}
+    return None
+
+
+def _size(output: dict[str, Any]) -> int:
+    return len(json.dumps(output, separators=(",", ":")))
+
+
+def _trim(cells: deque[Cell]) -> None:
+    """Drop the oldest finished cells while the notebook holds more than NOTEBOOK_BYTES."""
+    total = sum(cell.kept_bytes for cell in cells)
+    while total > NOTEBOOK_BYTES and len(cells) > 1 and cells[0].ended_at is not None:
+        total -= cells.popleft().kept_bytes
+
+
+class Notebooks:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._cells: dict[str, deque[Cell]] = {}
+        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+
+    # -- reading --------------------------------------------------------------------------
+    def cells(self, sandbox_id: str, context_id: str | None = None) -> list[Cell]:
+        return [
+            cell
+            for cell in self._loaded(sandbox_id)
+            if context_id is None or cell.context_id == context_id
+        ]
+
+    def cell(self, sandbox_id: str, cell_id: str) -> Cell | None:
+        return next((c for c in self._loaded(sandbox_id) if c.id == cell_id), None)
+
+    async def follow(self, sandbox_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The cells so far (one ``cells`` message), then each change as it happens."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self._subscribers.setdefault(sandbox_id, set()).add(queue)
+        try:
+            cells = [c.model_dump(mode="json") for c in self._loaded(sandbox_id)]
+            yield {"type": "cells", "cells": cells}
+            while True:
+                try:
+                    message = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:  # a line now and then keeps proxies from closing the view
+                    message = {"type": "keepalive"}
+                yield message
+                if message["type"] == "gone":
+                    return
+        finally:
+            self._subscribers.get(sandbox_id, set()).discard(queue)
+
+    # -- recording ------------------------------------------------------------------------
+    async def record(
+        self, context: ContextRecord, code: str, events: AsyncIterator[Event]
+    ) -> AsyncIterator[Event]:
+        """``events``, passed on unchanged, with the cell they make recorded on the way."""
+        cell = Cell(
+            id=secrets.token_hex(8),
+            context_id=context.id,
+            language=context.language,
+            code=code,
+            started_at=datetime.now(UTC),
+        )
+        cells = self._loaded(context.sandbox_id)
+        cells.append(cell)
+        self._publish(context.sandbox_id, {"type": "cell", "cell": cell.model_dump(mode="json")})
+        failed = True
+        try:
+            async for event in events:
+                self._add(context.sandbox_id, cell, event)
+                yield event
+            failed = False
+        finally:
+            _trim(cells)
+            cell.ended_at = datetime.now(UTC)
+            errors = any(o["output_type"] == "error" for o in cell.outputs)
+            cell.status = "failed" if failed else "error" if errors else "ok"
+            self._publish(context.sandbox_id, {"type": "end", "cell": cell.model_dump(mode="json")})
+            self._keep(context.sandbox_id, cell)
+
+    def _add(self, sandbox_id: str, cell: Cell, event: Event) -> None:
+        if isinstance(event, ExecutionCount):
+            cell.execution_count = event.execution_count
+            self._publish(sandbox_id, {"type": "count", "cell_id": cell.id,
+                                       "execution_count": event.execution_count})  # fmt: skip
+            return
+        if isinstance(event, Fault):
+            cell.status = "failed"
+        output = output_of(event, cell.execution_count)
+        if output is None:
+            return
+        size = _size(output)
+        if cell.truncated_bytes or cell.output_bytes + size > CELL_OUTPUT_BYTES:
+            first = not cell.truncated_bytes
+            cell.truncated_bytes += size
+            if first:
+                marker = {"output_type": "stream", "name": "stderr",
+                          "text": "\n[output truncated: more than 1 MiB]\n"}  # fmt: skip
+                cell.outputs.append(marker)
+                self._publish(sandbox_id, {"type": "output", "cell_id": cell.id, "output": marker})
+            return
+        last = cell.outputs[-1] if cell.outputs else None
+        if (
+            last is not None
+            and output["output_type"] == "stream"
+            and last["output_type"] == "stream"
+            and last["name"] == output["name"]
+        ):
+            last["text"] += output["text"]
+        else:
+            cell.outputs.append(output)
+        cell.output_bytes += size
+        self._publish(sandbox_id, {"type": "output", "cell_id": cell.id, "output": output})
+
+    def _publish(self, sandbox_id: str, message: dict[str, Any]) -> None:
+        for queue in list(self._subscribers.get(sandbox_id, ())):
+            try:
+                queue.put_nowait(message)
+            except asyncio.QueueFull:  # too slow a viewer: it is told, and reconnects
+                self._subscribers[sandbox_id].discard(queue)
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+                queue.put_nowait({"type": "gone", "why": "this view fell behind: reload"})
+
+    # -- keeping --------------------------------------------------------------------------
+    def _path(self, sandbox_id: str) -> Path:
+        return self.folder / f"{sandbox_id}.jsonl"
+
+    def _loaded(self, sandbox_id: str) -> deque[Cell]:
+        cells = self._cells.get(sandbox_id)
+        if cells is None:
+            cells = self._cells[sandbox_id] = deque(self._read(sandbox_id), maxlen=MAX_CELLS)
+            _trim(cells)
+        return cells
+
+    def _read(self, sandbox_id: str) -> list[Cell]:
+        try:
+            fd = os.open(self._path(sandbox_id), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return []
+        with os.fdopen(fd, "rb") as file:
+            data = file.read(MAX_FILE_BYTES)
+        cells = []
+        for line in data.splitlines():
+            try:
+                cells.append(Cell.model_validate_json(line))
+            except ValidationError:  # a line cut short by a crash
+                continue
+        return cells[-MAX_CELLS:]
+
+    def _keep(self, sandbox_id: str, cell: Cell) -> None:
+        try:
+            self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            cells = self._loaded(sandbox_id)
+            path = self._path(sandbox_id)
+            if path.exists() and path.stat().st_size > 2 * NOTEBOOK_BYTES:
+                self._rewrite(path, cells)  # the oldest are gone from memory: from the file too
+                return
+            with open(path, "a", encoding="utf-8") as file:
+                file.write(cell.model_dump_json() + "\n")
+        except OSError as exc:  # the view's history, not the run: the run goes on
+            log.warning("notebook of sandbox %s not kept: %s", sandbox_id, exc)
+
+    def _rewrite(self, path: Path, cells: deque[Cell]) -> None:
+        temporary = path.with_suffix(".tmp")
+        with open(temporary, "w", encoding="utf-8") as file:
+            file.writelines(c.model_dump_json() + "\n" for c in cells if c.ended_at is not None)
+        temporary.replace(path)
+
+    def forget(self, sandbox_id: str) -> None:
+        """The sandbox is gone: its cells go, and its viewers are told."""
+        self._cells.pop(sandbox_id, None)
+        self._publish(sandbox_id, {"type": "gone", "why": "the sandbox was killed"})
+        with contextlib.suppress(FileNotFoundError):
+            self._path(sandbox_id).unlink()
