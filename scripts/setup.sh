@@ -20,6 +20,8 @@ command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
 command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+# The browser the notebook view's tests drive (Playwright, told to use it: no download).
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     apt-get update -qq

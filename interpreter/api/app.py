@@ -15,14 +15,16 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.types import Scope
 
 from interpreter import __version__
-from interpreter.api import e2b, errors, mcp
+from interpreter.api import e2b, errors, jupyter_attach, mcp, ui
 from interpreter.api.deps import api_key_header, require_api_key
 from interpreter.api.e2b import control, jupyter, routing
 from interpreter.api.e2b import templates as e2b_templates
+from interpreter.api.e2b import volumes as e2b_volumes
 from interpreter.api.guard import KeyCheck, RequestGuard
 from interpreter.api.routes import (
     commands,
     contexts,
+    events,
     execute,
     files,
     notebook,
@@ -31,6 +33,7 @@ from interpreter.api.routes import (
     sandboxes,
     snapshots,
     templates,
+    volumes,
 )
 from interpreter.core.config import Settings
 from interpreter.core.errors import AuthenticationError
@@ -89,10 +92,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         snapshots,
         notebook,
         run,
+        events,
+        volumes,
     ):
         v1.include_router(module.router)
     app.include_router(v1)
     app.include_router(files.signed)  # authenticated by the URL's signature, not the key
+    app.include_router(ui.router)  # the notebook view's page (its data: /v1, as any client)
+    app.include_router(jupyter_attach.router)  # the key as Jupyter's token
     mcp.mount(app, mcp_endpoint)  # /mcp, the key as a bearer token
     e2b.mount(app)
     app.add_middleware(
@@ -103,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             files.signed_upload,
             templates.upload_files,
             e2b_templates.upload_files,
+            e2b_volumes.write_file,
         },
         max_body=settings.max_body_mb << 20,
     )
@@ -118,6 +126,8 @@ def key_check(scope: Scope) -> KeyCheck | None:
         return mcp.require_bearer_key
     if isinstance(scope.get("route"), control.E2BRoute):
         return control.require_api_key
+    if isinstance(scope.get("route"), e2b_volumes.VolumeContentRoute):
+        return e2b_volumes.require_volume_token
     target: routing.Target | None = scope.get("e2b.target")
     if target is not None and target.port == routing.JUPYTER_PORT:
         return jupyter.sandbox_id

@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import hmac
+import re
 
 from fastapi import Request
 from fastapi.security import APIKeyHeader
 from starlette.requests import HTTPConnection
 
-from interpreter.core.errors import AuthenticationError
+from interpreter.core.errors import AuthenticationError, InterpreterError
 from interpreter.service.manager import SandboxManager
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+# The notebook view's session (interpreter/api/ui.py): an HttpOnly cookie its script cannot read,
+# derived from the key (a new key ends every session). Sent by the browser with any request to
+# this site, so a request that changes something must also carry UI_HEADER, which no other
+# site's page can add without a CORS preflight this service never answers (forms can't).
+SESSION_COOKIE = "interpreter_session"
+UI_HEADER = "X-Interpreter-UI"
+READS = ("GET", "HEAD")
+# A link shared read-only (POST /v1/sandboxes/{id}/notebook/share) opens only what the view
+# shows of that sandbox: its record, contexts, cells (and their HTML), notebook and metrics.
+VIEW_COOKIE = "interpreter_view"
+VIEW_PATHS = re.compile(
+    r"/v1/sandboxes/(?P<id>[\w-]+)"
+    r"(/contexts|/metrics|/notebook(/events)?|/cells(/[\w-]+/outputs/\d+/html)?)?"
+)
+
+
+def session_token(api_key: str) -> str:
+    return hmac.new(api_key.encode(), b"interpreter notebook view session", "sha256").hexdigest()
 
 
 def require_api_key(connection: HTTPConnection) -> None:
@@ -19,9 +38,34 @@ def require_api_key(connection: HTTPConnection) -> None:
     given = connection.headers.get("X-API-Key")
     expected: str = connection.app.state.api_key
     if not given:
+        if _session(connection, expected) or _shared_view(connection):
+            return
         raise AuthenticationError("missing X-API-Key header")
     if not hmac.compare_digest(given.encode(), expected.encode()):
         raise AuthenticationError("invalid API key")
+
+
+def _shared_view(connection: HTTPConnection) -> bool:
+    """A shared view's cookie (ui.py): reads of that one sandbox's view, nothing else."""
+    token = connection.cookies.get(VIEW_COOKIE)
+    if not token or connection.scope["type"] != "http" or connection.scope["method"] not in READS:
+        return False
+    sandboxes: SandboxManager = connection.app.state.manager
+    try:
+        grant = sandboxes.signer.verify(token, "view")
+    except InterpreterError:
+        return False
+    match = VIEW_PATHS.fullmatch(connection.url.path)
+    return match is not None and match["id"] == grant.sandbox_id
+
+
+def _session(connection: HTTPConnection, api_key: str) -> bool:
+    cookie = connection.cookies.get(SESSION_COOKIE)
+    if not cookie or not hmac.compare_digest(cookie.encode(), session_token(api_key).encode()):
+        return False
+    if connection.scope["type"] != "http":  # any site's page may open a websocket: no cookie
+        return False
+    return connection.scope["method"] in READS or connection.headers.get(UI_HEADER) == "1"
 
 
 def manager(request: Request) -> SandboxManager:

@@ -50,6 +50,9 @@ class Sandbox(BaseModel):
     disk_mb: int
     metadata: dict[str, str]
     network: Network
+    volume_mounts: dict[str, str] = Field(
+        default_factory=dict, description="Path inside → the id of the volume mounted there."
+    )
 
     @classmethod
     def of(cls, record: SandboxRecord) -> Sandbox:

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         description="Disk limit (MiB) if not given: each sandbox's writable layer is a file "
         "system of this size (a sparse file: space is taken as it is written).",
     )
+    default_volume_mb: int = Field(
+        1024,
+        ge=16,
+        description="Size (MiB) of a volume if its create gives none (E2B's never does): its "
+        "own file system, a sparse file; writes past it fail with ENOSPC.",
+    )
     max_build_files_mb: int = Field(
         4096,
         ge=1,
@@ -100,6 +106,29 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds an MCP session (/mcp) and its sandboxes live without a call; "
         "a session that ends (DELETE) has its sandboxes killed at once.",
+    )
+    events_retention: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        description="Seconds a sandbox's lifecycle events are kept after its last one, once it "
+        "is gone (GET /v1/sandboxes/{id}/events); pruned by the reaper.",
+    )
+    webhook_timeout: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds a webhook delivery may take (connect, send, answer) before it "
+        "counts as failed and is retried.",
+    )
+    webhook_attempts: int = Field(
+        10,
+        ge=1,
+        description="Tries of one webhook delivery before it is given up (logged).",
+    )
+    webhook_retry_delay: float = Field(
+        2.0,
+        gt=0,
+        description="Seconds before a failed webhook delivery's first retry; each next one "
+        "waits twice as long (at most 10 minutes).",
     )
     debian_mirror: str = Field(
         "http://deb.debian.org/debian", description="Debian mirror used to build images."

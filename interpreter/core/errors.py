@@ -12,6 +12,9 @@ InterpreterError
 │   ├── BuildNotFoundError
 │   ├── SecretNotFoundError
 │   ├── SnapshotNotFoundError
+│   ├── WebhookNotFoundError
+│   ├── VolumeNotFoundError
+│   ├── VolumePathNotFoundError           no such file or folder in a volume
 │   ├── BuildFilesNotFoundError           a COPY step's uploaded files are not there
 │   ├── FileNotFoundInSandboxError
 │   └── ProcessNotFoundError
@@ -20,7 +23,8 @@ InterpreterError
 │   ├── UnsupportedLanguageError
 │   └── DockerfileError                   the message names the line
 ├── ConflictError                    409
-│   └── TemplateInUseError                it has sandboxes, or a build runs
+│   ├── TemplateInUseError                it has sandboxes, or a build runs
+│   └── VolumeFullError                   a write through the volume content API hit its size
 ├── NotSupportedError                501  a feature (of E2B's API) this server does not have
 ├── SandboxStartError                500  the jail or its gateway did not come up
 ├── ImageBuildError                  500
@@ -162,3 +166,19 @@ class SecretNotFoundError(NotFoundError):
 
 class SnapshotNotFoundError(NotFoundError):
     """No snapshot of that id or name."""
+
+
+class VolumeNotFoundError(NotFoundError):
+    """No volume of that id or name."""
+
+
+class VolumePathNotFoundError(NotFoundError):
+    """No such file or folder in the volume (or not of the kind the call needs)."""
+
+
+class VolumeFullError(ConflictError):
+    """A write through the volume content API went past the volume's size (ENOSPC)."""
+
+
+class WebhookNotFoundError(NotFoundError):
+    """No webhook of that id."""

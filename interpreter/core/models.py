@@ -40,6 +40,8 @@ class SandboxRecord(BaseModel):
     workdir: str | None = None  # its template's WORKDIR: commands run there unless told
     # Whether traffic to it (E2B's data plane) resumes it when paused; a connect always does.
     auto_resume: bool = True
+    # Volumes bound into it: the path inside → the volume's id (service/volumes.py).
+    volume_mounts: dict[str, str] = Field(default_factory=dict)
 
 
 class ContextRecord(BaseModel):
@@ -82,3 +84,13 @@ class SnapshotRecord(BaseModel):
     layers: list[str] = Field(default_factory=list)  # the image it restores or boots on
     contexts: list[ContextRecord] = Field(default_factory=list)  # memory: those restored
     frozen_seconds: float = 0.0  # how long the source was paused for it
+
+
+class VolumeRecord(BaseModel):
+    """Named persistent storage, mounted into sandboxes at create; its own file system of
+    ``size_mb`` (runtime/volumes.py)."""
+
+    id: str
+    name: str
+    size_mb: int
+    created_at: datetime = Field(default_factory=now)

@@ -50,6 +50,11 @@ class SandboxOptions(BaseModel):
         description="When paused, any call to it resumes it first (false: E2B's traffic to it "
         "gets 'not found' until it is resumed or connected to; native calls always resume).",
     )
+    volume_mounts: dict[str, str] | None = Field(
+        None,
+        description="Volumes to mount: an absolute path inside → a volume's name or id; each "
+        "is shared read-write with every sandbox that mounts it and outlives them.",
+    )
     on_timeout: OnTimeout = Field(
         "kill",
         description="At its timeout the sandbox is killed, paused (resumable, memory kept) or "
@@ -95,6 +100,8 @@ class CreateRequest:
     network: Network = field(default_factory=Network)
     workdir: str | None = None  # the template's (a built one's WORKDIR)
     auto_resume: bool = True
+    # Path inside → volume name or id as asked; the service checks them and records ids.
+    volume_mounts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, settings: Settings, options: SandboxOptions) -> CreateRequest:
@@ -109,6 +116,7 @@ class CreateRequest:
             on_timeout=options.on_timeout,
             network=network_for(settings, options.network),
             auto_resume=options.auto_resume,
+            volume_mounts=dict(options.volume_mounts or {}),
         )
 
     @classmethod
@@ -132,4 +140,5 @@ class CreateRequest:
             network=self.network,
             workdir=self.workdir,
             auto_resume=self.auto_resume,
+            volume_mounts=self.volume_mounts,
         )

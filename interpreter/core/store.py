@@ -7,11 +7,18 @@ import contextlib
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 from interpreter.core.errors import SandboxNotFoundError
-from interpreter.core.models import ContextRecord, SandboxRecord, SecretRecord, SnapshotRecord
+from interpreter.core.models import (
+    ContextRecord,
+    SandboxRecord,
+    SecretRecord,
+    SnapshotRecord,
+    VolumeRecord,
+)
 from interpreter.core.templates import BuildRecord, LogEntry, TemplateRecord
 
 SCHEMA = """
@@ -53,6 +60,11 @@ CREATE TABLE IF NOT EXISTS snapshots (
     id TEXT PRIMARY KEY,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS volumes (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    record TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency_keys (
     key TEXT PRIMARY KEY,
     sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE,
@@ -79,6 +91,13 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[sqlite3.Connection]:
+        """The connection, under the store's lock: for the stores of one feature kept in
+        modules of their own (``lifecycle_store``), on the same database."""
+        with self._lock:
+            yield self._db
 
     def put_sandbox(self, record: SandboxRecord) -> None:
         with self._lock:
@@ -301,3 +320,33 @@ class Store:
     def delete_snapshot(self, snapshot_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM snapshots WHERE id = ?", (snapshot_id,))
+
+    # -- volumes ------------------------------------------------------------------------------
+    def add_volume(self, record: VolumeRecord) -> bool:
+        """False if a volume of that name exists already."""
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO volumes (id, name, record) VALUES (?,?,?)",
+                    (record.id, record.name, record.model_dump_json()),
+                )
+            except sqlite3.IntegrityError:
+                return False
+        return True
+
+    def get_volume(self, ref: str) -> VolumeRecord | None:
+        """By id or by name."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM volumes WHERE id = ? OR name = ?", (ref, ref)
+            ).fetchone()
+        return VolumeRecord.model_validate_json(row[0]) if row else None
+
+    def list_volumes(self) -> list[VolumeRecord]:
+        with self._lock:
+            rows = self._db.execute("SELECT record FROM volumes ORDER BY rowid").fetchall()
+        return [VolumeRecord.model_validate_json(r[0]) for r in rows]
+
+    def delete_volume(self, volume_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM volumes WHERE id = ?", (volume_id,))

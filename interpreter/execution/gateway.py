@@ -76,6 +76,44 @@ class GatewayClient:
         except ValueError:
             raise GatewayError(f"gateway {method} {path}: an answer that is not JSON") from None
 
+    async def forward(
+        self, method: str, path: str, content: bytes | None, params: dict[str, str]
+    ) -> tuple[int, str, bytes]:
+        """A request of a Jupyter client, passed as it is (the caller checked its path): the
+        gateway's status, content type and answer (at most MAX_ANSWER_BYTES)."""
+        try:
+            async with self._http.stream(
+                method, path, content=content, params=params, timeout=60.0,
+                headers={"Content-Type": "application/json"} if content else None,
+            ) as response:  # fmt: skip
+                body = bytearray()
+                async for chunk in response.aiter_raw():
+                    body += chunk
+                    if len(body) > MAX_ANSWER_BYTES:
+                        raise GatewayError(f"gateway {method} {path}: oversized answer")
+        except httpx.HTTPError as exc:
+            raise GatewayError(f"sandbox gateway unreachable: {exc}") from exc
+        kind = response.headers.get("content-type", "application/json")
+        return response.status_code, kind, bytes(body)
+
+    async def open_channels(self, kernel_id: str) -> ClientConnection:
+        """A kernel's websocket of its own (a Jupyter client's, beside the service's)."""
+        try:
+            with self.socket_path.connect_path() as checked:
+                return await unix_connect(
+                    checked,
+                    f"ws://sandbox/api/kernels/{kernel_id_of(kernel_id)}/channels",
+                    max_size=MAX_MESSAGE_BYTES,
+                    compression=None,
+                    ping_interval=None,
+                    open_timeout=KERNEL_START_TIMEOUT,
+                )
+        except InvalidStatus as exc:
+            failed = KernelGoneError if exc.response.status_code == 404 else KernelError
+            raise failed(f"cannot connect to kernel {kernel_id}: {exc}") from exc
+        except (OSError, WebSocketException, TimeoutError) as exc:
+            raise KernelError(f"cannot connect to kernel {kernel_id}: {exc}") from exc
+
     async def ready(self) -> bool:
         if self._http.is_closed:
             return False  # the sandbox is going: its connections were closed

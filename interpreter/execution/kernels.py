@@ -248,6 +248,13 @@ class SandboxKernels:
             context.prepared = False
             await self._ensure_kernel(context)
 
+    async def interrupt_context(self, context_id: str) -> None:
+        """Interrupt the cell running in it (SIGINT to its kernel: it ends with the language's
+        interrupt error, the context's state is kept); nothing if none runs."""
+        context = self.get(context_id)
+        if context.kernel_id is not None:
+            await self.gateway.interrupt_kernel(context.kernel_id)
+
     async def delete_context(self, context_id: str) -> None:
         context = self.contexts.pop(context_id, None)
         if context is None:

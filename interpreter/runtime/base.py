@@ -26,6 +26,7 @@ __all__ = [
     "Runtime",
     "SandboxProcess",
     "SandboxSpec",
+    "VolumeMount",
     "load_runtime",
 ]
 
@@ -45,6 +46,12 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class VolumeMount:
+    path: str  # absolute, inside the sandbox (checked by the service: service/volumes.py)
+    volume_id: str
+
+
+@dataclass(frozen=True)
 class SandboxSpec:
     sandbox_id: str
     image: Image
@@ -52,6 +59,8 @@ class SandboxSpec:
     envs: dict[str, str] = field(default_factory=dict)
     # A template build's step: the agent only (files, commands), no gateway and no kernels.
     agent_only: bool = False
+    # Bound read-write at their paths; a pause and resume keeps them (the runtime records them).
+    volumes: tuple[VolumeMount, ...] = ()
 
 
 @dataclass
@@ -269,6 +278,24 @@ class Runtime(ABC):
     @abstractmethod
     def delete_sandbox_snapshot(self, snapshot_id: str) -> None:
         """Remove a running sandbox's snapshot."""
+
+    # -- volumes --------------------------------------------------------------------------------
+    @abstractmethod
+    def create_volume(self, volume_id: str, size_mb: int) -> None:
+        """Make a volume: storage of its own, bounded at ``size_mb``, empty, its root `user`'s."""
+
+    @abstractmethod
+    def delete_volume(self, volume_id: str) -> None:
+        """Remove a volume and all it holds (no sandbox may have it mounted)."""
+
+    @abstractmethod
+    def volume_root(self, volume_id: str) -> Path:
+        """The host folder of the volume's content (sandboxes write it: open nothing under it
+        by path; ``service/volume_files.py`` walks it with no-follow descriptors)."""
+
+    @abstractmethod
+    def volume_usage(self, volume_id: str) -> tuple[int, int]:
+        """Bytes in use on the volume and its size."""
 
 
 def load_runtime(name: str, settings: Settings) -> Runtime:

@@ -79,10 +79,12 @@ def dump(
     work_dir: Path | None = None,
     timeout: float = 300.0,
     action_script: Path | None = None,
+    external_mounts: Sequence[tuple[str, str]] = (),
 ) -> Dumped:
     """Checkpoint the tree whose root is ``jail_pid`` (host PID of the jail's PID 1) into the
     empty or missing folder ``images``; its log is ``dump.log`` in ``work_dir`` (default: the
-    images folder)."""
+    images folder). ``external_mounts``: more bind mounts from the host (volumes), each as
+    (its path inside, the key ``restore`` is given its host folder under)."""
     images.mkdir(parents=True, exist_ok=True)
     work = work_dir or images
     _ensure_kdat_dir()
@@ -101,6 +103,8 @@ def dump(
         # network namespace has only loopback, and both ends of each connection are frozen.
         "--network-lock", "skip",
     ]  # fmt: skip
+    for inside, key in external_mounts:
+        argv += ["--external", f"mnt[{inside}]:{key}"]
     if leave_running:
         argv.append("--leave-running")
     if action_script is not None:  # run at each stage; "post-dump": the tree is still frozen
@@ -122,6 +126,7 @@ def restore(
     fresh_network: bool = False,
     work_dir: Path | None = None,
     timeout: float = 300.0,
+    external_mounts: Sequence[tuple[str, Path]] = (),
 ) -> int:
     """Restore the tree in ``images`` with ``root`` as its root filesystem and ``run_folder``
     bound at /run/sandbox; returns the host PID of its PID 1. ``cgroups``: cgroup v1 folders
@@ -130,7 +135,8 @@ def restore(
     ``fresh_network``: give the tree a new network namespace with loopback up instead of the
     dumped one's addresses, routes and rules (our CRIU patch; ~25 ms less). Only for a tree
     dumped in such a namespace, e.g. a template snapshot: code in a paused sandbox may have
-    configured its own."""
+    configured its own. ``external_mounts``: (key, host folder) of the bind mounts ``dump``
+    was told of."""
     if not (images / "inventory.img").is_file():
         raise CriuError(f"no checkpoint in {images} (inventory.img is missing)")
     work = work_dir or images
@@ -150,6 +156,8 @@ def restore(
         "--manage-cgroups=ignore",
         "--pidfile", str(pidfile),
     ]  # fmt: skip
+    for key, host in external_mounts:  # (key given at dump, host folder bound there)
+        argv += ["--external", f"mnt[{key}]:{host}"]
     if fresh_network:
         argv += ["--empty-ns", "net", "--network-lock", "skip"]
     procs = [str(folder / "cgroup.procs") for folder in cgroups]

@@ -35,6 +35,7 @@ from interpreter.runtime import (
     snapshot,
     strays,
     usage,
+    volumes,
 )
 from interpreter.runtime.base import (
     Egress,
@@ -44,6 +45,7 @@ from interpreter.runtime.base import (
     Runtime,
     SandboxProcess,
     SandboxSpec,
+    VolumeMount,
 )
 from interpreter.runtime.images import ID_SHIFT
 
@@ -57,6 +59,8 @@ CHECKPOINT = "checkpoint"  # CRIU images of a paused sandbox, in its folder
 LAYERS = "layers.json"  # with them: the lower layers its overlay had
 # With them when its network namespace was a fresh sandbox's: restored as a new one (faster).
 FRESH_NETWORK = "fresh-network"
+# In its folder (the host's, not the sandbox's): the volumes bound into it, for pause and resume.
+VOLUMES = "volumes.json"
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
 BASE_ENV = {
     "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
@@ -152,6 +156,9 @@ class NsjailRuntime(Runtime):
             "--mount", "none:/dev/shm:tmpfs:size=268435456",
             "--mount", "none:/dev/pts:devpts:newinstance,ptmxmode=0666,mode=0620",
             "--bindmount", f"{folder / 'run'}:{RUN_DIR_INSIDE}",
+            *[arg for mount in spec.volumes for arg in (
+                "--bindmount", f"{volumes.data(self.settings, mount.volume_id)}:{mount.path}"
+            )],
             *[arg for key in env for arg in ("--env", key)],
             "--",
             "/opt/venv/bin/python", "/opt/interpreter/supervisor.py",
@@ -184,6 +191,7 @@ class NsjailRuntime(Runtime):
         finally:
             os.close(run_fd)
         linux.mount_overlay(list(spec.image.layers), *disk.layer_dirs(folder), folder / "root")
+        _write_volumes(folder, spec.volumes)
         linux.ensure_cgroup_parents()
         with open(folder / "nsjail.out", "wb") as out:
             proc = subprocess.Popen(
@@ -413,7 +421,10 @@ class NsjailRuntime(Runtime):
         limit = quota.read_text().strip()
         quota.write_text("-1")
         try:
-            dumped = criu.dump(self.settings.criu, process.jail_pid, new)
+            dumped = criu.dump(
+                self.settings.criu, process.jail_pid, new,
+                external_mounts=[(m.path, key) for key, m in _volume_keys(process.folder)],
+            )  # fmt: skip
         except criu.CriuError:
             shutil.rmtree(new, ignore_errors=True)  # CRIU resumed the tree: it runs on
             quota.write_text(limit)
@@ -465,6 +476,10 @@ class NsjailRuntime(Runtime):
                 folder / "run",
                 cgroups,
                 fresh_network=(images / FRESH_NETWORK).exists(),
+                external_mounts=[
+                    (key, volumes.data(self.settings, m.volume_id))
+                    for key, m in _volume_keys(folder)
+                ],
             )
             cgroups = linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
             # ...then the sandbox's own quota.
@@ -539,6 +554,33 @@ class NsjailRuntime(Runtime):
 
     def delete_sandbox_snapshot(self, snapshot_id: str) -> None:
         remove_tree(self._sandbox_snapshot(snapshot_id))
+
+    # -- volumes (see volumes.py) ------------------------------------------------------------
+    def create_volume(self, volume_id: str, size_mb: int) -> None:
+        volumes.create(self.settings, volume_id, size_mb)
+
+    def delete_volume(self, volume_id: str) -> None:
+        volumes.delete(self.settings, volume_id)
+
+    def volume_root(self, volume_id: str) -> Path:
+        return volumes.data(self.settings, volume_id)
+
+    def volume_usage(self, volume_id: str) -> tuple[int, int]:
+        return volumes.usage(self.settings, volume_id)
+
+
+def _write_volumes(folder: Path, mounts: tuple[VolumeMount, ...]) -> None:
+    (folder / VOLUMES).write_text(json.dumps({m.path: m.volume_id for m in mounts}))
+
+
+def _volume_keys(folder: Path) -> list[tuple[str, VolumeMount]]:
+    """The sandbox's volume mounts, each with the key CRIU knows its mount by (the same at
+    dump and restore: their order is the file's, written by the host at launch)."""
+    try:
+        mounts = json.loads((folder / VOLUMES).read_text())
+    except FileNotFoundError:  # launched before volumes existed
+        return []
+    return [(f"volume{i}", VolumeMount(p, v)) for i, (p, v) in enumerate(sorted(mounts.items()))]
 
 
 def _signal(pid: int, signum: int) -> None:

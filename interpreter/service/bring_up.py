@@ -37,6 +37,7 @@ from interpreter.runtime.base import Egress, Image, Limits, Runtime, SandboxProc
 from interpreter.service import template_start
 from interpreter.service.contexts import Contexts
 from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
+from interpreter.service.volumes import mounts_of
 
 log = logging.getLogger(__name__)
 
@@ -354,7 +355,10 @@ async def _shielded(undo: Coroutine[Any, Any, None]) -> None:
 
 
 def _spec(record: SandboxRecord, image: Image, agent_only: bool = False) -> SandboxSpec:
-    return SandboxSpec(record.id, image, limits_of(record), record.envs, agent_only=agent_only)
+    return SandboxSpec(
+        record.id, image, limits_of(record), record.envs, agent_only=agent_only,
+        volumes=mounts_of(record),
+    )  # fmt: skip
 
 
 def egress_of(network: Network) -> Egress | None:

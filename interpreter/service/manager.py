@@ -18,6 +18,7 @@ import socket
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
+from interpreter.core import lifecycle
 from interpreter.core.config import Settings
 from interpreter.core.envs import checked_envs
 from interpreter.core.errors import (
@@ -29,6 +30,7 @@ from interpreter.core.errors import (
     SandboxStartError,
 )
 from interpreter.core.events import Event
+from interpreter.core.lifecycle_store import LifecycleStore
 from interpreter.core.models import ContextRecord, SandboxRecord, SnapshotRecord, now
 from interpreter.core.network import Network
 from interpreter.core.options import CreateRequest, SandboxOptions, lifetime, network_for
@@ -49,6 +51,7 @@ from interpreter.service.contexts import Contexts
 from interpreter.service.fast_start import FastStart
 from interpreter.service.files import SandboxFiles
 from interpreter.service.idempotency import IdempotentCreates
+from interpreter.service.lifecycle import EventPage, LifecycleEvents, noting_kernel_deaths
 from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
 from interpreter.service.notebook import Notebooks
 from interpreter.service.reaper import reap_forever
@@ -58,6 +61,8 @@ from interpreter.service.secrets import Secrets
 from interpreter.service.signing import Signer
 from interpreter.service.snapshots import Snapshots, checked_count
 from interpreter.service.templates import Templates
+from interpreter.service.volumes import Volumes
+from interpreter.service.webhooks import WebhookDelivery, Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +81,14 @@ class SandboxManager:
         self.templates = Templates(self.bring_up, files)
         self.secrets = Secrets(self.store)
         self.snapshots = Snapshots(self.bring_up, self.contexts)
+        self.volumes = Volumes(settings, self.store, self.runtime)
         self.notebooks = Notebooks(settings.home / "notebooks")  # every run, as a cell
         self._idempotent = IdempotentCreates(self.store)
+        events_store = LifecycleStore(self.store)
+        self.webhook_delivery = WebhookDelivery(events_store, settings)
+        # Every transition is recorded here (and queued for webhooks): events_of reads them.
+        self.lifecycle = LifecycleEvents(events_store, self.webhook_delivery.wake)
+        self.webhooks = Webhooks(events_store)
         self._loops: list[asyncio.Task[None]] = []
         self._killing: dict[str, asyncio.Task[None]] = {}
         self._resuming: dict[str, asyncio.Task[SandboxRecord]] = {}
@@ -90,9 +101,16 @@ class SandboxManager:
             await self._reattach(record)
         self._loops.append(
             asyncio.create_task(
-                reap_forever(self.store, self.settings.reaper_interval, self.pause, self.kill)
+                reap_forever(
+                    self.store,
+                    self.settings.reaper_interval,
+                    lambda sandbox_id, memory: self.pause(sandbox_id, memory, reason="timeout"),
+                    lambda sandbox_id: self.kill(sandbox_id, reason="timeout"),
+                    lambda: self.lifecycle.prune(self.settings.events_retention),
+                )
             )
         )
+        self._loops.append(asyncio.create_task(self.webhook_delivery.run_forever()))
         if self.settings.metrics_interval > 0:
             self._loops.append(
                 asyncio.create_task(
@@ -125,14 +143,18 @@ class SandboxManager:
         if record.state == "paused":
             if process is not None:  # a resume cut short after its processes were back
                 await self._adopt_resumed(record, process, alive)
+            self.lifecycle.record(record, lifecycle.REATTACHED, state=record.state)
             return
         if record.state == "running" and process is not None and alive:
             kernels = self.contexts.kernels_of(record.id, process)
             self.live.add(record.id, LiveSandbox.connect(process, kernels))
             log.info("re-attached sandbox %s", record.id)
+            self.lifecycle.record(record, lifecycle.REATTACHED, state=record.state)
             return
         log.warning("sandbox %s did not survive; cleaning up", record.id)
         await self.bring_up.tear_down(record)
+        if record.state != "starting":  # a create cut short was never announced
+            self.lifecycle.record(record, lifecycle.KILLED, reason="lost")
 
     async def _adopt_resumed(
         self, record: SandboxRecord, process: SandboxProcess, alive: bool
@@ -168,6 +190,13 @@ class SandboxManager:
         return await self._create(request)
 
     async def _create(self, request: CreateRequest) -> SandboxRecord:
+        record = await self._start_new(request)
+        self.lifecycle.record(record, lifecycle.CREATED)
+        return record
+
+    async def _start_new(self, request: CreateRequest) -> SandboxRecord:
+        # Checked paths → volume ids (400, 404 before anything starts).
+        request.volume_mounts = self.volumes.resolve_mounts(request.volume_mounts)
         template = await self.templates.resolve(request.template)
         request.template = template.name  # E2B's names of ours: the record has ours
         # A built template's ENV (the create's variables win) and WORKDIR.
@@ -177,9 +206,19 @@ class SandboxManager:
         if snapshot is not None:
             request.envs = {**snapshot.envs, **request.envs}
             request.workdir, request.network = snapshot.workdir, snapshot.network
+            if snapshot.memory and request.volume_mounts:
+                raise InvalidRequestError(
+                    "volume mounts cannot be added to a sandbox restored from a snapshot with "
+                    "memory: its processes were checkpointed without them"
+                )
             if snapshot.memory:
                 return await self.snapshots.restore(snapshot, request)
-        fast = await self.fast_start.create(request, template.image) if self.fast_start else None
+        # A pooled or snapshot-restored sandbox cannot be given mounts: with volumes, boot cold.
+        fast = (
+            await self.fast_start.create(request, template.image)
+            if self.fast_start and not request.volume_mounts
+            else None
+        )
         if fast is not None:
             return fast
         record = request.new_record("starting")
@@ -220,7 +259,11 @@ class SandboxManager:
             if record.state != "running":
                 raise ConflictError(f"sandbox {sandbox_id!r} is {record.state}: not running")
             template = await self.templates.resolve(record.template)
-            return await self.snapshots.take(record, template.image, name, memory)
+            snapshot = await self.snapshots.take(record, template.image, name, memory)
+            self.lifecycle.record(
+                record, lifecycle.CHECKPOINTED, snapshot_id=snapshot.id, memory=memory
+            )
+            return snapshot
 
     async def fork(
         self, sandbox_id: str, count: int = 1, timeout: int | None = None
@@ -230,7 +273,11 @@ class SandboxManager:
         checked_count(count)
         source = self.get(sandbox_id)
         snapshot = await self.create_snapshot(sandbox_id, memory=True)
-        return await self.snapshots.fork(self.settings, source, snapshot, count, timeout)
+        forks = await self.snapshots.fork(self.settings, source, snapshot, count, timeout)
+        for fork in forks:
+            if isinstance(fork, SandboxRecord):
+                self.lifecycle.record(fork, lifecycle.CREATED, forked_from=sandbox_id)
+        return forks
 
     async def delete_snapshot(self, ref: str) -> None:
         await self.snapshots.delete(ref)
@@ -245,6 +292,18 @@ class SandboxManager:
         if self.fast_start is not None:
             await self.fast_start.forget(name)
         await self.templates.delete(name)
+
+    def events_of(
+        self,
+        sandbox_id: str,
+        limit: int | str | None = None,
+        direction: str | None = None,
+        after: int | str | None = None,
+    ) -> EventPage:
+        """A page of the sandbox's lifecycle events (kept a while after it is gone)."""
+        record = self.store.get_sandbox(sandbox_id)
+        exists = record is not None and record.state not in ("killed", "pooled")
+        return self.lifecycle.page(sandbox_id, exists, limit, direction, after)
 
     def get(self, sandbox_id: str) -> SandboxRecord:
         record = self.store.get_sandbox(sandbox_id)
@@ -273,6 +332,7 @@ class SandboxManager:
         record = self.get(sandbox_id)
         record.expires_at = now() + timedelta(seconds=lifetime(self.settings, timeout))
         self.store.put_sandbox(record)
+        self.lifecycle.record(record, lifecycle.UPDATED, set_timeout=record.expires_at.isoformat())
         return record
 
     async def update_network(self, sandbox_id: str, network: Network) -> SandboxRecord:
@@ -290,6 +350,7 @@ class SandboxManager:
                     raise SandboxStartError(f"the network could not be changed: {exc}") from exc
             record.network = network
             self.store.put_sandbox(record)
+            self.lifecycle.record(record, lifecycle.UPDATED, network=network.model_dump())
             return record
 
     async def open_port(self, sandbox_id: str, port: int) -> tuple[socket.socket, bytes]:
@@ -297,19 +358,21 @@ class SandboxManager:
         live = await self.live_sandbox(sandbox_id)
         return await ports.open_tunnel(live.process.agent_socket, port)
 
-    async def kill(self, sandbox_id: str) -> None:
+    async def kill(self, sandbox_id: str, reason: str = "request") -> None:
         """Kill a sandbox: processes, mounts, cgroups and its folder go; so does its record.
-        A kill in progress is joined, and goes on if the caller is cancelled."""
+        A kill in progress is joined, and goes on if the caller is cancelled. ``reason`` is
+        its killed event's ("timeout": the reaper's)."""
         record = self.get(sandbox_id)
         task = self._killing.get(sandbox_id)
         if task is None:
-            task = asyncio.create_task(self._kill(record))
+            task = asyncio.create_task(self._kill(record, reason))
             self._killing[sandbox_id] = task
             task.add_done_callback(lambda _: self._killing.pop(sandbox_id, None))
         await asyncio.shield(task)
 
-    async def _kill(self, record: SandboxRecord) -> None:
+    async def _kill(self, record: SandboxRecord, reason: str) -> None:
         await self.bring_up.tear_down(record)
+        self.lifecycle.record(record, lifecycle.KILLED, reason=reason)
         self.metrics.forget(record.id)
         self.notebooks.forget(record.id)
 
@@ -343,11 +406,14 @@ class SandboxManager:
         return self.live.running(sandbox_id)
 
     # -- pause / resume ---------------------------------------------------------------------
-    async def pause(self, sandbox_id: str, memory: bool = True) -> SandboxRecord:
+    async def pause(
+        self, sandbox_id: str, memory: bool = True, reason: str = "request"
+    ) -> SandboxRecord:
         """Pause a running sandbox: its processes end, its files stay. With ``memory`` its whole
         process tree is checkpointed first (CRIU) and ``resume`` brings it back exactly as it
         was (variables, processes, open files); without, ``resume`` boots it fresh on its files.
-        A failed checkpoint leaves the sandbox running and raises the error."""
+        A failed checkpoint leaves the sandbox running and raises the error. ``reason`` is its
+        paused event's ("timeout": the reaper's)."""
         async with self.live.lock(sandbox_id):
             record = self.get(sandbox_id)
             if record.state == "paused":
@@ -374,6 +440,7 @@ class SandboxManager:
             record.expires_at = now() + timedelta(seconds=self.settings.max_timeout)
             self.store.put_sandbox(record)
             log.info("sandbox %s paused (memory=%s)", sandbox_id, memory)
+            self.lifecycle.record(record, lifecycle.PAUSED, memory=memory, reason=reason)
             return record
 
     async def resume(
@@ -408,6 +475,7 @@ class SandboxManager:
             record.expires_at = now() + timedelta(seconds=seconds)
             self.store.put_sandbox(record)
             log.info("sandbox %s resumed (%s)", sandbox_id, "memory" if restore else "fresh")
+            self.lifecycle.record(record, lifecycle.RESUMED, memory=restore)
             return record
 
     async def files(self, sandbox_id: str) -> SandboxFiles:
@@ -442,6 +510,12 @@ class SandboxManager:
         live = await self.live_sandbox(sandbox_id)
         await self.contexts.restart(sandbox_id, live.kernels, context_id)
 
+    async def interrupt_context(self, sandbox_id: str, context_id: str) -> None:
+        self.get(sandbox_id)
+        self.contexts.get(sandbox_id, context_id)
+        live = await self.live_sandbox(sandbox_id)
+        await live.kernels.interrupt_context(context_id)
+
     async def delete_context(self, sandbox_id: str, context_id: str) -> None:
         self.get(sandbox_id)
         self.contexts.get(sandbox_id, context_id)
@@ -469,5 +543,7 @@ class SandboxManager:
     ) -> AsyncIterator[Event]:
         live = self._live(context.sandbox_id)
         events = live.kernels.run(context.id, code, envs=checked_envs(envs), timeout=timeout)
+        record = self.get(context.sandbox_id)
+        events = noting_kernel_deaths(events, record, context, self.lifecycle)
         # Killed under it: SandboxGoneError. Whoever asked for it, the run is a notebook cell.
         return self.notebooks.record(context, code, watched(self, context.sandbox_id, live, events))

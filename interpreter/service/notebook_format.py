@@ -43,8 +43,11 @@ def to_ipynb(cells: list[Cell], language: str) -> dict[str, Any]:
                     "iopub.execute_input": cell.started_at.isoformat(),
                     **({"shell.execute_reply": cell.ended_at.isoformat()} if cell.ended_at else {}),
                 },
-                "interpreter": {"cell_id": cell.id, "context_id": cell.context_id,
-                                "status": cell.status},  # fmt: skip
+                "interpreter": {
+                    "cell_id": cell.id,
+                    "context_id": cell.context_id,
+                    "status": cell.status,
+                },
             },
         )
         notebook.cells.append(code_cell)

@@ -1,9 +1,11 @@
-"""The reaper: sandboxes past their lifetime are paused (if they asked to be) or killed."""
+"""The reaper: sandboxes past their lifetime are paused (if they asked to be) or killed; now and
+then, the lifecycle events of sandboxes long gone are pruned."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from interpreter.core.models import SandboxRecord, now
@@ -11,15 +13,25 @@ from interpreter.core.store import Store
 
 log = logging.getLogger(__name__)
 
+PRUNE_SECONDS = 60.0  # between two prunes of old events (a scan of the events table)
+
 
 async def reap_forever(
     store: Store,
     interval: float,
     pause: Callable[[str, bool], Awaitable[SandboxRecord]],
     kill: Callable[[str], Awaitable[None]],
+    prune: Callable[[], None] = lambda: None,
 ) -> None:
+    pruned_at = 0.0
     while True:
         await asyncio.sleep(interval)
+        if time.monotonic() - pruned_at >= PRUNE_SECONDS:
+            pruned_at = time.monotonic()
+            try:
+                prune()
+            except Exception:
+                log.exception("reaper could not prune old lifecycle events")
         for sandbox_id in store.expired(now()):
             record = store.get_sandbox(sandbox_id)
             if record and record.state == "running" and record.on_timeout != "kill":

@@ -18,7 +18,7 @@ from typing import Literal
 from interpreter.core.errors import InvalidRequestError, PermissionDeniedError
 from interpreter.core.protocol import User
 
-Operation = Literal["read", "write"]
+Operation = Literal["read", "write", "view"]  # view: a notebook view shared read-only
 MAX_EXPIRY = 7 * 24 * 3600
 
 

@@ -64,6 +64,11 @@ class Snapshots:
         """Snapshot a running sandbox (the caller holds its lock)."""
         if record.state != "running":
             raise ConflictError(f"sandbox {record.id!r} is {record.state}: only a running one")
+        if record.volume_mounts:  # a clone's tree would hold mounts its restore cannot give
+            raise ConflictError(
+                f"sandbox {record.id!r} has volumes mounted: its snapshots and forks are not "
+                "supported"
+            )
         if name is not None and self.store.get_snapshot(name) is not None:
             raise ConflictError(f"a snapshot named {name!r} exists already")
         snapshot = SnapshotRecord(

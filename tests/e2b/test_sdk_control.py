@@ -129,9 +129,7 @@ def test_unsupported_features_say_so(server: Server, sbx: Sandbox) -> None:
     headers = {"X-API-KEY": server.api_key}
     for method, path in (
         ("GET", "/templates"),  # the listing of E2B's console
-        ("GET", "/volumes"),
-        ("POST", "/volumes"),
-    ):
+    ):  # volumes are supported now: tests/e2b/test_volumes.py
         answer = httpx.request(method, server.url + path, headers=headers)
         assert answer.status_code == 501, (path, answer.text)
         assert set(answer.json()) == {"code", "message"}

@@ -40,13 +40,17 @@ def json_error_on_5xx(ctx: Any, response: Any, case: Any) -> bool | None:
 
 @pytest.fixture
 def own_sandboxes(server: Server) -> Any:
-    """Remove what the fuzzer created (sandboxes and templates that were not there before;
-    a template once its build ended)."""
+    """Remove what the fuzzer created (sandboxes, webhooks and templates that were not there
+    before; a template once its build ended)."""
     with server.client() as client:
         before = {s["id"] for s in client.get("/v1/sandboxes").json()}
         templates = {t["name"] for t in client.get("/v1/templates").json()}
+        webhooks = {w["id"] for w in client.get("/v1/webhooks").json()}
     yield
     with server.client() as client:
+        for webhook in client.get("/v1/webhooks").json():  # else they get the session's events
+            if webhook["id"] not in webhooks:
+                client.delete(f"/v1/webhooks/{webhook['id']}")
         for sandbox in client.get("/v1/sandboxes").json():
             if sandbox["id"] not in before:
                 client.delete(f"/v1/sandboxes/{sandbox['id']}")

@@ -13,7 +13,7 @@ ALLOWED = {
     "execution": {"core", "execution"},
     "service": {"core", "runtime", "execution", "service"},
     "api": {"core", "service", "api", "mcp", "__init__"},  # api serves mcp at /mcp
-    "cli": {"core", "runtime", "service", "api", "mcp"},  # an adapter, like api
+    "cli": {"core", "runtime", "service", "api", "mcp", "cli"},  # an adapter, like api
     # The MCP server is a client of the service: it reaches sandboxes through the SDK only.
     "mcp": {"mcp"},
 }

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from interpreter.api.e2b import control, envd, jupyter, ports, secrets, snapshots, templates
+from interpreter.api.e2b import (
+    control,
+    envd,
+    events,
+    jupyter,
+    ports,
+    secrets,
+    snapshots,
+    templates,
+    volumes,
+)
 from interpreter.api.e2b.routing import SandboxTrafficRouter
 
 
@@ -21,6 +31,9 @@ def mount(app: FastAPI) -> None:
     app.include_router(templates.uploads)
     app.include_router(secrets.router)
     app.include_router(snapshots.router)
+    app.include_router(volumes.router)
+    app.include_router(volumes.content)
+    app.include_router(events.router)
     app.include_router(control.router)
     envd_app, jupyter_app, ports_app = envd.create_app(), jupyter.create_app(), ports.create_app()
     # One manager, one settings, one key.

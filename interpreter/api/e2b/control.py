@@ -119,6 +119,7 @@ async def create_sandbox(
         on_timeout=_on_timeout(body),
         network=_network(sandboxes, body),
         auto_resume=_auto_resume(body),
+        volume_mounts=_volume_mounts(body),
     )
     record = await sandboxes.create(options, request.headers.get("Idempotency-Key"))
     return _created(sandboxes.get(record.id), request)
@@ -137,6 +138,16 @@ def _network(sandboxes: SandboxManager, body: schemas.NewSandbox) -> Network:
     enabled = asked and (sandboxes.settings.egress or bool(rules.allow_out))
     public = rules.allow_public_traffic is not False
     return Network(enabled=enabled, allow_out=rules.allow_out or [], deny_out=deny, public=public)
+
+
+def _volume_mounts(body: schemas.NewSandbox) -> dict[str, str] | None:
+    """E2B's ``volumeMounts`` list ({name, path}) as path → volume name."""
+    if not body.volume_mounts:
+        return None
+    mounts = {m.path: m.name for m in body.volume_mounts}
+    if len(mounts) != len(body.volume_mounts):
+        raise InvalidRequestError("volumeMounts names a path twice")
+    return mounts
 
 
 def _auto_resume(body: schemas.NewSandbox) -> bool:
@@ -195,7 +206,13 @@ async def resume_sandbox(
 @router.get("/sandboxes/{sandbox_id}", summary="E2B: sandbox detail")
 async def get_sandbox(sandbox_id: str, request: Request, sandboxes: Manager) -> dict[str, Any]:
     record = sandboxes.get(_sandbox_id(sandbox_id))
-    return schemas.sandbox_detail(record, _key(request), sandboxes.settings.sandbox_domain)
+    detail = schemas.sandbox_detail(record, _key(request), sandboxes.settings.sandbox_domain)
+    names = {v.id: v.name for v in sandboxes.volumes.list()}
+    detail["volumeMounts"] = [
+        {"name": names.get(volume_id, volume_id), "path": path}
+        for path, volume_id in sorted(record.volume_mounts.items())
+    ]
+    return detail
 
 
 @router.get("/sandboxes", include_in_schema=False)
@@ -364,8 +381,6 @@ UNSUPPORTED_APIS = [
     ("/v2/templates", TEMPLATES),
     ("/v3/templates", TEMPLATES),
     ("/default-templates", TEMPLATES),
-    ("/volumes", "volumes"),
-    ("/volumecontent", "volumes"),
 ]
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 

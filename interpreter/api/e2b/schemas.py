@@ -53,6 +53,11 @@ class AutoResume(Body):
         return bool(self.enabled) or self.policy == "any"
 
 
+class VolumeMount(Body):
+    name: str = Field(min_length=1, max_length=200)
+    path: str = Field(min_length=1, max_length=1024)
+
+
 class NewSandbox(Body):
     """``POST /sandboxes`` (legacy) and ``POST /v2/sandboxes``."""
 
@@ -68,6 +73,7 @@ class NewSandbox(Body):
     secure: bool | None = None
     allow_internet_access: bool | None = None
     network: SandboxNetwork | None = None
+    volume_mounts: list[VolumeMount] | None = Field(None, alias="volumeMounts", max_length=100)
 
 
 class ConnectSandbox(Body):

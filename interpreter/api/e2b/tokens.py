@@ -15,3 +15,9 @@ def envd_access_token(key: bytes, sandbox_id: str) -> str:
 def traffic_access_token(key: bytes, sandbox_id: str) -> str:
     """``trafficAccessToken``: sent back as ``E2B-Traffic-Access-Token`` to the interpreter."""
     return hmac.new(key, b"traffic:" + sandbox_id.encode(), hashlib.sha256).hexdigest()
+
+
+def volume_token(key: bytes, volume_id: str) -> str:
+    """A volume's ``token``: E2B's SDKs send it as ``Authorization: Bearer`` to the volume
+    content API (``/volumecontent/{id}/...``), and it opens that volume only."""
+    return hmac.new(key, b"volume:" + volume_id.encode(), hashlib.sha256).hexdigest()

@@ -32,6 +32,13 @@ async def list_contexts(sandbox_id: str, sandboxes: Manager) -> list[Context]:
     return [Context.of(r) for r in sandboxes.list_contexts(sandbox_id)]
 
 
+@router.post("/{context_id}/interrupt", status_code=204)
+async def interrupt_context(sandbox_id: str, context_id: str, sandboxes: Manager) -> Response:
+    """Interrupt the cell running in the context (its state is kept); nothing if none runs."""
+    await sandboxes.interrupt_context(sandbox_id, context_id)
+    return Response(status_code=204)
+
+
 @router.post("/{context_id}/restart", status_code=204)
 async def restart_context(sandbox_id: str, context_id: str, sandboxes: Manager) -> Response:
     """Restart the context's kernel: its state is cleared."""

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 from interpreter.api.deps import manager
 from interpreter.api.errors import answers
@@ -17,6 +17,7 @@ from interpreter.core.events import CellError
 from interpreter.service.manager import SandboxManager
 from interpreter.service.notebook import Cell
 from interpreter.service.notebook_format import code_cells, to_ipynb
+from interpreter.service.signing import Grant, expiry
 
 router = APIRouter(
     prefix="/sandboxes/{sandbox_id}",
@@ -54,6 +55,19 @@ async def export_notebook(
     )
 
 
+@router.post("/notebook/share")
+async def share_notebook(
+    sandbox_id: str,
+    sandboxes: Manager,
+    expires_in: Annotated[int, Query(description="Seconds the link stays valid.")] = 3600,
+) -> dict[str, str | int]:
+    """A link to this sandbox's notebook view, read-only, that expires: whoever opens it sees
+    the cells live, and nothing else (no key, no files, no other sandbox)."""
+    sandboxes.get(sandbox_id)
+    grant = Grant(sandbox_id, "/", "user", "view", expiry(expires_in))
+    return {"url": f"/ui/share/{sandboxes.signer.sign(grant)}", "expires": grant.expires}
+
+
 @router.get("/notebook/events", response_class=StreamingResponse)
 async def follow_notebook(sandbox_id: str, sandboxes: Manager) -> StreamingResponse:
     """Server-sent events: `cells` (all so far), then `cell` (a run started), `count`,
@@ -68,6 +82,45 @@ async def follow_notebook(sandbox_id: str, sandboxes: Manager) -> StreamingRespo
         events(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# An HTML result is shown in a frame of its own origin-less document: its scripts run (a chart
+# may need them) but reach nothing, neither the page (the iframe's sandbox, and this CSP's, give
+# it an opaque origin) nor the network (connect-src and the rest are 'none').
+FRAME_POLICY = (
+    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; frame-ancestors 'self'"
+)
+# Tells the page how tall the result is (postMessage is the one way out of the frame).
+FRAME_SIZER = (
+    "<script>new ResizeObserver(() => parent.postMessage({interpreterFrameHeight: Math.ceil("
+    "document.body.getBoundingClientRect().bottom)}, '*')).observe(document.body)</script>"
+)
+FRAME_STYLE = (  # as Jupyter shows a DataFrame; the result's own styles come after
+    "<style>body{margin:4px;font:13px/1.4 system-ui,sans-serif;color:#1f2328}"
+    "table{border-collapse:collapse;border:none}th,td{border:none;border-bottom:1px solid #d0d7de;"
+    "padding:3px 10px;text-align:right}thead th{border-bottom:1px solid #8c959f}"
+    "tbody tr:nth-child(odd){background:#f6f8fa}</style>"
+)
+
+
+@router.get("/cells/{cell_id}/outputs/{index}/html", response_class=HTMLResponse)
+async def html_output(sandbox_id: str, cell_id: str, index: int, sandboxes: Manager) -> Response:
+    """One HTML result of a cell, as a document for the notebook view's sandboxed frame."""
+    sandboxes.get(sandbox_id)
+    cell = sandboxes.notebooks.cell(sandbox_id, cell_id)
+    outputs = cell.outputs if cell is not None else []
+    html = outputs[index].get("data", {}).get("text/html") if 0 <= index < len(outputs) else None
+    if not isinstance(html, str):
+        raise NotFoundError(f"cell {cell_id!r} has no HTML output {index}")
+    return HTMLResponse(
+        FRAME_STYLE + html + FRAME_SIZER,
+        headers={
+            "Content-Security-Policy": FRAME_POLICY,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },  # fmt: skip
     )
 
 

@@ -15,6 +15,7 @@ export { Sandbox, DEFAULT_RUN_TIMEOUT } from './sandbox.js'
 export type {
   CreateContextOpts,
   CreateOpts,
+  CreateVolumeOpts,
   ForkOpts,
   Handler,
   ListOpts,
@@ -23,8 +24,10 @@ export type {
   PauseOpts,
   ResumeOpts,
   RunCodeOpts,
+  SandboxRunOpts,
   SnapshotOpts,
 } from './sandbox.js'
+export type { GetEventsOpts, LifecycleEvent } from './events.js'
 export { Files, WatchHandle } from './files.js'
 export type { ListFilesOpts, SignedUrlOpts, User, UserOpts, WatchOpts, WriteEntry } from './files.js'
 export { CommandHandle, Commands, Pty } from './commands.js'
@@ -42,8 +45,10 @@ export type {
   Logs,
   Metrics,
   Network,
+  RunResult,
   SandboxInfo,
   SnapshotInfo,
+  VolumeInfo,
 } from './models.js'
 export type { ConnectionOpts, RequestOpts, Upload } from './http.js'
 export {

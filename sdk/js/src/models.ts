@@ -91,6 +91,17 @@ export class Execution {
   }
 }
 
+/** A one-shot run's outcome (`Sandbox.run`); the sandbox it ran in is gone. */
+export interface RunResult {
+  sandboxId: string
+  /** A run of code. */
+  execution?: Execution
+  /** A run of a command. */
+  command?: CommandResult
+  /** The files asked for that existed. */
+  files: Record<string, Uint8Array>
+}
+
 /** A sandbox's network: `enabled` (egress; default off), `allowOut` (IPv4 addresses, CIDRs,
  * domains reachable even when denied), `denyOut` (addresses and CIDRs; `"0.0.0.0/0"`:
  * everything). */
@@ -128,6 +139,14 @@ export interface SnapshotInfo {
   createdAt: Date
   /** How long the source was paused for it. */
   frozenSeconds: number
+}
+
+/** A volume: named persistent storage, mounted with `Sandbox.create({volumeMounts: {path: name}})`. */
+export interface VolumeInfo {
+  id: string
+  name: string
+  sizeMb: number
+  createdAt: Date
 }
 
 export interface Context {
@@ -281,6 +300,15 @@ export function snapshotInfo(data: Wire): SnapshotInfo {
     createdAt: date(data.created_at),
     frozenSeconds: Number(data.frozen_seconds ?? 0),
   })
+}
+
+export function volumeInfo(data: Wire): VolumeInfo {
+  return {
+    id: data.id,
+    name: data.name,
+    sizeMb: Number(data.size_mb),
+    createdAt: date(data.created_at),
+  }
 }
 
 export function contextOf(data: Wire): Context {

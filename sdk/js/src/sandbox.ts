@@ -8,6 +8,7 @@ import {
   ServerError,
   errorFromFault,
 } from './errors.js'
+import { type GetEventsOpts, type LifecycleEvent, lifecycleEvent } from './events.js'
 import { Files } from './files.js'
 import { Connection, type ConnectionOpts, type RequestOpts, lines } from './http.js'
 import {
@@ -19,14 +20,17 @@ import {
   type Network,
   OutputMessage,
   Result,
+  type RunResult,
   type SandboxInfo,
   type SnapshotInfo,
+  type VolumeInfo,
   contextOf,
   metricsOf,
   networkBody,
   optionalDate,
   sandboxInfo,
   snapshotInfo,
+  volumeInfo,
 } from './models.js'
 
 /** Seconds a runCode may take unless told (`timeout: null`: no limit). */
@@ -60,6 +64,14 @@ export interface CreateOpts extends ConnectionOpts, RequestOpts {
   /** `"pause"` pauses it (resumable) instead of killing it at its timeout; `"pause_files"`
    * pauses it keeping only its files. */
   onTimeout?: 'kill' | 'pause' | 'pause_files'
+  /** Volumes to mount, absolute path inside → volume name (or id), e.g.
+   * `{'/mnt/data': 'my-data'}`; shared read-write, they outlive the sandbox. */
+  volumeMounts?: Record<string, string>
+}
+
+export interface CreateVolumeOpts extends ConnectionOpts, RequestOpts {
+  /** Its size in MiB (ENOSPC past it; default: the server's). */
+  sizeMb?: number
 }
 
 export interface ListOpts extends ConnectionOpts, RequestOpts {
@@ -82,6 +94,29 @@ export interface RunCodeOpts extends RequestOpts {
   /** Seconds before the run is interrupted (default 300; `null`: no limit). */
   timeout?: number | null
 }
+
+export interface SandboxRunOpts extends ConnectionOpts, RequestOpts {
+  /** Code to run (`RunResult.execution`); exclusive with `cmd`. */
+  code?: string
+  /** A command line for `bash -c` (`RunResult.command`, non-zero exit codes too). */
+  cmd?: string
+  /** The code's language (default python). */
+  language?: string
+  /** Written first: path (absolute or relative to /home/user) → text or bytes. */
+  files?: Record<string, string | Uint8Array>
+  /** Read after the run (16 MiB together at most); missing ones are left out. */
+  readFiles?: string[]
+  /** Seconds the code or command may run (default 60). */
+  timeout?: number
+  /** The sandbox's, as in `create`. */
+  template?: string
+  envs?: Record<string, string>
+  metadata?: Record<string, string>
+  network?: Network
+}
+
+/** Extra seconds a one-shot run's answer may take: the create, the files. */
+const RUN_GRACE = 120
 
 export interface CreateContextOpts extends RequestOpts {
   language?: string
@@ -203,6 +238,42 @@ class ExecutionBuilder {
   }
 }
 
+function runResult(data: Record<string, unknown>): RunResult {
+  const result: RunResult = { sandboxId: String(data.sandbox_id), files: {} }
+  const collected = data.execution as Record<string, unknown> | null | undefined
+  if (collected) {
+    // The server folded the execute stream's events: fold them again, as runCode does.
+    const builder = new ExecutionBuilder({})
+    const feed = (event: Record<string, unknown>): unknown => builder.feed(JSON.stringify(event))
+    const logs = collected.logs as { stdout: string[]; stderr: string[] }
+    if (collected.execution_count != null) {
+      feed({ type: 'execution_count', execution_count: collected.execution_count })
+    }
+    for (const text of logs.stdout) feed({ type: 'stdout', text })
+    for (const text of logs.stderr) feed({ type: 'stderr', text })
+    for (const r of collected.results as Record<string, unknown>[]) feed({ ...r, type: 'result' })
+    if (collected.error) feed({ ...(collected.error as object), type: 'error' })
+    result.execution = builder.execution
+  }
+  const command = data.command as Record<string, unknown> | null | undefined
+  if (command) {
+    result.command = {
+      stdout: String(command.stdout),
+      stderr: String(command.stderr),
+      exitCode: Number(command.exit_code),
+      ...(command.error != null ? { error: String(command.error) } : {}),
+    }
+  }
+  const files = (data.files ?? {}) as Record<string, { content: string; encoding: string }>
+  for (const [path, file] of Object.entries(files)) {
+    result.files[path] =
+      file.encoding === 'base64'
+        ? new Uint8Array(Buffer.from(file.content, 'base64'))
+        : new TextEncoder().encode(file.content)
+  }
+  return result
+}
+
 /** A sandbox on the server. Make one with `await Sandbox.create()`. */
 export class Sandbox {
   /** Its record as last seen (updated by getInfo, setTimeout, pause, resume...). */
@@ -236,6 +307,7 @@ export class Sandbox {
       disk_mb: opts.diskMb,
       network: opts.network && networkBody(opts.network),
       on_timeout: opts.onTimeout,
+      volume_mounts: opts.volumeMounts,
     })
     // One key per create: if the answer is lost, the retry gets the sandbox the first request
     // made, not a second one.
@@ -275,6 +347,43 @@ export class Sandbox {
       signal: opts.signal,
     })
     return data.map(sandboxInfo)
+  }
+
+  /** A one-shot run: a new sandbox (from the warm pool) gets `files`, runs `code` or `cmd`
+   * (one of them), gives back `readFiles` and is killed, also if this call is aborted. One
+   * request; no output streams. A code run past `timeout` throws ExecutionTimeoutError (a
+   * command is killed; its `error` says so). */
+  static async run(opts: SandboxRunOpts = {}): Promise<RunResult> {
+    const connection = Connection.resolve(opts)
+    const timeout = opts.timeout ?? 60
+    const files =
+      opts.files &&
+      Object.fromEntries(
+        Object.entries(opts.files).map(([path, data]) => [
+          path,
+          typeof data === 'string'
+            ? data
+            : { content: Buffer.from(data).toString('base64'), encoding: 'base64' },
+        ]),
+      )
+    const body = defined({
+      code: opts.code,
+      cmd: opts.cmd,
+      language: opts.language,
+      timeout,
+      files,
+      read_files: opts.readFiles,
+      template: opts.template,
+      envs: opts.envs,
+      metadata: opts.metadata,
+      network: opts.network && networkBody(opts.network),
+    })
+    const data = await connection.call<Record<string, unknown>>('POST', '/run', {
+      json: body,
+      timeout: timeout + RUN_GRACE,
+      signal: opts.signal,
+    })
+    return runResult(data)
   }
 
   private get path(): string {
@@ -414,6 +523,47 @@ export class Sandbox {
     })
   }
 
+  /** A page of the sandbox's lifecycle events (`sandbox.lifecycle.created`, `paused`,
+   * `resumed`, `updated`, `killed`...), oldest first (`direction: 'desc'`: newest first); kept
+   * for days after the sandbox is gone, so it takes an id. */
+  static async getEvents(sandboxId: string, opts: GetEventsOpts = {}): Promise<LifecycleEvent[]> {
+    const connection = Connection.resolve(opts)
+    const data = await connection.call<{ events: Record<string, unknown>[] }>(
+      'GET',
+      `/sandboxes/${encodeURIComponent(sandboxId)}/events`,
+      {
+        query: { limit: opts.limit, direction: opts.direction ?? 'asc', after: opts.after },
+        signal: opts.signal,
+      },
+    )
+    return data.events.map(lifecycleEvent)
+  }
+
+  /** A new empty volume (`name`: a-z, 0-9, `-_.`); mount it with `create({volumeMounts})`. */
+  static async createVolume(name: string, opts: CreateVolumeOpts = {}): Promise<VolumeInfo> {
+    const connection = Connection.resolve(opts)
+    const data = await connection.call<Record<string, unknown>>('POST', '/volumes', {
+      json: defined({ name, size_mb: opts.sizeMb }),
+      signal: opts.signal,
+    })
+    return volumeInfo(data)
+  }
+
+  /** Every volume, oldest first. */
+  static async listVolumes(opts: ConnectionOpts & RequestOpts = {}): Promise<VolumeInfo[]> {
+    const connection = Connection.resolve(opts)
+    const data = await connection.call<Record<string, unknown>[]>('GET', '/volumes', {
+      signal: opts.signal,
+    })
+    return data.map(volumeInfo)
+  }
+
+  /** Destroy a volume (name or id) and its content (ConflictError while sandboxes mount it). */
+  static async deleteVolume(volume: string, opts: ConnectionOpts & RequestOpts = {}): Promise<void> {
+    const connection = Connection.resolve(opts)
+    await connection.call('DELETE', `/volumes/${encodeURIComponent(volume)}`, { signal: opts.signal })
+  }
+
   /** A new context (kernel) with its own state. */
   async createCodeContext(opts: CreateContextOpts = {}): Promise<Context> {
     const json = defined({ language: opts.language, cwd: opts.cwd })
@@ -431,6 +581,15 @@ export class Sandbox {
   }
 
   /** Restart a context's kernel, clearing its state. */
+  /** Interrupt the cell running in a context (its state is kept); nothing if none runs. */
+  async interruptCodeContext(context: Context | string, opts: RequestOpts = {}): Promise<void> {
+    const id = encodeURIComponent(contextId(context))
+    await this.connection.call('POST', `${this.path}/contexts/${id}/interrupt`, {
+      signal: opts.signal,
+      timeout: null,
+    })
+  }
+
   async restartCodeContext(context: Context | string, opts: RequestOpts = {}): Promise<void> {
     const id = encodeURIComponent(contextId(context))
     await this.connection.call('POST', `${this.path}/contexts/${id}/restart`, {

@@ -27,6 +27,7 @@ from interpreter_sdk._errors import (
     TemplateBuildError,
     ToolCallError,
 )
+from interpreter_sdk._events import LifecycleEvent
 from interpreter_sdk._files_async import AsyncFiles, AsyncWatchHandle
 from interpreter_sdk._files_sync import Files, WatchHandle
 from interpreter_sdk._models import (
@@ -41,8 +42,10 @@ from interpreter_sdk._models import (
     Network,
     OutputMessage,
     Result,
+    RunResult,
     SandboxInfo,
     SnapshotInfo,
+    VolumeInfo,
 )
 from interpreter_sdk._sync import Sandbox
 from interpreter_sdk._templates import BuildInfo, BuildLogEntry, TemplateInfo, Templates
@@ -73,6 +76,7 @@ __all__ = [
     "FilesystemEvent",
     "InvalidRequestError",
     "KernelDiedError",
+    "LifecycleEvent",
     "Logs",
     "Network",
     "NotFoundError",
@@ -80,6 +84,7 @@ __all__ = [
     "PermissionDeniedError",
     "Pty",
     "Result",
+    "RunResult",
     "Sandbox",
     "SandboxError",
     "SandboxGoneError",
@@ -90,6 +95,7 @@ __all__ = [
     "TemplateInfo",
     "Templates",
     "ToolCallError",
+    "VolumeInfo",
     "WatchHandle",
     "tools",
 ]

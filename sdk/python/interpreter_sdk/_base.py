@@ -3,6 +3,7 @@ responses and of the NDJSON event stream, and the mapping of errors."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
@@ -31,11 +32,14 @@ from interpreter_sdk._models import (
     EntryInfo,
     Execution,
     FilesystemEvent,
+    Logs,
     Network,
     OutputMessage,
     Result,
+    RunResult,
     SandboxInfo,
     SnapshotInfo,
+    VolumeInfo,
 )
 
 DEFAULT_API_URL = "http://127.0.0.1:49999"
@@ -97,6 +101,7 @@ def create_body(
     on_timeout: str | None = None,
     disk_mb: int | None = None,
     network: Network | None = None,
+    volume_mounts: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     body = {
         "template": template,
@@ -108,6 +113,7 @@ def create_body(
         "disk_mb": disk_mb,
         "network": network,
         "on_timeout": on_timeout,
+        "volume_mounts": volume_mounts,
     }
     return {k: v for k, v in body.items() if v is not None}
 
@@ -127,6 +133,54 @@ def execute_body(
     if envs:
         body["envs"] = envs
     return body
+
+
+RUN_GRACE = 120.0  # extra seconds a one-shot run's answer may take: the create, the files
+
+
+def run_body(
+    code: str | None,
+    cmd: str | None,
+    language: str | None,
+    files: dict[str, str | bytes] | None,
+    read_files: list[str] | None,
+    timeout: float,
+    sandbox: dict[str, Any],
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "cmd": cmd, "language": language, "timeout": timeout}
+    body = {k: v for k, v in body.items() if v is not None}
+    if files:
+        body["files"] = {
+            path: data if isinstance(data, str) else
+            {"content": base64.b64encode(data).decode(), "encoding": "base64"}
+            for path, data in files.items()
+        }  # fmt: skip
+    if read_files:
+        body["read_files"] = list(read_files)
+    return {**body, **{k: v for k, v in sandbox.items() if v is not None}}
+
+
+def run_result(data: dict[str, Any]) -> RunResult:
+    execution: Execution | None = None
+    command: CommandResult | None = None
+    if data.get("execution") is not None:
+        collected = data["execution"]
+        fields = Result.__dataclass_fields__
+        error = collected.get("error")
+        execution = Execution(
+            [Result(**{k: v for k, v in r.items() if k in fields}) for r in collected["results"]],
+            Logs(list(collected["logs"]["stdout"]), list(collected["logs"]["stderr"])),
+            CellError(error["name"], error["value"], error["traceback"]) if error else None,
+            collected.get("execution_count"),
+        )
+    if data.get("command") is not None:
+        c = data["command"]
+        command = CommandResult(c["stdout"], c["stderr"], c["exit_code"], c.get("error"))
+    files = {
+        path: base64.b64decode(f["content"]) if f["encoding"] == "base64" else f["content"].encode()
+        for path, f in (data.get("files") or {}).items()
+    }
+    return RunResult(data["sandbox_id"], execution, command, files)
 
 
 def stream_timeout(config: ConnectionConfig, timeout: float | None) -> httpx.Timeout:
@@ -174,6 +228,15 @@ def snapshot_info(data: dict[str, Any]) -> SnapshotInfo:
         memory=bool(data["memory"]),
         created_at=datetime.fromisoformat(data["created_at"]),
         frozen_seconds=float(data.get("frozen_seconds") or 0.0),
+    )
+
+
+def volume_info(data: dict[str, Any]) -> VolumeInfo:
+    return VolumeInfo(
+        id=data["id"],
+        name=data["name"],
+        size_mb=int(data["size_mb"]),
+        created_at=datetime.fromisoformat(data["created_at"]),
     )
 
 

@@ -79,6 +79,16 @@ class Execution:
 
 
 @dataclass
+class RunResult:
+    """A one-shot run's outcome (``Sandbox.run``); the sandbox it ran in is gone."""
+
+    sandbox_id: str
+    execution: Execution | None = None  # a run of code
+    command: CommandResult | None = None  # a run of a command
+    files: dict[str, bytes] = field(default_factory=dict)  # those asked for that existed
+
+
+@dataclass
 class SandboxInfo:
     id: str
     template: str
@@ -103,6 +113,17 @@ class SnapshotInfo:
     memory: bool  # processes and kernels kept (False: only the files)
     created_at: datetime
     frozen_seconds: float = 0.0  # how long the source was paused for it
+
+
+@dataclass(frozen=True)
+class VolumeInfo:
+    """A volume: named persistent storage, mounted with ``Sandbox.create(volume_mounts=
+    {path: name})``."""
+
+    id: str
+    name: str
+    size_mb: int
+    created_at: datetime
 
 
 class Network(TypedDict, total=False):

@@ -11,8 +11,17 @@ import httpx
 from interpreter_sdk import _base, _errors
 from interpreter_sdk._base import ConnectionConfig, ErrorHandler, OutputHandler, ResultHandler
 from interpreter_sdk._commands_sync import Commands, Pty
+from interpreter_sdk._events import Direction, LifecycleEvent, events_params, lifecycle_event
 from interpreter_sdk._files_sync import Files
-from interpreter_sdk._models import Context, Execution, Network, SandboxInfo, SnapshotInfo
+from interpreter_sdk._models import (
+    Context,
+    Execution,
+    Network,
+    RunResult,
+    SandboxInfo,
+    SnapshotInfo,
+    VolumeInfo,
+)
 
 
 class Sandbox:
@@ -41,6 +50,7 @@ class Sandbox:
         on_timeout: Literal["kill", "pause", "pause_files"] | None = None,
         disk_mb: int | None = None,
         network: Network | None = None,
+        volume_mounts: dict[str, str] | None = None,
     ) -> Sandbox:
         """Create a sandbox and wait until it is ready.
 
@@ -55,12 +65,15 @@ class Sandbox:
                 ["pypi.org"]}`` (default: loopback only).
             on_timeout: ``"pause"`` to pause it (resumable) instead of killing it at its timeout;
                 ``"pause_files"`` to pause it keeping only its files.
+            volume_mounts: volumes to mount, absolute path inside → volume name (or id), e.g.
+                ``{"/mnt/data": "my-data"}``; shared read-write, they outlive the sandbox.
             api_url, api_key: default to ``INTERPRETER_API_URL`` / ``INTERPRETER_API_KEY``.
         """
         config = ConnectionConfig.resolve(api_url, api_key)
         body = _base.create_body(
-            template, timeout, metadata, envs, cpu, memory_mb, on_timeout, disk_mb, network
-        )
+            template, timeout, metadata, envs, cpu, memory_mb, on_timeout, disk_mb, network,
+            volume_mounts,
+        )  # fmt: skip
         # One key per create: if the answer is lost, the retry gets the sandbox the first
         # request made, not a second one.
         headers = {"Idempotency-Key": _base.new_idempotency_key()}
@@ -98,6 +111,48 @@ class Sandbox:
         with httpx.Client(**config.client_options()) as http:
             data = _call(http, "GET", "/sandboxes", params=_base.metadata_params(metadata))
         return [_base.sandbox_info(d) for d in data]
+
+    @classmethod
+    def run(
+        cls,
+        code: str | None = None,
+        cmd: str | None = None,
+        language: str | None = None,
+        files: dict[str, str | bytes] | None = None,
+        read_files: builtins.list[str] | None = None,
+        timeout: float = 60.0,
+        template: str | None = None,
+        envs: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
+        network: Network | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+    ) -> RunResult:
+        """A one-shot run: a new sandbox (from the warm pool) gets ``files``, runs ``code`` or
+        ``cmd`` (one of them), gives back ``read_files`` and is killed, also if this call is
+        interrupted. One request; no output streams.
+
+        Args:
+            code, language: code to run (its outcome is ``RunResult.execution``).
+            cmd: a command line for ``bash -c`` instead (``RunResult.command``: its output
+                and exit code, non-zero too).
+            files: written first: path (absolute or relative to /home/user) -> text or bytes.
+            read_files: paths read after the run (16 MiB together at most); missing ones are
+                left out of ``RunResult.files``.
+            timeout: seconds the code or command may run.
+            template, envs, metadata, network: the sandbox's, as in ``create``.
+
+        Raises:
+            ExecutionTimeoutError: the code ran past ``timeout`` (a command is killed; its
+                ``error`` says so).
+        """
+        config = ConnectionConfig.resolve(api_url, api_key)
+        sandbox = {"template": template, "envs": envs, "metadata": metadata, "network": network}
+        body = _base.run_body(code, cmd, language, files, read_files, timeout, sandbox)
+        wait = httpx.Timeout(config.request_timeout, read=timeout + _base.RUN_GRACE)
+        with httpx.Client(**config.client_options()) as http:
+            data = _call(http, "POST", "/run", json=body, timeout=wait)
+        return _base.run_result(data)
 
     def get_info(self) -> SandboxInfo:
         """The sandbox's current record (state, expiry, metadata)."""
@@ -232,6 +287,68 @@ class Sandbox:
         with httpx.Client(**config.client_options()) as http:
             _call(http, "DELETE", f"/snapshots/{snapshot_id}")
 
+    @classmethod
+    def get_events(
+        cls,
+        sandbox_id: str,
+        limit: int | None = None,
+        direction: Direction = "asc",
+        after: int | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+    ) -> builtins.list[LifecycleEvent]:
+        """A page of the sandbox's lifecycle events (``sandbox.lifecycle.created``, ``paused``,
+        ``resumed``, ``updated``, ``killed``...), oldest first (``direction="desc"``: newest
+        first); kept for days after the sandbox is gone, so it takes an id.
+
+        Args:
+            limit: events per page (1-1000, default 100); a shorter page is the last.
+            after: the ``seq`` of the last event of the previous page.
+        """
+        config = ConnectionConfig.resolve(api_url, api_key)
+        params = events_params(limit, direction, after)
+        with httpx.Client(**config.client_options()) as http:
+            data = _call(http, "GET", f"/sandboxes/{sandbox_id}/events", params=params)
+        return [lifecycle_event(e) for e in data["events"]]
+
+    @classmethod
+    def create_volume(
+        cls,
+        name: str,
+        size_mb: int | None = None,
+        api_url: str | None = None,
+        api_key: str | None = None,
+    ) -> VolumeInfo:
+        """A new empty volume (``name``: a-z, 0-9, ``-_.``); ``size_mb`` bounds it (ENOSPC
+        past it; default: the server's). Mount it with ``create(volume_mounts={path: name})``."""
+        config = ConnectionConfig.resolve(api_url, api_key)
+        body: dict[str, Any] = {"name": name}
+        if size_mb is not None:
+            body["size_mb"] = size_mb
+        with httpx.Client(**config.client_options()) as http:
+            data = _call(http, "POST", "/volumes", json=body)
+        return _base.volume_info(data)
+
+    @classmethod
+    def list_volumes(
+        cls, api_url: str | None = None, api_key: str | None = None
+    ) -> builtins.list[VolumeInfo]:
+        """Every volume, oldest first."""
+        config = ConnectionConfig.resolve(api_url, api_key)
+        with httpx.Client(**config.client_options()) as http:
+            data = _call(http, "GET", "/volumes")
+        return [_base.volume_info(d) for d in data]
+
+    @classmethod
+    def delete_volume(
+        cls, volume: str, api_url: str | None = None, api_key: str | None = None
+    ) -> None:
+        """Destroy a volume (name or id) and its content (ConflictError while sandboxes have
+        it mounted)."""
+        config = ConnectionConfig.resolve(api_url, api_key)
+        with httpx.Client(**config.client_options()) as http:
+            _call(http, "DELETE", f"/volumes/{volume}")
+
     def create_code_context(self, language: str | None = None, cwd: str | None = None) -> Context:
         """A new context (kernel) with its own state."""
         body = {k: v for k, v in (("language", language), ("cwd", cwd)) if v is not None}
@@ -247,6 +364,11 @@ class Sandbox:
         """Restart a context's kernel, clearing its state."""
         context_id = context.id if isinstance(context, Context) else context
         self._call("POST", f"/sandboxes/{self.sandbox_id}/contexts/{context_id}/restart")
+
+    def interrupt_code_context(self, context: Context | str) -> None:
+        """Interrupt the cell running in a context (its state is kept); nothing if none runs."""
+        context_id = context.id if isinstance(context, Context) else context
+        self._call("POST", f"/sandboxes/{self.sandbox_id}/contexts/{context_id}/interrupt")
 
     def remove_code_context(self, context: Context | str) -> None:
         """Shut a context's kernel down."""

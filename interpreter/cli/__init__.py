@@ -1,5 +1,5 @@
-"""`interpreter serve | sandbox list|kill | template init|build|list|delete |
-snapshot create|list|delete`."""
+"""`interpreter serve | mcp | run | sandbox create|list|info|kill|pause|resume|exec|run|shell|cp
+| template init|build|list|delete | snapshot create|list|delete | volume create|list|rm`."""
 
 from __future__ import annotations
 
@@ -163,43 +163,6 @@ def snapshot_delete(args: argparse.Namespace) -> None:
         print("deleted", snapshot_id)
 
 
-def sandbox_list(args: argparse.Namespace) -> None:
-    import asyncio
-
-    from interpreter.service.manager import SandboxManager
-
-    async def run() -> None:
-        manager = SandboxManager(Settings())  # not start(): the server's sandboxes are its own
-        try:
-            for record in manager.list():
-                print(record.id, record.template, record.state, record.expires_at.isoformat())
-        finally:
-            await manager.stop()
-
-    asyncio.run(run())
-
-
-def sandbox_kill(args: argparse.Namespace) -> None:
-    import asyncio
-
-    from interpreter.service.manager import SandboxManager
-
-    async def run() -> None:
-        manager = SandboxManager(Settings())  # not start(): the server's sandboxes are its own
-        try:
-            ids = [r.id for r in manager.list()] if args.all else args.ids
-            for sandbox_id in ids:
-                await manager.kill(sandbox_id)
-                print("killed", sandbox_id)
-            if args.all:  # and the warm pool's (a running front end boots new ones)
-                for sandbox_id in await manager.discard_pooled():
-                    print("killed", sandbox_id, "(pooled)")
-        finally:
-            await manager.stop()
-
-    asyncio.run(run())
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="interpreter", description=__doc__)
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
@@ -224,14 +187,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.set_defaults(func=mcp)
 
-    sandbox = commands.add_parser("sandbox", help="sandboxes of INTERPRETER_HOME")
-    sub = sandbox.add_subparsers(required=True, metavar="ACTION")
-    p = sub.add_parser("list", help="live sandboxes")
-    p.set_defaults(func=sandbox_list)
-    p = sub.add_parser("kill", help="kill sandboxes: processes, mounts, cgroups, files")
-    p.add_argument("ids", nargs="*", help="sandbox ids")
-    p.add_argument("--all", action="store_true", help="kill every sandbox")
-    p.set_defaults(func=sandbox_kill)
+    from interpreter.cli import one_shot, sandbox, volume
+
+    sandbox.add_parsers(commands)
+    one_shot.add_parser(commands)
+    volume.add_parser(commands)
 
     snapshot = commands.add_parser("snapshot", help="snapshots of running sandboxes")
     sub = snapshot.add_subparsers(required=True, metavar="ACTION")
@@ -272,7 +232,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("names", nargs="+")
     p.set_defaults(func=template_delete)
 
+    # What follows `--` is a command line (`sandbox exec ID -- ls -l`, `run -- make`), kept
+    # apart: argparse would drop the `--` and read the command's options as its own.
+    argv = sys.argv[1:] if argv is None else argv
+    command: list[str] = []
+    if "--" in argv:
+        split = argv.index("--")
+        argv, command = argv[:split], argv[split + 1 :]
     args = parser.parse_args(argv)
+    args.command = command
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per gateway call is noise
     try:
@@ -284,8 +252,21 @@ def main(argv: list[str] | None = None) -> None:
 
         if not isinstance(exc, InterpreterError | SandboxError):
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {describe(exc)}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def describe(exc: Exception) -> str:
+    from interpreter_sdk import ConnectionError
+
+    if isinstance(exc, ConnectionError):
+        import os
+
+        url = os.environ.get("INTERPRETER_API_URL") or "http://127.0.0.1:49999"
+        return f"cannot reach the service at {url} (INTERPRETER_API_URL): {exc}"
+    return str(exc)
 
 
 if __name__ == "__main__":
