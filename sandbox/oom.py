@@ -9,27 +9,14 @@ rest go up, from the writable /proc the jail gets for it (interpreter/runtime/ja
 
 from __future__ import annotations
 
-import contextlib
-import os
-from collections.abc import Callable
-
 COMMANDS = 800  # commands and what sudo runs: a fork bomb's copies are small, each must score
 KERNELS = 300  # the gateway and its kernels (a kernel holds the user's variables: after commands)
 
 
-def child_setup(
-    score: int, uid: int = 0, gid: int = 0, groups: list[int] | None = None
-) -> Callable[[], None]:
-    """A ``preexec_fn`` (in place of Popen's user/group/extra_groups): the child and what it
-    starts score ``score`` more, then it becomes ``uid``. In this order: a process that changed
-    its uid is not dumpable until it execs, and its /proc/self/oom_score_adj is then not its own."""
-
-    def apply() -> None:
-        with contextlib.suppress(OSError), open("/proc/self/oom_score_adj", "w") as adj:
-            adj.write(str(score))  # (a /proc that is not writable: the scores stay as they are)
-        if uid != 0:
-            os.setgroups(groups or [])
-            os.setgid(gid)
-            os.setuid(uid)
-
-    return apply
+def scored(argv: list[str], score: int) -> list[str]:
+    """``argv``, started by a shell that raises its own score and then execs it (the same pid,
+    and what it starts inherits the score). Not a ``preexec_fn``: the agent has threads, and a
+    forked child of a threaded process must not run Python. After the exec the process is
+    dumpable again, so /proc/self/oom_score_adj is its own whatever uid Popen gave it."""
+    script = f'echo {int(score)} >/proc/self/oom_score_adj 2>/dev/null; exec "$@"'
+    return ["/bin/sh", "-c", script, "sh", *argv]

@@ -14,9 +14,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
-from oom import KERNELS, child_setup
+from oom import KERNELS, scored
 
 PR_SET_PDEATHSIG = 1
 RUN = os.environ.get("INTERPRETER_RUN_DIR", "/run/sandbox")
@@ -48,13 +47,12 @@ class Service:
     restart_at: float = field(default=0.0)
 
     def start(self) -> None:
+        kwargs = {"user": USER_ID, "group": USER_ID, "extra_groups": []} if self.as_user else {}
         # The services run as `user` (the gateway with its kernels, the health server) are the
         # OOM killer's before the agent: sandbox/oom.py.
-        kwargs: dict[str, Any] = (
-            {"preexec_fn": child_setup(KERNELS, USER_ID, USER_ID)} if self.as_user else {}
-        )
+        argv = scored(self.argv, KERNELS) if self.as_user else self.argv
         self.process = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs
+            argv, stdin=subprocess.DEVNULL, start_new_session=True, **kwargs
         )
         self.started = time.monotonic()
         print(f"supervisor: {self.name} started, pid {self.process.pid}", flush=True)

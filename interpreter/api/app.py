@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import sys
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from interpreter.api.e2b import templates as e2b_templates
 from interpreter.api.e2b import volumes as e2b_volumes
 from interpreter.api.guard import KeyCheck, RequestGuard
 from interpreter.api.routes import (
+    agents,
     commands,
     contexts,
     events,
@@ -42,8 +44,28 @@ from interpreter.service.manager import SandboxManager
 log = logging.getLogger(__name__)
 
 
+SECRET_PARAMS = re.compile(r"((?:^|[?&])(?:key|token)=)[^&\s]*")
+
+
+class RedactSecrets(logging.Filter):
+    """The notebook view's ``?key=`` and Jupyter's ``?token=`` are the API key: the access log
+    shows them as ``***``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                SECRET_PARAMS.sub(r"\1***", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        return True
+
+
+REDACT = RedactSecrets()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    logging.getLogger("uvicorn.access").addFilter(REDACT)  # once: the same filter object
     api_key = settings.api_key or generate_key(settings)
     mcp_endpoint = mcp.endpoint_for(settings, api_key)
 
@@ -94,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         run,
         events,
         volumes,
+        agents,
     ):
         v1.include_router(module.router)
     app.include_router(v1)

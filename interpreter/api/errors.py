@@ -28,6 +28,8 @@ STATUS: dict[type[errors.InterpreterError], int] = {
     errors.PermissionDeniedError: 403,
     errors.ConflictError: 409,
     errors.ExecutionTimeoutError: 408,
+    errors.PayloadTooLargeError: 413,
+    errors.AgentTimeoutError: 504,
     errors.NotSupportedError: 501,
     errors.GatewayError: 502,
     errors.KernelError: 502,
@@ -87,10 +89,12 @@ DESCRIPTIONS = {
     404: "Not found (sandbox, context, template, file or process)",
     408: "Execution timed out",
     409: "Conflict (e.g. the sandbox is already paused, the path exists)",
+    413: "Payload too large (an agent invocation's)",
     422: "The request does not match its schema",
     500: "Internal error (e.g. the sandbox did not start, a checkpoint failed)",
     501: "Not supported",
     502: "The sandbox's gateway, agent or kernel failed",
+    504: "An agent did not answer in time",
 }
 
 

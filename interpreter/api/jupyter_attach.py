@@ -15,7 +15,12 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
 from interpreter.api.errors import answers
-from interpreter.core.errors import AuthenticationError, InterpreterError, NotFoundError
+from interpreter.core.errors import (
+    AuthenticationError,
+    ConflictError,
+    InterpreterError,
+    NotFoundError,
+)
 from interpreter.service.jupyter_attach import JupyterAttach
 from interpreter.service.manager import SandboxManager
 
@@ -38,7 +43,7 @@ router = APIRouter(
     prefix="/jupyter/{sandbox_id}",
     tags=["jupyter"],
     dependencies=[Depends(require_token)],
-    responses=answers(AuthenticationError, NotFoundError),
+    responses=answers(AuthenticationError, NotFoundError, ConflictError),
 )
 
 
@@ -63,26 +68,35 @@ async def kernel_channels(
     await websocket.accept()
 
     async def to_client() -> None:
-        async for text in channels.received():
-            await websocket.send_text(text)
+        async for frame in channels.received():
+            if isinstance(frame, bytes):
+                await websocket.send_bytes(frame)
+            else:
+                await websocket.send_text(frame)
 
-    relay = asyncio.create_task(to_client())
-    try:
+    async def to_kernel() -> None:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
-                break
-            text = message.get("text") or (message.get("bytes") or b"").decode("utf-8", "replace")
-            await channels.send(text)
-    except WebSocketDisconnect:
-        pass
+                return
+            frame = message.get("text")
+            await channels.send(frame if frame is not None else message.get("bytes") or b"")
+
+    # Whichever side ends first ends both: a kernel gone closes the client's socket (1011).
+    relays = [asyncio.create_task(to_client()), asyncio.create_task(to_kernel())]
+    try:
+        done, _ = await asyncio.wait(relays, return_when=asyncio.FIRST_COMPLETED)
+        upstream_ended = relays[0] in done
     finally:
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await relay
+        for task in relays:
+            task.cancel()
+        for task in relays:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                await task
         await channels.close()
-        with contextlib.suppress(RuntimeError):
-            await websocket.close()
+    if upstream_ended:
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await websocket.close(code=1011, reason="the kernel's channel closed")
 
 
 @router.api_route("/{path:path}", methods=["GET", "POST", "DELETE", "PATCH"])

@@ -34,13 +34,18 @@ async def proxy_http(
         chunked = "chunked" in request.headers.get("transfer-encoding", "").lower()
         size = int(length) if length and length.isdigit() else (None if chunked else 0)
         body: AsyncIterator[bytes] = request.stream()
-        sent = list(request.headers.items())
+        sent = ports.request_headers(list(request.headers.items()))
         response = await exchange.send(request.method, target, port, sent, body, size)
     except BaseException:
         exchange.close()
         raise
-    headers = dict(ports.response_headers(response))
-    return StreamingResponse(exchange.body(), status_code=response.status_code, headers=headers)
+    answer = StreamingResponse(exchange.body(), status_code=response.status_code)
+    # As a list: a server may send a header more than once (Set-Cookie, Link, Vary...).
+    answer.raw_headers = [
+        (name.lower().encode("latin-1"), value.encode("latin-1"))
+        for name, value in ports.response_headers(response)
+    ]
+    return answer
 
 
 async def proxy_websocket(

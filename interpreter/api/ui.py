@@ -16,9 +16,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from interpreter.api.deps import SESSION_COOKIE, VIEW_COOKIE, session_token
+from interpreter.api.deps import SESSION_SECONDS, session_token
 from interpreter.core.errors import InterpreterError
 from interpreter.service.manager import SandboxManager
+from interpreter.service.ports import SESSION_COOKIE, VIEW_COOKIE
 
 ASSETS = Path(__file__).resolve().parents[1] / "ui"
 ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
@@ -28,7 +29,6 @@ PAGE_POLICY = (
     "frame-src 'self' data: blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
-SESSION_DAYS = 30
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -64,7 +64,7 @@ def _start_session(request: Request, response: Response) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         session_token(request.app.state.api_key),
-        max_age=SESSION_DAYS * 86400,
+        max_age=SESSION_SECONDS,
         path="/",
         httponly=True,
         samesite="strict",
@@ -84,8 +84,8 @@ async def sandbox_page(request: Request, sandbox_id: str) -> Response:
 
 @router.post("/session")
 async def start_session(request: Request, key: Annotated[str, Form()]) -> Response:
-    """The key form: a session cookie, then back to the page (401 and the form again if the
-    key is wrong)."""
+    """The key form: a session cookie, then back to the page (the form again, saying so, if
+    the key is wrong)."""
     if not _valid(request, key):
         return RedirectResponse("/ui/?error=key", status_code=303)
     back = request.query_params.get("next", "/ui/")

@@ -1,5 +1,6 @@
 """`interpreter serve | mcp | run | sandbox create|list|info|kill|pause|resume|exec|run|shell|cp
-| template init|build|list|delete | snapshot create|list|delete | volume create|list|rm`."""
+| template init|build|list|delete | snapshot create|list|delete | volume create|list|rm
+| agent configure|launch|list|invoke`."""
 
 from __future__ import annotations
 
@@ -187,9 +188,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.set_defaults(func=mcp)
 
-    from interpreter.cli import one_shot, sandbox, volume
+    from interpreter.cli import agent, one_shot, sandbox, volume
 
     sandbox.add_parsers(commands)
+    agent.add_parser(commands)
     one_shot.add_parser(commands)
     volume.add_parser(commands)
 

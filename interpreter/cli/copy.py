@@ -4,6 +4,7 @@ docker cp do: a ``:`` with no ``/`` before it."""
 
 from __future__ import annotations
 
+import os
 import posixpath
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def download(sandbox: Sandbox, source: str, target: Path) -> Copied:
     target.mkdir(parents=True, exist_ok=True)
     copied: Copied = []
     for entry in sandbox.files.list(info.path, depth=MAX_DEPTH):
-        local = target / posixpath.relpath(entry.path, info.path)
+        local = _local_path(target, info.path, entry.path)
         if entry.type == "dir":
             local.mkdir(parents=True, exist_ok=True)
         elif entry.type == "file":
@@ -68,8 +69,20 @@ def _is_dir(sandbox: Sandbox, path: str) -> bool:
     return sandbox.files.exists(path) and sandbox.files.get_info(path).type == "dir"
 
 
+def _local_path(target: Path, root: str, path: str) -> Path:
+    """Where a listed entry goes: under ``target`` and nowhere else, whatever path the
+    sandbox's listing gives (its agent is the sandbox's, and may lie)."""
+    relative = posixpath.relpath(path, root)
+    parts = relative.split("/")
+    if posixpath.isabs(relative) or ".." in parts or not path.startswith(root.rstrip("/") + "/"):
+        raise InterpreterError(f"the sandbox listed {path!r} outside {root!r}: not copied")
+    return target.joinpath(*parts)
+
+
 def _fetch(sandbox: Sandbox, path: str, local: Path) -> None:
     local.parent.mkdir(parents=True, exist_ok=True)
-    with local.open("wb") as file:
+    # Never through a link already there (or one the copy itself made): a new file or the old.
+    fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "wb") as file:
         for chunk in sandbox.files.read_stream(path):
             file.write(chunk)

@@ -107,6 +107,18 @@ class Settings(BaseSettings):
         description="Seconds an MCP session (/mcp) and its sandboxes live without a call; "
         "a session that ends (DELETE) has its sandboxes killed at once.",
     )
+    agent_idle_timeout: int = Field(
+        900,
+        ge=1,
+        description="Seconds an agent session (its sandbox) lives after its last invocation "
+        "(AgentCore's default: 15 minutes).",
+    )
+    agent_invocation_timeout: float = Field(
+        900.0,
+        gt=0,
+        description="Seconds an agent may take to answer an invocation (a streamed answer: "
+        "between two chunks); the most an invocation's own timeout may ask for.",
+    )
     events_retention: float = Field(
         7 * 24 * 3600.0,
         gt=0,

@@ -16,12 +16,15 @@ InterpreterError
 │   ├── VolumeNotFoundError
 │   ├── VolumePathNotFoundError           no such file or folder in a volume
 │   ├── BuildFilesNotFoundError           a COPY step's uploaded files are not there
+│   ├── AgentNotFoundError                no such agent, or no such version of it
+│   ├── AgentSessionNotFoundError         no such session of the agent (or it ended)
 │   ├── FileNotFoundInSandboxError
 │   └── ProcessNotFoundError
 ├── PermissionDeniedError            403
 ├── InvalidRequestError              400
 │   ├── UnsupportedLanguageError
-│   └── DockerfileError                   the message names the line
+│   ├── DockerfileError                   the message names the line
+│   └── PayloadTooLargeError         413  an agent invocation's payload is over its limit
 ├── ConflictError                    409
 │   ├── TemplateInUseError                it has sandboxes, or a build runs
 │   └── VolumeFullError                   a write through the volume content API hit its size
@@ -30,7 +33,9 @@ InterpreterError
 ├── ImageBuildError                  500
 │   └── BuildStepError                    a template build's step failed (its number)
 ├── CheckpointError                  500  pausing or resuming (CRIU) failed
+├── AgentEntrypointError             500  an agent's entrypoint raised (its traceback)
 ├── GatewayError                     502  the sandbox's gateway answered badly or not at all
+│   └── AgentTimeoutError            504  an agent did not answer within its invocation timeout
 ├── KernelError                      502
 │   └── KernelDiedError                   the kernel died (outside a run: a death during run_code
 │                                         is the run's error event named KernelDiedError)
@@ -182,3 +187,23 @@ class VolumeFullError(ConflictError):
 
 class WebhookNotFoundError(NotFoundError):
     """No webhook of that id."""
+
+
+class AgentNotFoundError(NotFoundError):
+    """No agent of that id (``agent_<name>_v<version>``), or no such version of it."""
+
+
+class AgentSessionNotFoundError(NotFoundError):
+    """No such session of the agent (never made, ended, or its sandbox is gone)."""
+
+
+class PayloadTooLargeError(InvalidRequestError):
+    """An agent invocation's payload is larger than the documented limit."""
+
+
+class AgentEntrypointError(InterpreterError):
+    """An agent's entrypoint raised: the message holds its type, message and traceback."""
+
+
+class AgentTimeoutError(GatewayError):
+    """An agent did not answer within the invocation's timeout (its sandbox runs on)."""

@@ -17,7 +17,7 @@ and nsjail sets no_new_privs: no setuid binary or file capability gives any back
 (sandbox/oom.py). What that gives root inside is its own processes' files and the sysctls of its
 own namespaces (network: it has CAP_NET_ADMIN there anyway); every other sysctl, the per-user
 budgets the host sets in its user namespace (no CAP_SYS_RESOURCE) and /proc/sysrq-trigger stay
-the host's: the kernel checks them against the host's root (tests/security/test_escape.py).
+the host's: the kernel checks them against the host's root (tests/security/test_syscalls.py).
 """
 
 from __future__ import annotations

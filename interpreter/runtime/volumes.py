@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 from interpreter.core.config import Settings
@@ -31,6 +32,7 @@ IMAGE = "volume.img"
 DATA = "data"
 USER_ID = 1000  # `user` inside: owns the volume's root
 VOLUME_ID = re.compile(r"^vol-[0-9a-f]{16}$")
+_MOUNTING = threading.Lock()
 
 
 def root(settings: Settings) -> Path:
@@ -53,11 +55,12 @@ def data(settings: Settings, volume_id: str) -> Path:
     reboot)."""
     home = folder(settings, volume_id)
     target = home / DATA
-    if not linux.is_mounted(target):
-        if not (home / IMAGE).is_file():
-            raise SandboxStartError(f"volume {volume_id} has no image")
-        target.mkdir(mode=0o755, exist_ok=True)
-        _run("mount", "-o", disk.MOUNT_OPTIONS, "--", str(home / IMAGE), str(target))
+    with _MOUNTING:  # launches, the content API and usage, in threads: one mount, not two
+        if not linux.is_mounted(target):
+            if not (home / IMAGE).is_file():
+                raise SandboxStartError(f"volume {volume_id} has no image")
+            target.mkdir(mode=0o755, exist_ok=True)
+            _run("mount", "-o", disk.MOUNT_OPTIONS, "--", str(home / IMAGE), str(target))
     return target
 
 
@@ -92,7 +95,9 @@ def create(settings: Settings, volume_id: str, size_mb: int) -> None:
 def delete(settings: Settings, volume_id: str) -> None:
     """Unmount the volume (its loop device goes with it) and remove its image."""
     home = folder(settings, volume_id)
-    linux.unmount(home / DATA)
+    with _MOUNTING:  # no data() mounts it again between the two
+        linux.unmount(home / DATA)
+        (home / IMAGE).unlink(missing_ok=True)
     remove_tree(home)
 
 

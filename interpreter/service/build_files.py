@@ -156,7 +156,11 @@ def _name(member: tarfile.TarInfo) -> str | None:
     """A member's name inside the context, or None if it is not one we copy."""
     if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
         return None
-    name = posixpath.normpath(member.name.lstrip("./") or ".")
+    # Only a "./" prefix goes: lstrip("./") would also eat a dot-file's own dot (.env).
+    name = member.name
+    while name.startswith("./"):
+        name = name[2:]
+    name = posixpath.normpath(name or ".")
     if member.name.startswith("/") or name == ".." or name.startswith("../") or name == ".":
         return None
     return name

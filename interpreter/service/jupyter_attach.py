@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
 
-from interpreter.core.errors import NotFoundError
+from interpreter.core.errors import ConflictError, NotFoundError
 from interpreter.core.events import Event
 from interpreter.core.models import ContextRecord
 from interpreter.execution.messages import to_event
@@ -43,6 +43,8 @@ class Sandboxes(Protocol):
 
     def list_contexts(self, sandbox_id: str) -> list[ContextRecord]: ...
 
+    async def restart_context(self, sandbox_id: str, context_id: str) -> None: ...
+
 
 class JupyterAttach:
     def __init__(self, sandboxes: Sandboxes) -> None:
@@ -54,21 +56,34 @@ class JupyterAttach:
         if PATHS.fullmatch(path) is None:
             raise NotFoundError(f"/{path} is not part of the Jupyter gateway protocol here")
         live = await self.sandboxes.live_sandbox(sandbox_id)
+        parts = path.split("/")
+        context = self._context_of(sandbox_id, parts[2]) if len(parts) >= 3 else None
+        if context is not None and method == "DELETE" and len(parts) == 3:
+            raise ConflictError(
+                f"kernel {parts[2]} is the sandbox's {context.language} context {context.id}: "
+                "remove the context through the API"
+            )
+        if context is not None and parts[3:] == ["restart"] and method == "POST":
+            # The service's restart: the context's working folder and variables set up again.
+            await self.sandboxes.restart_context(sandbox_id, context.id)
+            path = "/".join(parts[:3])
+            method, content = "GET", b""
         return await live.kernels.gateway.forward(method, f"/{path}", content or None, params)
 
     async def channels(self, sandbox_id: str, kernel_id: str) -> Channels:
         live = await self.sandboxes.live_sandbox(sandbox_id)
         ws = await live.kernels.gateway.open_channels(kernel_id)
-        context = next(
-            (c for c in self.sandboxes.list_contexts(sandbox_id) if c.kernel_id == kernel_id),
-            None,
-        )
+        context = self._context_of(sandbox_id, kernel_id)
         if context is None:  # a kernel a Jupyter client started: its cells are its own
             context = ContextRecord(
                 id=kernel_id, sandbox_id=sandbox_id, language="python", cwd="",
                 created_at=datetime.now(UTC),
             )  # fmt: skip
         return Channels(ws, context, self.sandboxes.notebooks)
+
+    def _context_of(self, sandbox_id: str, kernel_id: str) -> ContextRecord | None:
+        contexts = self.sandboxes.list_contexts(sandbox_id)
+        return next((c for c in contexts if c.kernel_id == kernel_id), None)
 
 
 class Channels:
@@ -79,8 +94,12 @@ class Channels:
         self._cells: dict[str, asyncio.Queue[Event | None]] = {}
         self._recorders: set[asyncio.Task[None]] = set()
 
-    async def send(self, text: str) -> None:
-        """A client's message, to the kernel."""
+    async def send(self, frame: str | bytes) -> None:
+        """A client's frame, to the kernel (binary frames, Jupyter's buffers, as they are)."""
+        if isinstance(frame, bytes):
+            await self.ws.send(frame)
+            return
+        text = frame
         msg = _parsed(text) or {}
         header, content = msg.get("header"), msg.get("content")
         if (
@@ -96,13 +115,13 @@ class Channels:
                 self._start_cell(msg_id, code)
         await self.ws.send(text)
 
-    async def received(self) -> AsyncIterator[str]:
-        """The kernel's messages, for the client."""
+    async def received(self) -> AsyncIterator[str | bytes]:
+        """The kernel's frames, for the client; ends when the kernel's side closes."""
         try:
-            async for raw in self.ws:
-                text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-                self._tap(text)
-                yield text
+            async for frame in self.ws:
+                if isinstance(frame, str):
+                    self._tap(frame)
+                yield frame
         except WebSocketException:
             return
 

@@ -78,7 +78,7 @@ class LifecycleEvents:
         if direction not in DIRECTIONS:
             raise InvalidRequestError(f"direction must be asc or desc, not {direction!r}")
         cursor = None if after is None or after == "" else _whole(after, "after", 0)
-        if cursor is not None and cursor < 0:
+        if cursor is not None and not 0 <= cursor <= 2**62:  # SQLite's integers are 64-bit
             raise InvalidRequestError(f"after must be an event's seq (0 or more), not {cursor}")
         events = self.store.events(sandbox_id, count, direction == "asc", cursor)
         if not events and not exists and not self.store.has_events(sandbox_id):

@@ -99,6 +99,8 @@ class SandboxManager:
         self.templates.start()
         for record in self.store.list_sandboxes(("starting", "running", "paused")):
             await self._reattach(record)
+        # Notebooks of sandboxes gone while the front end was not there to see it (kill --local).
+        self.notebooks.prune(keep={r.id for r in self.store.list_sandboxes()})
         self._loops.append(
             asyncio.create_task(
                 reap_forever(
@@ -153,6 +155,7 @@ class SandboxManager:
             return
         log.warning("sandbox %s did not survive; cleaning up", record.id)
         await self.bring_up.tear_down(record)
+        self.notebooks.forget(record.id)
         if record.state != "starting":  # a create cut short was never announced
             self.lifecycle.record(record, lifecycle.KILLED, reason="lost")
 
@@ -195,8 +198,13 @@ class SandboxManager:
         return record
 
     async def _start_new(self, request: CreateRequest) -> SandboxRecord:
-        # Checked paths → volume ids (400, 404 before anything starts).
+        # Checked paths → volume ids (400, 404 before anything starts), held until the create
+        # is over: a volume's delete meanwhile, before its record lists them, is refused.
         request.volume_mounts = self.volumes.resolve_mounts(request.volume_mounts)
+        with self.volumes.held(request.volume_mounts.values()):
+            return await self._start_with_volumes(request)
+
+    async def _start_with_volumes(self, request: CreateRequest) -> SandboxRecord:
         template = await self.templates.resolve(request.template)
         request.template = template.name  # E2B's names of ours: the record has ours
         # A built template's ENV (the create's variables win) and WORKDIR.
@@ -540,10 +548,12 @@ class SandboxManager:
         code: str,
         envs: dict[str, str] | None = None,
         timeout: float | None = None,
+        cell_id: str | None = None,
     ) -> AsyncIterator[Event]:
         live = self._live(context.sandbox_id)
         events = live.kernels.run(context.id, code, envs=checked_envs(envs), timeout=timeout)
         record = self.get(context.sandbox_id)
         events = noting_kernel_deaths(events, record, context, self.lifecycle)
         # Killed under it: SandboxGoneError. Whoever asked for it, the run is a notebook cell.
-        return self.notebooks.record(context, code, watched(self, context.sandbox_id, live, events))
+        watching = watched(self, context.sandbox_id, live, events)
+        return self.notebooks.record(context, code, watching, cell_id)

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from interpreter.core.errors import ConflictError
 from interpreter.core.events import CellError, Event, ExecutionCount, Fault, Result, Stderr, Stdout
 from interpreter.core.models import ContextRecord
 
@@ -34,9 +36,11 @@ log = logging.getLogger(__name__)
 CELL_OUTPUT_BYTES = 1 << 20  # per cell, in history and on the page
 MAX_CELLS = 1000  # per sandbox
 NOTEBOOK_BYTES = 32 << 20  # per sandbox: the oldest cells go first
+FULL_OUTPUT_BYTES = 64 << 20  # a truncated cell's whole output, as text, kept for download
 MAX_FILE_BYTES = 3 * NOTEBOOK_BYTES  # rewritten (the oldest dropped) past 2 x NOTEBOOK_BYTES
 KEEPALIVE_SECONDS = 15.0
-SUBSCRIBER_QUEUE = 10_000  # a viewer that falls this far behind is dropped (it reconnects)
+VIEWER_BYTES = 16 << 20  # a viewer this far behind is dropped (told so: it reconnects)
+MAX_VIEWERS = 16  # per sandbox: views open at once
 
 MIME = {
     "text": "text/plain", "html": "text/html", "markdown": "text/markdown",
@@ -87,22 +91,60 @@ def output_of(event: Event, execution_count: int | None) -> dict[str, Any] | Non
     return None
 
 
+def new_cell_id() -> str:
+    return secrets.token_hex(8)
+
+
 def _size(output: dict[str, Any]) -> int:
     return len(json.dumps(output, separators=(",", ":")))
 
 
-def _trim(cells: deque[Cell]) -> None:
+def _trim(cells: deque[Cell]) -> list[Cell]:
     """Drop the oldest finished cells while the notebook holds more than NOTEBOOK_BYTES."""
-    total = sum(cell.kept_bytes for cell in cells)
+    total, dropped = sum(cell.kept_bytes for cell in cells), []
     while total > NOTEBOOK_BYTES and len(cells) > 1 and cells[0].ended_at is not None:
-        total -= cells.popleft().kept_bytes
+        dropped.append(cells.popleft())
+        total -= dropped[-1].kept_bytes
+    return dropped
+
+
+def plain(output: dict[str, Any]) -> str:
+    """An output as text: what a download of a cell's whole output holds."""
+    if output["output_type"] == "stream":
+        return str(output["text"])
+    if output["output_type"] == "error":
+        return "\n".join(output["traceback"]) + "\n"
+    text = output.get("data", {}).get("text/plain")
+    return f"{text}\n" if isinstance(text, str) else f"[{', '.join(output.get('data', {}))}]\n"
+
+
+class Viewer:
+    """One open view's messages not yet sent, bounded in bytes (an `end` holds a whole cell)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[dict[str, Any], int]] = asyncio.Queue()
+        self.bytes = 0
+
+    def put(self, message: dict[str, Any], size: int) -> bool:
+        if self.bytes + size > VIEWER_BYTES:
+            self.queue.put_nowait(({"type": "gone", "why": "this view fell behind: reload"}, 0))
+            return False
+        self.bytes += size
+        self.queue.put_nowait((message, size))
+        return True
+
+    async def get(self) -> dict[str, Any]:
+        message, size = await self.queue.get()
+        self.bytes -= size
+        return message
 
 
 class Notebooks:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._cells: dict[str, deque[Cell]] = {}
-        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = {}
+        self._subscribers: dict[str, set[Viewer]] = {}
+        self._full: dict[str, tuple[Any, int]] = {}  # cell id -> (open file, bytes written)
 
     # -- reading --------------------------------------------------------------------------
     def cells(self, sandbox_id: str, context_id: str | None = None) -> list[Cell]:
@@ -115,31 +157,46 @@ class Notebooks:
     def cell(self, sandbox_id: str, cell_id: str) -> Cell | None:
         return next((c for c in self._loaded(sandbox_id) if c.id == cell_id), None)
 
-    async def follow(self, sandbox_id: str) -> AsyncIterator[dict[str, Any]]:
-        """The cells so far (one ``cells`` message), then each change as it happens."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(SUBSCRIBER_QUEUE)
-        self._subscribers.setdefault(sandbox_id, set()).add(queue)
+    def follow(self, sandbox_id: str) -> AsyncIterator[dict[str, Any]]:
+        """The cells so far (one ``cells`` message), then each change as it happens;
+        ConflictError now (before any message) if the sandbox has MAX_VIEWERS views open."""
+        if len(self._subscribers.get(sandbox_id, ())) >= MAX_VIEWERS:
+            raise ConflictError(f"{MAX_VIEWERS} views of this sandbox are open already")
+        return self._follow(sandbox_id)
+
+    async def _follow(self, sandbox_id: str) -> AsyncIterator[dict[str, Any]]:
+        # Counted from its first message on: a stream never started holds nothing.
+        viewers = self._subscribers.setdefault(sandbox_id, set())
+        viewer = Viewer()
+        viewers.add(viewer)
         try:
             cells = [c.model_dump(mode="json") for c in self._loaded(sandbox_id)]
             yield {"type": "cells", "cells": cells}
             while True:
                 try:
-                    message = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                    message = await asyncio.wait_for(viewer.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:  # a line now and then keeps proxies from closing the view
                     message = {"type": "keepalive"}
                 yield message
                 if message["type"] == "gone":
                     return
         finally:
-            self._subscribers.get(sandbox_id, set()).discard(queue)
+            viewers.discard(viewer)
+            if not viewers and self._subscribers.get(sandbox_id) is viewers:
+                del self._subscribers[sandbox_id]
 
     # -- recording ------------------------------------------------------------------------
     async def record(
-        self, context: ContextRecord, code: str, events: AsyncIterator[Event]
+        self,
+        context: ContextRecord,
+        code: str,
+        events: AsyncIterator[Event],
+        cell_id: str | None = None,
     ) -> AsyncIterator[Event]:
-        """``events``, passed on unchanged, with the cell they make recorded on the way."""
+        """``events``, passed on unchanged, with the cell they make recorded on the way (its id
+        ``cell_id``, if the caller wants to find it again)."""
         cell = Cell(
-            id=secrets.token_hex(8),
+            id=cell_id or new_cell_id(),
             context_id=context.id,
             language=context.language,
             code=code,
@@ -155,7 +212,9 @@ class Notebooks:
                 yield event
             failed = False
         finally:
-            _trim(cells)
+            self._drop_full_outputs(context.sandbox_id, _trim(cells))
+            if (full := self._full.pop(cell.id, None)) is not None:
+                full[0].close()
             cell.ended_at = datetime.now(UTC)
             errors = any(o["output_type"] == "error" for o in cell.outputs)
             cell.status = "failed" if failed else "error" if errors else "ok"
@@ -177,6 +236,7 @@ class Notebooks:
         if cell.truncated_bytes or cell.output_bytes + size > CELL_OUTPUT_BYTES:
             first = not cell.truncated_bytes
             cell.truncated_bytes += size
+            self._write_full(sandbox_id, cell, output)
             if first:
                 marker = {"output_type": "stream", "name": "stderr",
                           "text": "\n[output truncated: more than 1 MiB]\n"}  # fmt: skip
@@ -197,14 +257,13 @@ class Notebooks:
         self._publish(sandbox_id, {"type": "output", "cell_id": cell.id, "output": output})
 
     def _publish(self, sandbox_id: str, message: dict[str, Any]) -> None:
-        for queue in list(self._subscribers.get(sandbox_id, ())):
-            try:
-                queue.put_nowait(message)
-            except asyncio.QueueFull:  # too slow a viewer: it is told, and reconnects
-                self._subscribers[sandbox_id].discard(queue)
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    queue.get_nowait()
-                queue.put_nowait({"type": "gone", "why": "this view fell behind: reload"})
+        viewers = self._subscribers.get(sandbox_id)
+        if not viewers:
+            return
+        size = len(json.dumps(message, separators=(",", ":"), default=str))
+        for viewer in list(viewers):
+            if not viewer.put(message, size):  # too slow a viewer: it is told, and reconnects
+                viewers.discard(viewer)
 
     # -- keeping --------------------------------------------------------------------------
     def _path(self, sandbox_id: str) -> Path:
@@ -214,7 +273,7 @@ class Notebooks:
         cells = self._cells.get(sandbox_id)
         if cells is None:
             cells = self._cells[sandbox_id] = deque(self._read(sandbox_id), maxlen=MAX_CELLS)
-            _trim(cells)
+            self._drop_full_outputs(sandbox_id, _trim(cells))
         return cells
 
     def _read(self, sandbox_id: str) -> list[Cell]:
@@ -253,7 +312,53 @@ class Notebooks:
 
     def forget(self, sandbox_id: str) -> None:
         """The sandbox is gone: its cells go, and its viewers are told."""
-        self._cells.pop(sandbox_id, None)
+        for cell in self._cells.pop(sandbox_id, ()):
+            if (full := self._full.pop(cell.id, None)) is not None:
+                full[0].close()
         self._publish(sandbox_id, {"type": "gone", "why": "the sandbox was killed"})
         with contextlib.suppress(FileNotFoundError):
             self._path(sandbox_id).unlink()
+        shutil.rmtree(self.folder / sandbox_id, ignore_errors=True)
+
+    def prune(self, keep: set[str]) -> None:
+        """Forget the notebooks of every sandbox not in ``keep``."""
+        if not self.folder.is_dir():
+            return
+        for entry in self.folder.iterdir():
+            sandbox_id = entry.name.removesuffix(".jsonl")
+            if sandbox_id not in keep and not entry.name.endswith(".tmp"):
+                self.forget(sandbox_id)
+
+    # -- a truncated cell's whole output ----------------------------------------------------
+    def full_output(self, sandbox_id: str, cell_id: str) -> Path | None:
+        """The file holding a truncated cell's whole output as text (None: it has none)."""
+        cell = self.cell(sandbox_id, cell_id)
+        if cell is None or not cell.truncated_bytes:
+            return None
+        path = self.folder / sandbox_id / f"{cell.id}.txt"
+        return path if path.is_file() else None
+
+    def _write_full(self, sandbox_id: str, cell: Cell, output: dict[str, Any]) -> None:
+        entry = self._full.get(cell.id)
+        try:
+            if entry is None:  # the first output past the limit: what was kept goes first
+                folder = self.folder / sandbox_id
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                file = open(folder / f"{cell.id}.txt", "w", encoding="utf-8")  # noqa: SIM115
+                written = file.write("".join(plain(o) for o in cell.outputs))
+                entry = self._full[cell.id] = (file, written)
+            file, written = entry
+            if written < FULL_OUTPUT_BYTES:
+                text = plain(output)[: FULL_OUTPUT_BYTES - written]
+                written += file.write(text)
+                if written >= FULL_OUTPUT_BYTES:
+                    file.write(f"\n[more output not kept: past {FULL_OUTPUT_BYTES >> 20} MiB]\n")
+                self._full[cell.id] = (file, written)
+        except OSError as exc:
+            log.warning("whole output of cell %s not kept: %s", cell.id, exc)
+
+    def _drop_full_outputs(self, sandbox_id: str, cells: list[Cell]) -> None:
+        for cell in cells:
+            if cell.truncated_bytes:
+                with contextlib.suppress(OSError):
+                    (self.folder / sandbox_id / f"{cell.id}.txt").unlink()

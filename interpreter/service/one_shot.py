@@ -35,9 +35,8 @@ from interpreter.service.manager import SandboxManager
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 60.0  # seconds the code or command may run
-LIFETIME_MARGIN = (
-    60  # seconds the sandbox outlives the run's timeout: if the kill fails, the reaper
-)
+# Seconds the sandbox outlives the run's timeout: if the kill fails, the reaper
+LIFETIME_MARGIN = 60
 MAX_FILES = 100  # files written, and files asked for
 MAX_RETURNED_BYTES = 16 << 20  # files returned, together: bigger ones belong to a sandbox's files
 MAX_OUTPUT = 16 << 20  # characters of stdout (and of stderr) kept; the rest is cut off
@@ -231,7 +230,15 @@ async def _use(
                     "files from a sandbox of your own (files.read)"
                 )
             _, chunks = await sandbox_files.read(path)
-            outcome.files[path] = InlineFile.of(b"".join([c async for c in chunks]))
+            read = bytearray()
+            async for chunk in chunks:  # counted as it comes: the size was the sandbox's word
+                read += chunk
+                if returned - info.size + len(read) > MAX_RETURNED_BYTES:
+                    raise InvalidRequestError(
+                        f"read_files: {path!r} grew past {MAX_RETURNED_BYTES >> 20} MiB "
+                        "together while it was read"
+                    )
+            outcome.files[path] = InlineFile.of(bytes(read))
         except FileNotFoundInSandboxError:
             continue
     return outcome

@@ -29,6 +29,30 @@ HOP_HEADERS = frozenset(
 )  # fmt: skip
 
 
+# The front end's own cookies (the notebook view's session and shared views: api/deps.py). A
+# sandbox's server never reads them (a request through a port keeps every other cookie) nor
+# sets them (its Set-Cookie for one of these names is dropped).
+SESSION_COOKIE = "interpreter_session"
+VIEW_COOKIE = "interpreter_view"
+FRONT_END_COOKIES = frozenset({SESSION_COOKIE, VIEW_COOKIE})
+
+
+def _ours(pair: str) -> bool:
+    return pair.split("=", 1)[0].strip() in FRONT_END_COOKIES
+
+
+def request_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A client's headers for a sandbox's server: without the front end's own cookies."""
+    kept = []
+    for name, value in headers:
+        if name.lower() == "cookie":
+            value = "; ".join(p.strip() for p in value.split(";") if p.strip() and not _ours(p))
+            if not value:
+                continue
+        kept.append((name, value))
+    return kept
+
+
 def checked_port(port: int) -> int:
     if not 1 <= port <= 65535:
         raise InvalidRequestError(f"port {port} is not within 1-65535")
@@ -147,8 +171,10 @@ class HttpExchange:
 
 
 def response_headers(response: h11.Response) -> list[tuple[str, str]]:
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers]
     return [
-        (k.decode("latin-1"), v.decode("latin-1"))
-        for k, v in response.headers
-        if k.decode("latin-1").lower() not in HOP_HEADERS
+        (name, value)
+        for name, value in headers
+        if name.lower() not in HOP_HEADERS
+        and not (name.lower() == "set-cookie" and _ours(value.split(";", 1)[0]))
     ]

@@ -113,29 +113,31 @@ class VolumeFiles:
             raise InvalidRequestError(f"depth must be 1 to {MAX_DEPTH}, got {depth}")
         parts = parts_of(path)
         entries: list[VolumeEntry] = []
-        todo = [(self._open_dirs(parts), parts, 1)]
-        try:
-            while todo:
-                fd, where, level = todo.pop()
-                try:
-                    names = sorted(_names(fd))
-                    for name in names:
-                        if len(entries) >= MAX_ENTRIES:
-                            raise InvalidRequestError(
-                                f"more than {MAX_ENTRIES} entries: list a folder further down "
-                                "or with less depth"
-                            )
-                        entry = _named_entry(fd, name, _path([*where, name]))
-                        entries.append(entry)
-                        if entry.type == "directory" and level < depth:
-                            with contextlib.suppress(OSError):  # gone or swapped meanwhile
-                                child = os.open(name, DIR_FLAGS, dir_fd=fd)
-                                todo.append((child, [*where, name], level + 1))
-                finally:
-                    os.close(fd)
-        finally:
-            for fd, _, _ in todo:
+
+        def walk(fd: int, where: list[str], level: int) -> None:
+            # Depth first: descriptors are held along one path only (at most MAX_DEPTH), however
+            # many folders a sandbox made.
+            try:
+                for name in sorted(_names(fd)):
+                    if len(entries) >= MAX_ENTRIES:
+                        raise InvalidRequestError(
+                            f"more than {MAX_ENTRIES} entries: list a folder further down "
+                            "or with less depth"
+                        )
+                    entry = _named_entry(fd, name, _path([*where, name]))
+                    entries.append(entry)
+                    if entry.type == "directory" and level < depth:
+                        try:
+                            child = os.open(name, DIR_FLAGS, dir_fd=fd)
+                        except OSError as exc:
+                            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                                raise
+                            continue  # gone or swapped for a link meanwhile
+                        walk(child, [*where, name], level + 1)
+            finally:
                 os.close(fd)
+
+        walk(self._open_dirs(parts), parts, 1)
         return entries
 
     def read(self, path: str) -> tuple[int, Generator[bytes, None, None]]:

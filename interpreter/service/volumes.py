@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import collections
+import contextlib
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 from interpreter.core.config import Settings
 from interpreter.core.errors import ConflictError, InvalidRequestError, VolumeNotFoundError
@@ -31,6 +33,7 @@ from interpreter.service.volume_files import VolumeEntry, VolumeFiles
 log = logging.getLogger(__name__)
 
 NAME = re.compile(r"^[a-z0-9._-]{1,63}$")
+VOLUME_ID = re.compile(r"^vol-[0-9a-f]{16}$")
 MAX_MOUNTS = 16
 MIN_SIZE_MB, MAX_SIZE_MB = 16, 1 << 20
 # One name of a mount path; no ':' (nsjail's src:dst) or ']' (CRIU's mnt[path]).
@@ -43,6 +46,7 @@ class Volumes:
     def __init__(self, settings: Settings, store: Store, runtime: Runtime) -> None:
         self.settings, self.store, self.runtime = settings, store, runtime
         self._lock = asyncio.Lock()  # creates and destroys, one at a time
+        self._held: collections.Counter[str] = collections.Counter()  # by creates under way
 
     def get(self, ref: str) -> VolumeRecord:
         volume = self.store.get_volume(ref)
@@ -58,6 +62,8 @@ class Volumes:
             raise InvalidRequestError(
                 f"volume name {name!r} must be 1-63 characters of a-z, 0-9, '-', '_', '.'"
             )
+        if VOLUME_ID.match(name):  # a lookup takes an id or a name: one may not pass for the other
+            raise InvalidRequestError(f"volume name {name!r} has the form of a volume id")
         size = size_mb or self.settings.default_volume_mb
         if not MIN_SIZE_MB <= size <= MAX_SIZE_MB:
             raise InvalidRequestError(f"size_mb must be {MIN_SIZE_MB} to {MAX_SIZE_MB}")
@@ -78,6 +84,7 @@ class Volumes:
         async with self._lock:
             volume = self.get(ref)
             users = [s.id for s in self.store.list_sandboxes() if volume.id in _ids(s)]
+            users += ["a sandbox starting"] * min(1, self._held[volume.id])
             if users:
                 raise ConflictError(
                     f"volume {volume.name!r} is mounted by sandboxes ({', '.join(users[:10])}): "
@@ -90,6 +97,16 @@ class Volumes:
     async def usage(self, ref: str) -> tuple[int, int]:
         """Bytes used and the size."""
         return await asyncio.to_thread(self.runtime.volume_usage, self.get(ref).id)
+
+    @contextlib.contextmanager
+    def held(self, volume_ids: Iterable[str]) -> Iterator[None]:
+        """While a create that mounts them runs: they are in use (delete says so)."""
+        ids = list(volume_ids)
+        self._held.update(ids)
+        try:
+            yield
+        finally:
+            self._held.subtract(ids)
 
     def resolve_mounts(self, asked: dict[str, str]) -> dict[str, str]:
         """A create's ``volume_mounts`` (path → volume name or id), checked: path → id."""

@@ -145,6 +145,10 @@ class SandboxView {
     const old = this.cells.get(cell.id);
     this.cells.set(cell.id, entry);
     for (const output of cell.outputs) this.addOutput(entry, output);
+    if (cell.truncated_bytes && cell.ended_at) {
+      node.append(el("p", { class: "muted full" }, el("a", { href: `/v1/sandboxes/${this.id}/cells/${cell.id}/output`, download: `${cell.id}-output.txt` },
+        `Download the whole output (${bytes(cell.truncated_bytes)} more)`)));
+    }
     if (old) old.node.replaceWith(node);
     else this.cellList.append(node);
   }
@@ -174,8 +178,11 @@ class SandboxView {
       if (data[kind]) return el("img", { src: `data:${kind};base64,${data[kind].replace(/\s/g, "")}`, alt: data["text/plain"] || "image" });
     }
     if (data["image/svg+xml"]) {
-      const url = URL.createObjectURL(new Blob([data["image/svg+xml"]], { type: "image/svg+xml" }));
-      return el("img", { src: url, alt: "svg" });  // an <img>: an SVG's scripts do not run
+      // An <img> of a data: URL: an SVG's scripts do not run, and nothing is left to revoke.
+      const utf8 = new TextEncoder().encode(data["image/svg+xml"]);
+      let binary = "";
+      for (let i = 0; i < utf8.length; i += 0x8000) binary += String.fromCharCode(...utf8.subarray(i, i + 0x8000));
+      return el("img", { src: `data:image/svg+xml;base64,${btoa(binary)}`, alt: "svg" });
     }
     if (data["text/html"]) {
       const src = `/v1/sandboxes/${this.id}/cells/${cell.id}/outputs/${index}/html`;

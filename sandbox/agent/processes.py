@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import pty
+import shutil
 import signal
 import struct
 import termios
@@ -21,7 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from oom import COMMANDS, child_setup
+from oom import COMMANDS, scored
 
 from agent.files import USERS, FileError
 
@@ -151,6 +152,9 @@ class Processes:
             stdio = {"stdin": stdin, "stdout": asyncio.subprocess.PIPE,
                      "stderr": asyncio.subprocess.PIPE}  # fmt: skip
         if args is not None:  # an executable and its arguments, no shell in between
+            # Found first: the OOM shim below would otherwise turn "no such file" into exit 127.
+            if shutil.which(cmd, path=env.get("PATH")) is None:
+                raise FileError(400, "InvalidRequestError", f"cannot start {cmd!r}: not found")
             argv = [cmd, *args]
         elif size and cmd == "bash":
             argv = ["/bin/bash", "-l", "-i"]
@@ -160,10 +164,13 @@ class Processes:
             # setsid -c: a new session whose controlling terminal is the pty (job control).
             # Not already a group leader, so setsid does not fork: the pid stays the group id.
             argv = ["/usr/bin/setsid", "-c", *argv]
+        user_ids: dict[str, Any] = (
+            {} if uid == 0 else {"user": uid, "group": uid, "extra_groups": []}
+        )
         try:
             proc = await asyncio.create_subprocess_exec(
-                *argv, cwd=cwd, env=env, start_new_session=not size,
-                preexec_fn=child_setup(COMMANDS, uid, uid), **stdio,
+                *scored(argv, COMMANDS), cwd=cwd, env=env, start_new_session=not size,
+                **(stdio | user_ids),
             )  # fmt: skip
         except OSError as exc:
             if pty_fd is not None:

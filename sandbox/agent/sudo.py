@@ -24,7 +24,7 @@ import subprocess
 import threading
 from typing import Any
 
-from oom import COMMANDS, child_setup
+from oom import COMMANDS, scored
 
 RUN = os.environ.get("INTERPRETER_RUN_DIR", "/run/sandbox")
 SOCKET = os.path.join(RUN, "sudo.sock")
@@ -88,9 +88,9 @@ def _run(connection: socket.socket, request: dict[str, Any], fds: list[int], cal
     groups = os.getgrouplist(target.pw_name, target.pw_gid)
     try:
         process = subprocess.Popen(
-            argv, stdin=fds[0], stdout=fds[1], stderr=fds[2], env=env, cwd=cwd,
+            scored(argv, COMMANDS), stdin=fds[0], stdout=fds[1], stderr=fds[2], env=env,
+            cwd=cwd, user=target.pw_uid, group=target.pw_gid, extra_groups=groups,
             start_new_session=True,
-            preexec_fn=child_setup(COMMANDS, target.pw_uid, target.pw_gid, groups),
         )  # fmt: skip
     except OSError as exc:
         _answer(connection, {"error": f"sudo: {argv[0]}: {exc.strerror}", "status": 1})

@@ -15,6 +15,9 @@ RULES = [
      '"""Files: files inside a sandbox. GENERATED from _files_async.py: do not edit."""'),
     (r'"""AsyncCommands and AsyncPty: processes inside a sandbox, the asyncio twins."""',
      '"""Commands and Pty. GENERATED from _commands_async.py: do not edit."""'),
+    (r'"""AsyncAgentRuntimeClient: agents invoked in sessions, the asyncio twin\.',
+     '"""AgentRuntimeClient: agents in sessions. GENERATED from _agents_async.py: do not edit.'),
+    (r"\bAsyncAgentRuntimeClient\b", "AgentRuntimeClient"),
     (r"\bAsyncCommandHandle\b", "CommandHandle"),
     (r"\bAsyncCommands\b", "Commands"),
     (r"\bAsyncPty\b", "Pty"),
@@ -50,6 +53,7 @@ TWINS = {
     "_async.py": "_sync.py",
     "_files_async.py": "_files_sync.py",
     "_commands_async.py": "_commands_sync.py",
+    "_agents_async.py": "_agents_sync.py",
 }
 
 

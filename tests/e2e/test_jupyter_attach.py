@@ -67,6 +67,15 @@ def test_a_jupyter_client_sees_the_sdks_variables_and_its_cell_is_in_the_view(
         {"output_type": "stream", "name": "stdout", "text": "the SDK\n"}
     ]
 
+    with jupyter(server, sandbox.sandbox_id) as client:
+        # The context's kernel is the service's: removed through the API only; a restart is
+        # the service's (the context set up again), and answers the kernel as Jupyter does.
+        assert client.delete(f"/api/kernels/{kernel_id}").status_code == 409
+        restarted = client.post(f"/api/kernels/{kernel_id}/restart")
+        assert restarted.status_code == 200 and restarted.json()["id"] == kernel_id
+    assert sandbox.run_code("'shared' in globals()").text == "False"
+    assert sandbox.run_code("import os; os.getcwd()").text == "/home/user"
+
 
 def test_the_token_is_required_and_only_the_gateway_protocol_is_passed(
     server: Server, sandbox: Sandbox

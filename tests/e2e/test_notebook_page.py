@@ -121,6 +121,14 @@ def test_the_session_cookie_alone_changes_nothing(server: Server, sandbox: Sandb
         assert client.post(path, json={"timeout": 300}).status_code == 401
         answer = client.post(path, json={"timeout": 300}, headers={"X-Interpreter-UI": "1"})
         assert answer.status_code == 200, answer.text
+        # Only what the page calls: a sandbox's port would run its page on this origin.
+        ports = f"/v1/sandboxes/{sandbox.sandbox_id}/ports/8000/"
+        assert client.get(ports).status_code == 401
+        assert client.get("/v1/snapshots").status_code == 401
+        cookie = client.cookies["interpreter_session"]
+        expires, nonce, mac = cookie.split(".")
+        client.cookies.set("interpreter_session", f"{int(expires) + 1}.{nonce}.{mac}")
+        assert client.get(f"/v1/sandboxes/{sandbox.sandbox_id}").status_code == 401
         client.cookies.set("interpreter_session", "0" * 64)
         assert client.get(f"/v1/sandboxes/{sandbox.sandbox_id}").status_code == 401
 

@@ -135,6 +135,13 @@ def test_cells_survive_a_restart_of_the_front_end_and_go_with_the_sandbox(
             assert big["truncated_bytes"] > 2 << 20
             assert "output truncated" in big["outputs"][-1]["text"]
             assert len(json.dumps(big)) < 2 << 20
+            whole = client.get(f"/sandboxes/{sandbox.sandbox_id}/cells/{big['id']}/output")
+            assert whole.status_code == 200 and whole.text == "x" * (3 << 20) + "\n"
+            first = cells[0]["id"]  # not truncated: nothing more to download
+            assert (
+                client.get(f"/sandboxes/{sandbox.sandbox_id}/cells/{first}/output").status_code
+                == 404
+            )
             sandbox.kill()
             assert client.get(f"/sandboxes/{sandbox.sandbox_id}/cells").status_code == 404
         assert not (home / "notebooks" / f"{sandbox.sandbox_id}.jsonl").exists()

@@ -30,12 +30,20 @@ class Echo(web.RequestHandler):
     def post(self):
         self.write(self.request.body)
 
+class Cookies(web.RequestHandler):
+    def get(self):
+        self.add_header("Set-Cookie", "interpreter_session=planted; Path=/")
+        self.add_header("Set-Cookie", "app=1; Path=/")
+        self.add_header("Set-Cookie", "theme=dark; Path=/")
+        self.write(self.request.headers.get("Cookie", ""))
+
 class Socket(websocket.WebSocketHandler):
     def on_message(self, message):
         self.write_message(message, binary=isinstance(message, bytes))
 
 async def main():
-    web.Application([(r"/page/(\\w+)", Page), (r"/echo", Echo), (r"/ws", Socket)]).listen(
+    web.Application([(r"/page/(\\w+)", Page), (r"/echo", Echo), (r"/cookies", Cookies),
+                     (r"/ws", Socket)]).listen(
         {PORT}, "127.0.0.1", max_body_size=64 << 20)
     await asyncio.Event().wait()
 
@@ -140,3 +148,18 @@ def test_a_sandbox_that_is_not_public_wants_its_traffic_token(server: Server) ->
         assert wrong.status_code == 403
     finally:
         sandbox.kill()
+
+
+def test_the_front_ends_cookies_never_reach_a_sandbox_nor_come_from_one(
+    server: Server, web_sandbox: Sandbox
+) -> None:
+    # The notebook view's session cookie is the API's: a sandbox's server that could read it
+    # (or plant one) would act as the signed-in user.
+    with server.client() as http:
+        answer = http.get(
+            f"/v1/sandboxes/{web_sandbox.sandbox_id}/ports/{PORT}/cookies",
+            headers={"Cookie": "interpreter_session=secret; app=1; interpreter_view=v"},
+        )
+    assert answer.status_code == 200
+    assert answer.text == "app=1"
+    assert answer.headers.get_list("set-cookie") == ["app=1; Path=/", "theme=dark; Path=/"]

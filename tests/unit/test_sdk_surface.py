@@ -34,6 +34,7 @@ from interpreter_sdk import (
 )
 
 TWINS = [
+    (interpreter_sdk.AgentRuntimeClient, interpreter_sdk.AsyncAgentRuntimeClient),
     (Sandbox, AsyncSandbox),
     (Files, AsyncFiles),
     (Commands, AsyncCommands),
@@ -118,6 +119,8 @@ RENAMED = {"__str__": "toString"}  # the text of an OutputMessage
 PYTHON_ONLY_EXPORTS = {
     # The JS SDK is async only: its Sandbox, Files, ... are the twins of both of these.
     *(n for n in interpreter_sdk.__all__ if n.startswith("Async")),
+    # An agent's server, run inside its sandbox by the template's Python (standard library only).
+    "agent_runtime",
 }
 # The public modules, namespace exports in JS.
 NAMESPACES = {"tools": tools}
@@ -135,11 +138,13 @@ JS_ONLY_EXPORTS = {
     "Upload": "what files.write takes (Python: Upload in _base)",
     "User": "'user' | 'root' (Python: the User Literal in _files_async)",
     "WriteEntry": "writeFiles takes {path, data} objects (Python: (path, data) tuples)",
+    "AgentInvocation": "what invokeAgentRuntime returns (Python: a dict of AgentCore's keys)",
     # ...Opts: the types of the options objects, Python's keyword arguments.
 }
 PYTHON_ONLY_MEMBERS = {
     ("BuildInfo", "of"): "constructors from the wire; JS parses in private functions",
     ("TemplateInfo", "of"): "the same",
+    ("AgentInfo", "of"): "the same",
 }
 JS_ONLY_MEMBERS = {
     ("Sandbox", "getMetrics"): "GET /v1/sandboxes/{id}/metrics: not in the Python SDK yet",
@@ -153,7 +158,7 @@ RENAMED_PARAMETERS = {
     ("tools.checkArguments", "arguments"): "args",  # `arguments` cannot name a JS parameter
 }
 # Classes whose constructor is public API (the others are made by the SDK: Sandbox.create...).
-CONSTRUCTED = {"Templates", "tools.ToolOutput"}
+CONSTRUCTED = {"AgentRuntimeClient", "Templates", "tools.ToolOutput"}
 
 
 def _camel(name: str) -> str:

@@ -18,6 +18,7 @@ from interpreter.service.webhooks import TEAM_ID, e2b_event
 router = control_router()
 Manager = Annotated[SandboxManager, Depends(manager)]
 MAX_PAGE = 100
+MAX_OFFSET = 2**62  # SQLite integers are 64-bit: a larger offset is a 400, not a 500
 
 
 class NewWebhook(BaseModel):
@@ -27,7 +28,8 @@ class NewWebhook(BaseModel):
     url: str
     enabled: bool = True
     events: list[str] | None = None
-    signature_secret: str | None = Field(None, alias="signatureSecret")
+    # Required: E2B's answer never shows a secret, so one made here would be known to no one.
+    signature_secret: str = Field(..., min_length=1, alias="signatureSecret")
 
 
 class WebhookUpdate(BaseModel):
@@ -68,7 +70,7 @@ def _events(
 async def sandbox_events(
     sandbox_id: str,
     sandboxes: Manager,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
     order_asc: Annotated[bool, Query(alias="orderAsc")] = False,
     types: Annotated[list[str] | None, Query()] = None,
@@ -79,7 +81,7 @@ async def sandbox_events(
 @router.get("/events/sandboxes", summary="E2B: every sandbox's lifecycle events")
 async def all_events(
     sandboxes: Manager,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
     order_asc: Annotated[bool, Query(alias="orderAsc")] = False,
     types: Annotated[list[str] | None, Query()] = None,

@@ -3,26 +3,26 @@ notebook view follows ``/notebook/events``), exported as .ipynb, and .ipynb file
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 
 from interpreter.api.deps import manager
 from interpreter.api.errors import answers
-from interpreter.core.errors import InvalidRequestError, NotFoundError
-from interpreter.core.events import CellError
+from interpreter.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from interpreter.service.manager import SandboxManager
 from interpreter.service.notebook import Cell
-from interpreter.service.notebook_format import code_cells, to_ipynb
+from interpreter.service.notebook_format import run_notebook, to_ipynb
 from interpreter.service.signing import Grant, expiry
 
 router = APIRouter(
     prefix="/sandboxes/{sandbox_id}",
     tags=["notebook"],
-    responses=answers(NotFoundError, InvalidRequestError),
+    responses=answers(NotFoundError, InvalidRequestError, ConflictError),
 )
 Manager = Annotated[SandboxManager, Depends(manager)]
 IPYNB = "application/x-ipynb+json"
@@ -46,7 +46,7 @@ async def export_notebook(
     sandboxes.get(sandbox_id)
     cells = sandboxes.notebooks.cells(sandbox_id, context)
     language = cells[0].language if cells else "python"
-    notebook = to_ipynb(cells, language)
+    notebook = await asyncio.to_thread(to_ipynb, cells, language)  # seconds for a big one
     name = f"{sandbox_id}{'-' + context if context else ''}.ipynb"
     return Response(
         json.dumps(notebook, indent=1) + "\n",
@@ -74,8 +74,10 @@ async def follow_notebook(sandbox_id: str, sandboxes: Manager) -> StreamingRespo
     `output`, `end` (it finished), `keepalive`, and `gone` (the sandbox was killed)."""
     sandboxes.get(sandbox_id)
 
+    messages = sandboxes.notebooks.follow(sandbox_id)  # 409 here, before the stream
+
     async def events() -> AsyncIterator[bytes]:
-        async for message in sandboxes.notebooks.follow(sandbox_id):
+        async for message in messages:
             yield f"event: {message['type']}\ndata: {json.dumps(message)}\n\n".encode()
 
     return StreamingResponse(
@@ -103,6 +105,18 @@ FRAME_STYLE = (  # as Jupyter shows a DataFrame; the result's own styles come af
     "padding:3px 10px;text-align:right}thead th{border-bottom:1px solid #8c959f}"
     "tbody tr:nth-child(odd){background:#f6f8fa}</style>"
 )
+
+
+@router.get("/cells/{cell_id}/output", response_class=FileResponse)
+async def full_output(sandbox_id: str, cell_id: str, sandboxes: Manager) -> Response:
+    """A truncated cell's whole output as text (up to 64 MiB), to download."""
+    sandboxes.get(sandbox_id)
+    path = sandboxes.notebooks.full_output(sandbox_id, cell_id)
+    if path is None:
+        raise NotFoundError(f"cell {cell_id!r} has no truncated output to download")
+    return FileResponse(
+        path, media_type="text/plain; charset=utf-8", filename=f"{cell_id}-output.txt"
+    )
 
 
 @router.get("/cells/{cell_id}/outputs/{index}/html", response_class=HTMLResponse)
@@ -134,16 +148,6 @@ async def import_notebook(
 ) -> Response:
     """Run an .ipynb's code cells in order (by default stopping at the first that raises, as
     nbclient does); answers the notebook of the cells run, with their outputs."""
-    language, sources = code_cells(await request.body())
-    context = await sandboxes.prepare_run(sandbox_id, None if context_id else language, context_id)
-    ran: list[Cell] = []
-    for source in sources:
-        raised = False
-        async for event in sandboxes.run(context, source):
-            raised = raised or isinstance(event, CellError)
-        cells = sandboxes.notebooks.cells(sandbox_id, context.id)
-        ran.extend(c for c in cells[-1:] if c.code == source)
-        if raised and not allow_errors:
-            break
-    notebook = to_ipynb(ran, context.language)
+    body = await request.body()
+    notebook = await run_notebook(sandboxes, sandbox_id, body, context_id, allow_errors)
     return Response(json.dumps(notebook, indent=1) + "\n", media_type=IPYNB)

@@ -136,6 +136,11 @@ export const SERVER_TYPES: Readonly<Record<string, ErrorClass>> = Object.freeze(
   KernelGoneError: ServerError,
   KernelDiedError,
   InterpreterError: ServerError,
+  AgentNotFoundError: NotFoundError,
+  AgentSessionNotFoundError: NotFoundError,
+  PayloadTooLargeError: InvalidRequestError,
+  AgentEntrypointError: ServerError,
+  AgentTimeoutError: ExecutionTimeoutError,
 })
 
 function serverType(kind: string): ErrorClass | undefined {

@@ -33,6 +33,8 @@ export type { ListFilesOpts, SignedUrlOpts, User, UserOpts, WatchOpts, WriteEntr
 export { CommandHandle, Commands, Pty } from './commands.js'
 export type { BackgroundOpts, OnData, OutputOpts, PtyOpts, RunOpts, StartOpts } from './commands.js'
 export { Templates } from './templates.js'
+export { AgentRuntimeClient } from './agents.js'
+export type { AgentInfo, AgentInvocation, InvokeAgentOpts, RegisterAgentOpts } from './agents.js'
 export type { BuildInfo, BuildLogEntry, BuildOpts, FollowOpts, TagOpts, TemplateInfo } from './templates.js'
 export { Execution, OutputMessage, Result } from './models.js'
 export type {

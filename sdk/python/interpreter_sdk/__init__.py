@@ -5,9 +5,13 @@ with Sandbox.create() as sbx:
     print(sbx.run_code("1 + 1").text)
 """
 
-# ``tools`` (run_code for LLM tool calls) is a public module: imported so that it is always an
-# attribute of the package, and listed in __all__.
-from interpreter_sdk import tools
+# ``tools`` (run_code for LLM tool calls) and ``agent_runtime`` (an agent's server, run inside its
+# sandbox: standard library only) are public modules: imported so that they are always
+# attributes of the package, and listed in __all__.
+from interpreter_sdk import agent_runtime, tools
+from interpreter_sdk._agent_models import AgentInfo
+from interpreter_sdk._agents_async import AsyncAgentRuntimeClient
+from interpreter_sdk._agents_sync import AgentRuntimeClient
 from interpreter_sdk._async import AsyncSandbox
 from interpreter_sdk._commands_async import AsyncCommandHandle, AsyncCommands, AsyncPty
 from interpreter_sdk._commands_sync import CommandHandle, Commands, Pty
@@ -51,6 +55,9 @@ from interpreter_sdk._sync import Sandbox
 from interpreter_sdk._templates import BuildInfo, BuildLogEntry, TemplateInfo, Templates
 
 __all__ = [
+    "AgentInfo",
+    "AgentRuntimeClient",
+    "AsyncAgentRuntimeClient",
     "AsyncCommandHandle",
     "AsyncCommands",
     "AsyncFiles",
@@ -97,5 +104,6 @@ __all__ = [
     "ToolCallError",
     "VolumeInfo",
     "WatchHandle",
+    "agent_runtime",
     "tools",
 ]

@@ -136,6 +136,11 @@ SERVER_TYPES: dict[str, type[SandboxError]] = {
     "KernelGoneError": ServerError,
     "KernelDiedError": KernelDiedError,
     "InterpreterError": ServerError,
+    "AgentNotFoundError": NotFoundError,
+    "AgentSessionNotFoundError": NotFoundError,
+    "PayloadTooLargeError": InvalidRequestError,
+    "AgentEntrypointError": ServerError,
+    "AgentTimeoutError": ExecutionTimeoutError,
 }
 
 
