@@ -98,21 +98,7 @@ class GatewayClient:
 
     async def open_channels(self, kernel_id: str) -> ClientConnection:
         """A kernel's websocket of its own (a Jupyter client's, beside the service's)."""
-        try:
-            with self.socket_path.connect_path() as checked:
-                return await unix_connect(
-                    checked,
-                    f"ws://sandbox/api/kernels/{kernel_id_of(kernel_id)}/channels",
-                    max_size=MAX_MESSAGE_BYTES,
-                    compression=None,
-                    ping_interval=None,
-                    open_timeout=KERNEL_START_TIMEOUT,
-                )
-        except InvalidStatus as exc:
-            failed = KernelGoneError if exc.response.status_code == 404 else KernelError
-            raise failed(f"cannot connect to kernel {kernel_id}: {exc}") from exc
-        except (OSError, WebSocketException, TimeoutError) as exc:
-            raise KernelError(f"cannot connect to kernel {kernel_id}: {exc}") from exc
+        return await connect_channels(self.socket_path, kernel_id_of(kernel_id), max_queue=16)
 
     async def ready(self) -> bool:
         if self._http.is_closed:
@@ -148,6 +134,28 @@ class GatewayClient:
         channel = KernelChannel(self.socket_path, kernel_id_of(kernel_id))
         await channel.open()
         return channel
+
+
+async def connect_channels(
+    socket_path: SandboxSocket, kernel_id: str, max_queue: int
+) -> ClientConnection:
+    """The kernel's websocket, through the checked socket; KernelGoneError if there is none."""
+    try:
+        with socket_path.connect_path() as checked:
+            return await unix_connect(
+                checked,
+                f"ws://sandbox/api/kernels/{kernel_id}/channels",
+                max_size=MAX_MESSAGE_BYTES,
+                max_queue=max_queue,
+                compression=None,
+                ping_interval=None,
+                open_timeout=KERNEL_START_TIMEOUT,
+            )
+    except InvalidStatus as exc:
+        failed = KernelGoneError if exc.response.status_code == 404 else KernelError
+        raise failed(f"cannot connect to kernel {kernel_id}: {exc}") from exc
+    except (OSError, WebSocketException, TimeoutError) as exc:
+        raise KernelError(f"cannot connect to kernel {kernel_id}: {exc}") from exc
 
 
 class ChannelClosed(Exception):
@@ -213,22 +221,7 @@ class KernelChannel:
         return self._reader is not None and not self._reader.done()
 
     async def open(self) -> None:
-        try:
-            with self.socket_path.connect_path() as checked:
-                self._ws = await unix_connect(
-                    checked,
-                    f"ws://sandbox/api/kernels/{self.kernel_id}/channels",
-                    max_size=MAX_MESSAGE_BYTES,
-                    max_queue=MAX_QUEUED_FRAMES,
-                    compression=None,
-                    ping_interval=None,
-                    open_timeout=KERNEL_START_TIMEOUT,
-                )
-        except InvalidStatus as exc:
-            failed = KernelGoneError if exc.response.status_code == 404 else KernelError
-            raise failed(f"cannot connect to kernel {self.kernel_id}: {exc}") from exc
-        except (OSError, WebSocketException, TimeoutError) as exc:
-            raise KernelError(f"cannot connect to kernel {self.kernel_id}: {exc}") from exc
+        self._ws = await connect_channels(self.socket_path, self.kernel_id, MAX_QUEUED_FRAMES)
         self._reader = asyncio.create_task(self._read(self._ws))
 
     async def close(self) -> None:
