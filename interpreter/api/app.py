@@ -147,10 +147,10 @@ def key_check(scope: Scope) -> KeyCheck | None:
         return require_api_key
     if scope["path"] == mcp.PATH:
         return mcp.require_bearer_key
-    if isinstance(scope.get("route"), control.E2BRoute):
-        return control.require_api_key
     if isinstance(scope.get("route"), e2b_volumes.VolumeContentRoute):
         return e2b_volumes.require_volume_token
+    if isinstance(scope.get("route"), control.E2BRoute):
+        return control.require_api_key
     target: routing.Target | None = scope.get("e2b.target")
     if target is not None and target.port == routing.JUPYTER_PORT:
         return jupyter.sandbox_id

@@ -6,22 +6,19 @@ Errors are E2B's ``{code, message}`` body."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict
-from starlette.exceptions import HTTPException
 
 from interpreter.api.deps import manager
 from interpreter.api.e2b import tokens
-from interpreter.api.e2b.control import control_router
-from interpreter.api.e2b.errors import control_answers, control_response
+from interpreter.api.e2b.control import E2BRoute, control_router
+from interpreter.api.e2b.errors import control_answers
 from interpreter.api.e2b.schemas import iso
-from interpreter.core.errors import AuthenticationError, InterpreterError
+from interpreter.core.errors import AuthenticationError
 from interpreter.core.models import VolumeRecord
 from interpreter.service.manager import SandboxManager
 from interpreter.service.volume_files import MAX_DEPTH, VolumeEntry
@@ -70,19 +67,9 @@ async def delete_volume(volume_id: str, sandboxes: Manager) -> Response:
 
 
 # -- the volume content API ----------------------------------------------------------------------
-class VolumeContentRoute(APIRoute):
-    """Errors leave as the control plane's; the key check is the volume's token (``app``)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handle = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handle(request)
-            except (InterpreterError, RequestValidationError, HTTPException) as exc:
-                return control_response(exc)
-
-        return route
+class VolumeContentRoute(E2BRoute):
+    """Errors leave as the control plane's; the key check is the volume's token (``app``:
+    checked before the control plane's routes, of which this is one)."""
 
 
 def require_volume_token(request: Request) -> None:
