@@ -64,6 +64,16 @@ if [ "$(cat sdk/js/dist/.setup-stamp 2>/dev/null)" != "$want" ]; then
     echo "$want" > sdk/js/dist/.setup-stamp
 fi
 
+# 3c. What the notebook view's page bundles (KaTeX for LaTeX results): from npm, pinned by
+# interpreter/ui/package-lock.json, served by the front end itself (no CDN).
+lock=interpreter/ui/package-lock.json
+want=$(sha256sum "$lock" | cut -c1-16)
+if [ "$(cat interpreter/ui/node_modules/.setup-stamp 2>/dev/null)" != "$want" ]; then
+    echo "setup: installing the notebook view's bundle"
+    (cd interpreter/ui && PATH="$PWD/../../.venv/bin:$PATH" npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want" > interpreter/ui/node_modules/.setup-stamp
+fi
+
 # 4. cgroup v1 parents nsjail puts each sandbox's limits under.
 for c in memory pids cpu; do
     [ -d "/sys/fs/cgroup/$c" ] && mkdir -p "/sys/fs/cgroup/$c/NSJAIL"

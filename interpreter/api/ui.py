@@ -23,6 +23,8 @@ from interpreter.service.ports import SESSION_COOKIE, VIEW_COOKIE
 
 ASSETS = Path(__file__).resolve().parents[1] / "ui"
 ASSET_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+KATEX = ASSETS / "node_modules" / "katex" / "dist"
+VENDOR_TYPES = {**ASSET_TYPES, ".woff2": "font/woff2", ".woff": "font/woff", ".ttf": "font/ttf"}
 # The page runs only its own script; results' HTML is shown in sandboxed frames (srcdoc).
 PAGE_POLICY = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
@@ -118,6 +120,17 @@ async def end_session() -> Response:
     response = RedirectResponse("/ui/", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+@router.get("/vendor/katex/{path:path}")
+async def katex_asset(path: str) -> Response:
+    """KaTeX's script, styles and fonts (scripts/setup.sh installs them from npm)."""
+    parts = path.split("/")
+    file = KATEX.joinpath(*parts)
+    kind = VENDOR_TYPES.get(file.suffix)
+    if kind is None or any(p in ("", ".", "..") for p in parts) or not file.is_file():
+        return Response(status_code=404)
+    return FileResponse(file, media_type=kind, headers={"Cache-Control": "max-age=86400"})
 
 
 @router.get("/assets/{name}")

@@ -189,7 +189,7 @@ class SandboxView {
       return el("iframe", { sandbox: "allow-scripts", src, title: "HTML result", loading: "lazy", referrerpolicy: "no-referrer" });
     }
     if (data["text/markdown"]) return markdown(data["text/markdown"]);
-    if (data["text/latex"]) return el("pre", { class: "latex" }, data["text/latex"]);
+    if (data["text/latex"]) return latex(data["text/latex"]);
     if (data["application/json"] !== undefined) return el("pre", { class: "json" }, JSON.stringify(data["application/json"], null, 2));
     return el("pre", { class: "stream" }, data["text/plain"] ?? "");
   }
@@ -293,6 +293,23 @@ function spark(values, top) {
     svg.append(path);
   }
   return svg;
+}
+
+// LaTeX by KaTeX (served by the front end, loaded on the first formula); its source until then,
+// and if KaTeX cannot read it. KaTeX builds its own markup from TeX (no \href: trust is off).
+let katexLoading = null;
+function latex(source) {
+  const node = el("div", { class: "latex" }, source);
+  katexLoading ??= new Promise((resolve, reject) => {
+    document.head.append(el("link", { rel: "stylesheet", href: "/ui/vendor/katex/katex.min.css" }));
+    document.head.append(el("script", { src: "/ui/vendor/katex/katex.min.js", onload: resolve, onerror: reject }));
+  });
+  katexLoading.then(() => {
+    const tex = source.trim().replace(/^\$\$([\s\S]*)\$\$$/, "$1").replace(/^\$([\s\S]*)\$$/, "$1");
+    try { window.katex.render(tex, node, { displayMode: true, throwOnError: false, trust: false }); }
+    catch { node.textContent = source; }
+  }, () => {});
+  return node;
 }
 
 // A small Markdown subset (headings, emphasis, code, lists, links), built as nodes: no HTML

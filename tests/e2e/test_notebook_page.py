@@ -163,3 +163,21 @@ def test_a_shared_link_shows_one_sandbox_read_only(
     assert shared.run_code("1 + 1").text == "2"  # still there
     page.goto(f"{server.url}/ui/share/not-a-token")
     expect(page.locator("body")).to_contain_text("does not open a view")
+
+
+def test_markdown_and_latex_are_rendered_with_what_the_service_bundles(
+    page: Page, server: Server, sandbox: Sandbox
+) -> None:
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    signed_in(page, server, f"/ui/sandboxes/{sandbox.sandbox_id}")
+    sandbox.run_code(
+        "from IPython.display import Latex, Markdown, display\n"
+        "display(Markdown('## Totals\\n- **bold** item'))\n"
+        "display(Latex(r'$$\\frac{a}{b} + \\sqrt{x}$$'))"
+    )
+    cell = page.locator("article.cell")
+    expect(cell.locator(".md h2")).to_have_text("Totals")
+    expect(cell.locator(".md li strong")).to_have_text("bold")
+    expect(cell.locator(".latex .katex .mfrac")).to_have_count(1)  # typeset, not source
+    assert all(url.startswith(server.url) for url in fetched), fetched  # no CDN
