@@ -57,45 +57,47 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             page = browser.new_page(bypass_csp=True)  # for wait_for_function's eval
             sandbox = Sandbox.create(api_url=server.url, api_key=key)
-            page.goto(f"{server.url}/ui/sandboxes/{sandbox.sandbox_id}?key={key}")
-            page.wait_for_selector("#code")
-            page.evaluate(STAMP_LINES)
-            sdk_seen: list[float] = []
-            code = (
-                "import time\n"
-                f"for _ in range({args.outputs}):\n"
-                "    print(f't={time.time():.6f}', flush=True); time.sleep(0.05)"
-            )
-
-            def stamp(line: object) -> None:
-                text = str(getattr(line, "line", line)).strip()
-                if text.startswith("t="):
-                    sdk_seen.append(time.time() - float(text[2:]))
-
-            runner = threading.Thread(target=lambda: sandbox.run_code(code, on_stdout=stamp))
-            runner.start()
-            runner.join()
-            page.wait_for_function(f"window.__seen.length >= {args.outputs}", timeout=60_000)
-            seen = page.evaluate("window.__seen")
-            page_seen = [now / 1000 - float(printed) for printed, now in seen]
-
-            for i in range(args.cells):
-                sandbox.run_code(f"print('cell {i}')\n{i} * 2")
-            loads = []
-            for _ in range(5):
-                started = time.perf_counter()
-                page.goto(f"{server.url}/ui/sandboxes/{sandbox.sandbox_id}")
-                page.wait_for_function(
-                    f"document.querySelectorAll('article.cell').length >= {args.cells + 1}"
+            try:
+                page.goto(f"{server.url}/ui/sandboxes/{sandbox.sandbox_id}?key={key}")
+                page.wait_for_selector("#code")
+                page.evaluate(STAMP_LINES)
+                sdk_seen: list[float] = []
+                code = (
+                    "import time\n"
+                    f"for _ in range({args.outputs}):\n"
+                    "    print(f't={time.time():.6f}', flush=True); time.sleep(0.05)"
                 )
-                loads.append(time.perf_counter() - started)
-            fetches = []
-            with httpx.Client(headers={"X-API-Key": key}) as client:
+
+                def stamp(line: object) -> None:
+                    text = str(getattr(line, "line", line)).strip()
+                    if text.startswith("t="):
+                        sdk_seen.append(time.time() - float(text[2:]))
+
+                runner = threading.Thread(target=lambda: sandbox.run_code(code, on_stdout=stamp))
+                runner.start()
+                runner.join()
+                page.wait_for_function(f"window.__seen.length >= {args.outputs}", timeout=60_000)
+                seen = page.evaluate("window.__seen")
+                page_seen = [now / 1000 - float(printed) for printed, now in seen]
+
+                for i in range(args.cells):
+                    sandbox.run_code(f"print('cell {i}')\n{i} * 2")
+                loads = []
                 for _ in range(5):
                     started = time.perf_counter()
-                    client.get(f"{server.url}/v1/sandboxes/{sandbox.sandbox_id}/cells").json()
-                    fetches.append(time.perf_counter() - started)
-            sandbox.kill()
+                    page.goto(f"{server.url}/ui/sandboxes/{sandbox.sandbox_id}")
+                    page.wait_for_function(
+                        f"document.querySelectorAll('article.cell').length >= {args.cells + 1}"
+                    )
+                    loads.append(time.perf_counter() - started)
+                fetches = []
+                with httpx.Client(headers={"X-API-Key": key}) as client:
+                    for _ in range(5):
+                        started = time.perf_counter()
+                        client.get(f"{server.url}/v1/sandboxes/{sandbox.sandbox_id}/cells").json()
+                        fetches.append(time.perf_counter() - started)
+            finally:  # a sandbox outlives its front end: killed whatever happened
+                sandbox.kill()
             browser.close()
     finally:
         stop_server(server)
