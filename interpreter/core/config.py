@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     sandbox_ready_timeout: float = Field(
         60.0, gt=0, description="Seconds to wait for a new sandbox."
     )
+    ksm: bool = Field(
+        False,
+        description="Merge identical memory pages across sandboxes (Linux KSM): less memory per "
+        "sandbox for some CPU; see BENCHMARKS.md (density).",
+    )
     pool_size: int = Field(
         2,
         ge=0,

@@ -184,3 +184,19 @@ def rename_cgroups(folders: list[Path], name: str) -> list[Path]:
         folder.rename(folder.with_name(name))
         renamed.append(folder.with_name(name))
     return renamed
+
+
+PR_SET_MEMORY_MERGE = 67
+KSM = Path("/sys/kernel/mm/ksm")
+
+
+def merge_memory() -> None:
+    """Let KSM merge identical pages of this process and of every process it starts from now
+    on (``prctl(PR_SET_MEMORY_MERGE)``, inherited across fork: nsjail, CRIU's restores, every
+    sandbox's processes), and start KSM. Sandboxes run the same image, kernels and libraries:
+    many of their pages are alike. OSError if this kernel has no KSM."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_MEMORY_MERGE, 1, 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"PR_SET_MEMORY_MERGE: {os.strerror(error)}")
+    (KSM / "run").write_text("1")

@@ -96,6 +96,8 @@ class NsjailRuntime(Runtime):
         os.chown(sandboxes, 0, ID_SHIFT, follow_symlinks=False)
         os.chmod(sandboxes, 0o710, follow_symlinks=False)
         budgets.raise_host_totals()
+        if settings.ksm:
+            linux.merge_memory()
         self.network_failure: str | None = None
         try:
             network.ensure_host()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
@@ -12,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from interpreter.api.deps import manager
 from interpreter.api.errors import SANDBOX_FILES
 from interpreter.api.routes.execute import NDJSONResponse
+from interpreter.core.errors import SandboxGoneError
 from interpreter.core.protocol import EntryInfo
 from interpreter.service.manager import SandboxManager
 from interpreter.service.signing import Grant, expiry
@@ -26,9 +28,15 @@ User = Annotated[Literal["user", "root"], Query(description="Who acts inside the
 async def read_file(sandbox_id: str, path: Path, sandboxes: Manager, user: User = "user") -> Any:
     """Download a file's bytes (streamed)."""
     size, chunks = await (await sandboxes.files(sandbox_id)).read(path, user)
-    return StreamingResponse(
-        chunks, media_type="application/octet-stream", headers={"Content-Length": str(size)}
-    )
+    # The sandbox's bytes, on this origin (the notebook view links them): a download, never a
+    # page a browser would render here.
+    headers = {
+        "Content-Length": str(size),
+        "Content-Disposition": "attachment",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox",
+    }
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)
 
 
 @router.put("")
@@ -103,8 +111,9 @@ async def watch_dir(
     events = await (await sandboxes.files(sandbox_id)).watch(path, recursive, user)
 
     async def lines() -> AsyncIterator[bytes]:
-        async for event in events:
-            yield json.dumps(event.model_dump(mode="json", exclude_none=True)).encode() + b"\n"
+        with contextlib.suppress(SandboxGoneError):  # killed or paused: the watch just ends
+            async for event in events:
+                yield json.dumps(event.model_dump(mode="json", exclude_none=True)).encode() + b"\n"
 
     return NDJSONResponse(lines())
 
