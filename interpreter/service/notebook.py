@@ -204,7 +204,7 @@ class Notebooks:
         )
         cells = self._loaded(context.sandbox_id)
         cells.append(cell)
-        self._publish(context.sandbox_id, {"type": "cell", "cell": cell.model_dump(mode="json")})
+        self._publish_cell(context.sandbox_id, "cell", cell)
         failed = True
         try:
             async for event in events:
@@ -218,7 +218,7 @@ class Notebooks:
             cell.ended_at = datetime.now(UTC)
             errors = any(o["output_type"] == "error" for o in cell.outputs)
             cell.status = "failed" if failed else "error" if errors else "ok"
-            self._publish(context.sandbox_id, {"type": "end", "cell": cell.model_dump(mode="json")})
+            self._publish_cell(context.sandbox_id, "end", cell)
             self._keep(context.sandbox_id, cell)
 
     def _add(self, sandbox_id: str, cell: Cell, event: Event) -> None:
@@ -255,6 +255,11 @@ class Notebooks:
             cell.outputs.append(output)
         cell.output_bytes += size
         self._publish(sandbox_id, {"type": "output", "cell_id": cell.id, "output": output})
+
+    def _publish_cell(self, sandbox_id: str, kind: str, cell: Cell) -> None:
+        # Every run passes here twice: the cell's dump only when someone is watching.
+        if self._subscribers.get(sandbox_id):
+            self._publish(sandbox_id, {"type": kind, "cell": cell.model_dump(mode="json")})
 
     def _publish(self, sandbox_id: str, message: dict[str, Any]) -> None:
         viewers = self._subscribers.get(sandbox_id)

@@ -19,6 +19,11 @@ router = control_router()
 Manager = Annotated[SandboxManager, Depends(manager)]
 MAX_PAGE = 100
 MAX_OFFSET = 2**62  # SQLite integers are 64-bit: a larger offset is a 400, not a 500
+# E2B's paging of events, the same for one sandbox's and for all.
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
+OrderAsc = Annotated[bool, Query(alias="orderAsc")]
+Types = Annotated[list[str] | None, Query()]
 
 
 class NewWebhook(BaseModel):
@@ -70,10 +75,10 @@ def _events(
 async def sandbox_events(
     sandbox_id: str,
     sandboxes: Manager,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
-    order_asc: Annotated[bool, Query(alias="orderAsc")] = False,
-    types: Annotated[list[str] | None, Query()] = None,
+    offset: Offset = 0,
+    limit: Limit = 10,
+    order_asc: OrderAsc = False,
+    types: Types = None,
 ) -> list[dict[str, Any]]:
     return _events(sandboxes, sandbox_id, offset, limit, order_asc, types)
 
@@ -81,10 +86,10 @@ async def sandbox_events(
 @router.get("/events/sandboxes", summary="E2B: every sandbox's lifecycle events")
 async def all_events(
     sandboxes: Manager,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 10,
-    order_asc: Annotated[bool, Query(alias="orderAsc")] = False,
-    types: Annotated[list[str] | None, Query()] = None,
+    offset: Offset = 0,
+    limit: Limit = 10,
+    order_asc: OrderAsc = False,
+    types: Types = None,
 ) -> list[dict[str, Any]]:
     return _events(sandboxes, None, offset, limit, order_asc, types)
 
