@@ -116,6 +116,9 @@ def start_server(home: Path, api_key: str, port: int | None = None, **env: str) 
         # One warm sandbox: sandboxes come from the pool as in production, and its refills
         # (a core for seconds each) stay affordable on a 2-core CI box.
         "INTERPRETER_POOL_SIZE": os.environ.get("INTERPRETER_POOL_SIZE", "1"),
+        # Pauses written to disk before they return, as most pause tests check; pauses kept in
+        # memory (the default) have tests/e2e/test_resident_pause.py.
+        "INTERPRETER_PAUSE_RESIDENT_SECONDS": "0",
         **env,
     }
     with open(log, "ab") as out:

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     )
     default_timeout: int = Field(300, ge=1, description="Sandbox lifetime in seconds if not given.")
     max_timeout: int = Field(24 * 3600, ge=1, description="Largest sandbox lifetime in seconds.")
+    pause_resident_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="A pause with memory freezes the sandbox in place and returns; it is "
+        "written to disk (CRIU) this many seconds later, or at once when the host's available "
+        "memory is below 10%: a resume before then thaws it in milliseconds. 0: every pause "
+        "writes to disk before it returns.",
+    )
     default_cpu: float = Field(1.0, gt=0, description="CPU cores of a sandbox if not given.")
     default_memory_mb: int = Field(1024, ge=128, description="Memory limit (MiB) if not given.")
     default_disk_mb: int = Field(

@@ -226,7 +226,23 @@ class Runtime(ABC):
     def pause(self, process: SandboxProcess, memory: bool) -> None:
         """End the sandbox's processes, keeping its files (its folder, upper layer); with
         ``memory``, checkpoint them first so that ``restore`` brings them back. If the
-        checkpoint fails the sandbox keeps running and the error is raised."""
+        checkpoint fails the sandbox keeps running (or frozen, if it was) and the error is
+        raised."""
+
+    @abstractmethod
+    def freeze(self, process: SandboxProcess) -> bool:
+        """Stop the sandbox's processes where they are, in memory (a pause without a
+        checkpoint: ``thaw`` continues them at once, ``pause`` checkpoints them as they are).
+        The host's connections to it must be closed first. False if it could not be frozen
+        (it runs on)."""
+
+    @abstractmethod
+    def thaw(self, process: SandboxProcess) -> None:
+        """Let a frozen sandbox's processes run on."""
+
+    @abstractmethod
+    def frozen(self, process: SandboxProcess) -> bool:
+        """Whether the sandbox's processes are frozen (cheap: a file read)."""
 
     @abstractmethod
     def restore(self, sandbox_id: str, limits: Limits) -> SandboxProcess:

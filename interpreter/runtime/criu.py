@@ -80,6 +80,7 @@ def dump(
     timeout: float = 300.0,
     action_script: Path | None = None,
     external_mounts: Sequence[tuple[str, str]] = (),
+    freeze_cgroup: Path | None = None,
 ) -> Dumped:
     """Checkpoint the tree whose root is ``jail_pid`` (host PID of the jail's PID 1) into the
     empty or missing folder ``images``; its log is ``dump.log`` in ``work_dir`` (default: the
@@ -88,7 +89,8 @@ def dump(
     images.mkdir(parents=True, exist_ok=True)
     work = work_dir or images
     _ensure_kdat_dir()
-    _await_host_sockets_closed(jail_pid)
+    if freeze_cgroup is None:  # a frozen tree's were closed before it was frozen
+        await_host_sockets_closed(jail_pid)
     argv = [
         str(criu), "dump",
         "--tree", str(jail_pid),
@@ -107,6 +109,10 @@ def dump(
         argv += ["--external", f"mnt[{inside}]:{key}"]
     if leave_running:
         argv.append("--leave-running")
+    if freeze_cgroup is not None:
+        # The tree's freezer cgroup, frozen already: CRIU seizes its tasks as they are, and
+        # leaves it frozen again when done (with leave_running; else the tasks are killed).
+        argv += ["--freeze-cgroup", str(freeze_cgroup)]
     if action_script is not None:  # run at each stage; "post-dump": the tree is still frozen
         argv += ["--action-script", str(action_script)]
     started = time.monotonic()
@@ -261,7 +267,7 @@ def version(criu: Path) -> str:
     return out.strip()
 
 
-def _await_host_sockets_closed(jail_pid: int, timeout: float = 3.0) -> None:
+def await_host_sockets_closed(jail_pid: int, timeout: float = 3.0) -> None:
     """Wait until no process of the tree holds a unix socket of the host's network namespace.
 
     A connection from the host (kernel websocket, agent HTTP) is accepted inside the sandbox as a

@@ -12,8 +12,11 @@ from pathlib import Path
 _libc = ctypes.CDLL(None, use_errno=True)
 MNT_DETACH = 2
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-CGROUP_CONTROLLERS = ("memory", "pids", "cpu")
+# nsjail makes the first three for a jail; the freezer one is ours (made when a sandbox is first
+# frozen, or for a restore: see freeze_tree), named the same way.
+CGROUP_CONTROLLERS = ("memory", "pids", "cpu", "freezer")
 NSJAIL_CGROUP_PARENT = "NSJAIL"  # nsjail's default parent; it makes NSJAIL.<pid> below it
+FREEZE_SECONDS = 2.0  # a cgroup v1 freeze that takes longer is given up (thawed)
 SWAP_ACCOUNTING = (CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes").exists()
 
 
@@ -76,7 +79,10 @@ def sandbox_cgroups(jail_pid: int) -> list[Path]:
 
 
 def kill_cgroup(folder: Path, timeout: float = 5.0) -> None:
-    """SIGKILL every process in a cgroup until it is empty, then remove it."""
+    """SIGKILL every process in a cgroup until it is empty, then remove it. Frozen ones (in
+    the freezer cgroup of the same name) are thawed once signalled: a frozen process dies only
+    when it runs again."""
+    freezer = CGROUP_ROOT / "freezer" / Path(*folder.relative_to(CGROUP_ROOT).parts[1:])
     deadline = time.monotonic() + timeout
     while folder.exists():
         try:
@@ -88,6 +94,8 @@ def kill_cgroup(folder: Path, timeout: float = 5.0) -> None:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if pids and is_frozen(freezer):
+            thaw(freezer)
         if not pids:
             try:
                 folder.rmdir()
@@ -100,6 +108,55 @@ def kill_cgroup(folder: Path, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"cgroup {folder} did not empty")
         time.sleep(0.02)
+
+
+def freeze_tree(memory: Path, freezer: Path, timeout: float = FREEZE_SECONDS) -> bool:
+    """Stop every process of a sandbox where it is with the cgroup v1 freezer (no signal, no
+    ptrace: nothing inside can tell or resist). Its processes, all in ``memory``, are moved into
+    ``freezer`` first (made if missing); a child of a moved one is born there, so one more pass
+    after the last move finds none left. False, thawed again, if the freeze does not complete
+    in time (cgroup v1's freezer can stall on a task in an uninterruptible wait)."""
+    freezer.mkdir(exist_ok=True)
+    while True:
+        inside = set(_ids(freezer / "tasks"))
+        missing = [task for task in _ids(memory / "tasks") if task not in inside]
+        if not missing:
+            break
+        for task in missing:
+            with contextlib.suppress(ProcessLookupError, OSError):
+                (freezer / "tasks").write_text(str(task))
+    state = freezer / "freezer.state"
+    state.write_text("FROZEN")
+    deadline, polls = time.monotonic() + timeout, 0
+    while state.read_text().strip() != "FROZEN":
+        if time.monotonic() > deadline:
+            thaw(freezer)
+            return False
+        time.sleep(0.001)
+        polls += 1
+        if polls % 50 == 0:
+            state.write_text("FROZEN")  # asking again helps a stalled v1 freeze (as CRIU does)
+    return True
+
+
+def thaw(freezer: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (freezer / "freezer.state").write_text("THAWED")
+
+
+def is_frozen(freezer: Path) -> bool:
+    """Frozen, or freezing (a freeze asked for and not undone)."""
+    try:
+        return (freezer / "freezer.state").read_text().strip() != "THAWED"
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def _ids(tasks: Path) -> list[int]:
+    try:
+        return [int(task) for task in tasks.read_text().split()]
+    except (FileNotFoundError, ValueError):
+        return []
 
 
 def pid_alive(pid: int) -> bool:

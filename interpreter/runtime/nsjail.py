@@ -260,6 +260,9 @@ class NsjailRuntime(Runtime):
     def kill(self, process: SandboxProcess) -> None:
         jail_pid = process.jail_pid
         strays.forget(jail_pid)
+        if self.poll(process) and self.frozen(process):
+            # A frozen process dies only once it runs again: signalled first, then thawed.
+            linux.kill_cgroup(_cgroup(process, "freezer"))
         if self.poll(process):
             # Killing the jail's PID 1 ends its whole PID namespace; nsjail then removes the
             # cgroups it made and exits.
@@ -393,6 +396,19 @@ class NsjailRuntime(Runtime):
     def has_checkpoint(self, sandbox_id: str) -> bool:
         return (self.folder(sandbox_id) / CHECKPOINT / "inventory.img").is_file()
 
+    def freeze(self, process: SandboxProcess) -> bool:
+        # A connection from the host is a socket of the host's namespace inside the sandbox,
+        # which CRIU cannot dump: its side must be closed before it stops running.
+        criu.await_host_sockets_closed(process.jail_pid)
+        memory, freezer = _cgroup(process, "memory"), _cgroup(process, "freezer")
+        return linux.freeze_tree(memory, freezer)
+
+    def thaw(self, process: SandboxProcess) -> None:
+        linux.thaw(_cgroup(process, "freezer"))
+
+    def frozen(self, process: SandboxProcess) -> bool:
+        return linux.is_frozen(_cgroup(process, "freezer"))
+
     def pause(self, process: SandboxProcess, memory: bool) -> None:
         if not memory:
             # Files only: the processes end, the upper layer stays (a fresh boot resumes it),
@@ -405,15 +421,22 @@ class NsjailRuntime(Runtime):
         # CRIU dumps no veth: the network goes first, and comes back if the dump fails (the
         # service attaches it again after a restore).
         egress = network.attached(process.folder)
+        # Frozen first (if not already: a pause kept in memory, now written to disk), so that
+        # CRIU finds the tree as it was and leaves it frozen, not dead, when it is done: a front
+        # end killed during the dump loses nothing (the tree is killed once the images are in).
+        froze = not self.frozen(process) and self.freeze(process)
+        frozen = froze or self.frozen(process)
         network.detach(process.sandbox_id, process.folder)
         try:
-            self._checkpoint(process)
+            self._checkpoint(process, frozen)
         except BaseException:
             if egress is not None:
                 self.set_network(process, egress)
+            if froze:
+                self.thaw(process)
             raise
 
-    def _checkpoint(self, process: SandboxProcess) -> None:
+    def _checkpoint(self, process: SandboxProcess, frozen: bool) -> None:
         images, new = process.folder / CHECKPOINT, process.folder / (CHECKPOINT + ".new")
         shutil.rmtree(new, ignore_errors=True)
         layers = linux.overlay_lower_layers(process.folder / "root")
@@ -426,11 +449,15 @@ class NsjailRuntime(Runtime):
             dumped = criu.dump(
                 self.settings.criu, process.jail_pid, new,
                 external_mounts=[(m.path, key) for key, m in _volume_keys(process.folder)],
+                freeze_cgroup=_cgroup(process, "freezer") if frozen else None,
+                leave_running=frozen,
             )  # fmt: skip
         except criu.CriuError:
             shutil.rmtree(new, ignore_errors=True)  # CRIU resumed the tree: it runs on
             quota.write_text(limit)
             raise
+        if frozen:  # the tree waits, frozen, until the images are in place
+            quota.write_text(limit)
         # To mount the same layers again if the overlay is gone (e.g. after a reboot).
         (new / LAYERS).write_text(json.dumps([str(layer) for layer in layers]))
         reference = snapshot.network_reference(self.settings)
@@ -442,7 +469,11 @@ class NsjailRuntime(Runtime):
             "sandbox %s checkpointed in %.0f ms (%d MB of images)",
             process.sandbox_id, dumped.seconds * 1000, dumped.image_bytes >> 20,
         )  # fmt: skip
-        # The tree is gone: nsjail exits (and removes its cgroups); a restored tree's are ours.
+        # The tree is gone (or, frozen, goes now): nsjail exits (and removes its cgroups); a
+        # restored tree's are ours.
+        if frozen:
+            self.kill(process)
+            return
         child = self._children.pop(process.pid, None)
         if child is not None:
             child.wait(5.0)
@@ -583,6 +614,10 @@ def _volume_keys(folder: Path) -> list[tuple[str, VolumeMount]]:
     except FileNotFoundError:  # launched before volumes existed
         return []
     return [(f"volume{i}", VolumeMount(p, v)) for i, (p, v) in enumerate(sorted(mounts.items()))]
+
+
+def _cgroup(process: SandboxProcess, controller: str) -> Path:
+    return linux.sandbox_cgroups(process.jail_pid)[linux.CGROUP_CONTROLLERS.index(controller)]
 
 
 def _signal(pid: int, signum: int) -> None:

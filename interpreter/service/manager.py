@@ -55,6 +55,7 @@ from interpreter.service.lifecycle import EventPage, LifecycleEvents, noting_ker
 from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
 from interpreter.service.notebook import Notebooks
 from interpreter.service.reaper import reap_forever
+from interpreter.service.resident import ResidentPauses
 from interpreter.service.runs import watched
 from interpreter.service.sampler import sample_forever
 from interpreter.service.secrets import Secrets
@@ -81,6 +82,7 @@ class SandboxManager:
         self.templates = Templates(self.bring_up, files)
         self.secrets = Secrets(self.store)
         self.snapshots = Snapshots(self.bring_up, self.contexts)
+        self.resident = ResidentPauses(settings, self.runtime, self.store, self.live, self.contexts)
         self.volumes = Volumes(settings, self.store, self.runtime)
         self.notebooks = Notebooks(settings.home / "notebooks")  # every run, as a cell
         self._idempotent = IdempotentCreates(self.store)
@@ -130,6 +132,7 @@ class SandboxManager:
         """Stop serving; sandboxes keep running and are re-attached at the next start (pooled
         ones are killed: nobody has them yet, and the next start boots fresh ones)."""
         await self.templates.stop()
+        await self.resident.stop()
         if self.fast_start is not None:
             await self.fast_start.stop()
         for task in self._loops:
@@ -142,12 +145,18 @@ class SandboxManager:
     async def _reattach(self, record: SandboxRecord) -> None:
         process = process_of(record)
         alive = process is not None and self.runtime.poll(process)
+        if process is not None and alive:
+            await self.resident.await_criu(process)  # a write-out to disk the last one began
         if record.state == "paused":
-            if process is not None:  # a resume cut short after its processes were back
+            if process is not None and self.resident.resident(process):
+                self.resident.write_out_later(record.id)  # paused in memory: still is
+            elif process is not None:  # a resume cut short after its processes were back
                 await self._adopt_resumed(record, process, alive)
             self.lifecycle.record(record, lifecycle.REATTACHED, state=record.state)
             return
         if record.state == "running" and process is not None and alive:
+            if self.runtime.frozen(process):  # a pause cut short before it was recorded
+                await asyncio.to_thread(self.runtime.thaw, process)
             kernels = self.contexts.kernels_of(record.id, process)
             self.live.add(record.id, LiveSandbox.connect(process, kernels))
             log.info("re-attached sandbox %s", record.id)
@@ -174,7 +183,10 @@ class SandboxManager:
             log.info("sandbox %s was being resumed: re-attached as running", record.id)
             return
         await asyncio.to_thread(self.runtime.kill, process)
-        await asyncio.to_thread(self.runtime.discard_checkpoint, record.id)  # and unmounts it
+        # Its checkpoint, if there, is whole (written before its frozen tree was killed, or not
+        # used up by a restore that did not last): kept. Else its files are unmounted.
+        if not await asyncio.to_thread(self.runtime.has_checkpoint, record.id):
+            await asyncio.to_thread(self.runtime.discard_checkpoint, record.id)
         record.pid = record.jail_pid = None
         self.store.put_sandbox(record)
 
@@ -325,7 +337,11 @@ class SandboxManager:
         an explicit resume does that). Else SandboxNotFoundError, as E2B's proxy answers."""
         record = self.get(sandbox_id)
         if record.state == "paused" and not (
-            record.auto_resume and self.runtime.has_checkpoint(sandbox_id)
+            record.auto_resume
+            and (
+                self.runtime.has_checkpoint(sandbox_id)
+                or self.resident.resident(process_of(record))
+            )
         ):
             raise SandboxNotFoundError(
                 f"sandbox {sandbox_id!r} is paused and does not resume on traffic: connect to it"
@@ -420,8 +436,10 @@ class SandboxManager:
         """Pause a running sandbox: its processes end, its files stay. With ``memory`` its whole
         process tree is checkpointed first (CRIU) and ``resume`` brings it back exactly as it
         was (variables, processes, open files); without, ``resume`` boots it fresh on its files.
-        A failed checkpoint leaves the sandbox running and raises the error. ``reason`` is its
-        paused event's ("timeout": the reaper's)."""
+        With ``memory`` and ``pause_resident_seconds``, it is frozen in memory and checkpointed
+        in the background (resident.py): this returns at once. A failed checkpoint leaves the
+        sandbox running and raises the error (in the background: it stays frozen). ``reason``
+        is its paused event's ("timeout": the reaper's)."""
         async with self.live.lock(sandbox_id):
             record = self.get(sandbox_id)
             if record.state == "paused":
@@ -431,6 +449,9 @@ class SandboxManager:
                 raise ConflictError(f"sandbox {sandbox_id!r} is {record.state}: cannot pause it")
             # Connections from the host are not part of the tree CRIU dumps: close them first.
             await live.close("paused")
+            if memory and await self.resident.freeze(live.process):
+                self.resident.write_out_later(sandbox_id)
+                return self._paused(record, memory, reason, keep_pids=True)
             try:
                 await asyncio.to_thread(self.runtime.pause, live.process, memory)
             except BaseException as exc:
@@ -442,14 +463,20 @@ class SandboxManager:
                 if isinstance(exc, Exception):
                     raise CheckpointError(f"could not pause sandbox {sandbox_id!r}: {exc}") from exc
                 raise
-            record.state = "paused"
+            return self._paused(record, memory, reason, keep_pids=False)
+
+    def _paused(
+        self, record: SandboxRecord, memory: bool, reason: str, keep_pids: bool
+    ) -> SandboxRecord:
+        record.state = "paused"
+        if not keep_pids:  # its processes are gone (kept: frozen, in memory)
             record.pid = record.jail_pid = None
-            # A paused sandbox's clock stops; it is deleted if not resumed within max_timeout.
-            record.expires_at = now() + timedelta(seconds=self.settings.max_timeout)
-            self.store.put_sandbox(record)
-            log.info("sandbox %s paused (memory=%s)", sandbox_id, memory)
-            self.lifecycle.record(record, lifecycle.PAUSED, memory=memory, reason=reason)
-            return record
+        # A paused sandbox's clock stops; it is deleted if not resumed within max_timeout.
+        record.expires_at = now() + timedelta(seconds=self.settings.max_timeout)
+        self.store.put_sandbox(record)
+        log.info("sandbox %s paused (memory=%s, frozen=%s)", record.id, memory, keep_pids)
+        self.lifecycle.record(record, lifecycle.PAUSED, memory=memory, reason=reason)
+        return record
 
     async def resume(
         self, sandbox_id: str, timeout: int | None = None, memory: bool = True
@@ -472,6 +499,14 @@ class SandboxManager:
             if record.state != "paused":
                 return record
             seconds = lifetime(self.settings, timeout)
+            frozen = process_of(record)
+            if frozen is not None and self.resident.resident(frozen):
+                if memory:
+                    await self.resident.thaw(sandbox_id, frozen)
+                    return self._resumed(record, seconds, "memory, in place", restore=True)
+                self.resident.cancel(sandbox_id)  # its memory is not wanted: a fresh boot
+                await asyncio.to_thread(self.runtime.pause, frozen, False)
+                record.pid = record.jail_pid = None
             restore = memory and await asyncio.to_thread(self.runtime.has_checkpoint, sandbox_id)
             if restore:
                 launcher: CheckpointRestore | FilesOnlyBoot = CheckpointRestore()
@@ -479,12 +514,17 @@ class SandboxManager:
                 template = await self.templates.resolve(record.template)
                 launcher = FilesOnlyBoot(template.image, template.start)
             await self.bring_up.run(record, launcher)
-            record.state = "running"
-            record.expires_at = now() + timedelta(seconds=seconds)
-            self.store.put_sandbox(record)
-            log.info("sandbox %s resumed (%s)", sandbox_id, "memory" if restore else "fresh")
-            self.lifecycle.record(record, lifecycle.RESUMED, memory=restore)
-            return record
+            return self._resumed(record, seconds, "memory" if restore else "fresh", restore)
+
+    def _resumed(
+        self, record: SandboxRecord, seconds: int, how: str, restore: bool
+    ) -> SandboxRecord:
+        record.state = "running"
+        record.expires_at = now() + timedelta(seconds=seconds)
+        self.store.put_sandbox(record)
+        log.info("sandbox %s resumed (%s)", record.id, how)
+        self.lifecycle.record(record, lifecycle.RESUMED, memory=restore)
+        return record
 
     async def files(self, sandbox_id: str) -> SandboxFiles:
         """The sandbox's files (operations run inside it, through its agent)."""
