@@ -18,6 +18,7 @@ from pathlib import Path
 
 from interpreter.core.config import Settings
 from interpreter.core.store import Store
+from interpreter.execution.kernels import SandboxKernels
 from interpreter.runtime.base import Runtime, SandboxProcess
 from interpreter.service.contexts import Contexts
 from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
@@ -46,6 +47,7 @@ class ResidentPauses:
         self.seconds = settings.pause_resident_seconds  # 0: pauses are written out at once
         self._waiting: dict[str, asyncio.Task[None]] = {}
         self._writing: dict[str, asyncio.Task[None]] = {}
+        self._reconnecting: set[asyncio.Task[None]] = set()
 
     @property
     def enabled(self) -> bool:
@@ -83,6 +85,11 @@ class ResidentPauses:
         kernels = self.contexts.kernels_of(sandbox_id, process, prepared=True)
         live = LiveSandbox.connect(process, kernels)
         self.live.add(sandbox_id, live)
+        # The kernels' websockets, closed for the pause, open again while the caller goes on
+        # (a run waits for its context's: ~30 ms less for the first run after the resume).
+        reconnect = asyncio.create_task(_reconnect(kernels))
+        self._reconnecting.add(reconnect)
+        reconnect.add_done_callback(self._reconnecting.discard)
         return live
 
     async def stop(self) -> None:
@@ -133,6 +140,13 @@ class ResidentPauses:
         deadline = time.monotonic() + CRIU_GONE_SECONDS
         while time.monotonic() < deadline and _traced(process.jail_pid):
             await asyncio.sleep(0.05)
+
+
+async def _reconnect(kernels: SandboxKernels) -> None:
+    for context in list(kernels.contexts.values()):
+        if context.kernel_id is not None:
+            with contextlib.suppress(Exception):  # the run that needs it will say what failed
+                await kernels.start(context)
 
 
 def _traced(pid: int) -> bool:

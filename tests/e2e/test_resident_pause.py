@@ -44,6 +44,15 @@ def home(tmp_path: Path) -> Iterator[Path]:
     shutil.rmtree(tmp_path / "sandboxes", ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def resident(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One front end whose pauses stay in memory for the test's whole length."""
+    home = tmp_path_factory.mktemp("resident")
+    with _served(home, resident=600) as (srv,):
+        yield srv
+    shutil.rmtree(home / "sandboxes", ignore_errors=True)
+
+
 @contextlib.contextmanager
 def _served(home: Path, resident: float) -> Iterator[list[Server]]:
     """A front end (the list's one item: a test may replace it by a restarted one), and at the
@@ -95,51 +104,50 @@ def _create(server: Server) -> Sandbox:
     return Sandbox.create(metadata={"test_run": RUN_ID}, api_url=server.url, api_key=KEY)
 
 
-def test_a_pause_freezes_in_place_and_a_resume_thaws_the_same_processes(home: Path) -> None:
-    with _served(home, resident=600) as (srv,):
-        sbx = _create(srv)
-        sbx.run_code("import os\nkept = [1, 2, 3]\nopen('/tmp/log', 'w').write('before')")
-        jail_pid, tree = sandbox_tree(folder_of(srv, sbx.sandbox_id))
-        sbx.pause()
-        assert sbx.get_info().state == "paused"
-        assert _jail_pid(srv, sbx.sandbox_id) == jail_pid  # its processes kept, frozen
-        assert _frozen(jail_pid) and all(alive(pid) for pid in tree)
-        assert not (folder_of(srv, sbx.sandbox_id) / "checkpoint").exists()
-        sbx.resume()
-        assert not _frozen(jail_pid)
-        assert sandbox_tree(folder_of(srv, sbx.sandbox_id)) == (jail_pid, tree)
-        run = sbx.run_code("print(sum(kept), open('/tmp/log').read())")
-        assert run.logs.stdout == ["6 before\n"], run
-        assert sbx.commands.run("echo ok").stdout == "ok\n"
-        # A run on a paused sandbox resumes it (as with a checkpoint): thawed again.
-        sbx.pause()
-        assert sbx.run_code("len(kept)").text == "3"
-        assert not _frozen(jail_pid)
+def test_a_pause_freezes_in_place_and_a_resume_thaws_the_same_processes(resident: Server) -> None:
+    sbx = _create(resident)
+    sbx.run_code("import os\nkept = [1, 2, 3]\nopen('/tmp/log', 'w').write('before')")
+    jail_pid, tree = sandbox_tree(folder_of(resident, sbx.sandbox_id))
+    sbx.pause()
+    assert sbx.get_info().state == "paused"
+    assert _jail_pid(resident, sbx.sandbox_id) == jail_pid  # its processes kept, frozen
+    assert _frozen(jail_pid) and all(alive(pid) for pid in tree)
+    assert not (folder_of(resident, sbx.sandbox_id) / "checkpoint").exists()
+    sbx.resume()
+    assert not _frozen(jail_pid)
+    assert sandbox_tree(folder_of(resident, sbx.sandbox_id)) == (jail_pid, tree)
+    run = sbx.run_code("print(sum(kept), open('/tmp/log').read())")
+    assert run.logs.stdout == ["6 before\n"], run
+    assert sbx.commands.run("echo ok").stdout == "ok\n"
+    # A run on a paused sandbox resumes it (as with a checkpoint): thawed again.
+    sbx.pause()
+    assert sbx.run_code("len(kept)").text == "3"
+    assert not _frozen(jail_pid)
+    sbx.kill()
 
 
-def test_a_frozen_sandbox_killed_leaves_nothing(home: Path) -> None:
-    with _served(home, resident=600) as (srv,):
-        sbx = _create(srv)
-        folder = folder_of(srv, sbx.sandbox_id)
-        jail_pid, tree = sandbox_tree(folder)
-        sbx.pause()
-        assert _frozen(jail_pid)
-        sbx.kill()
-        assert not any(alive(pid) for pid in tree)
-        assert not any(c.exists() for c in [*cgroups_of(jail_pid), _freezer(jail_pid)])
-        assert not folder.exists() and not mounted_under(folder)
+def test_a_frozen_sandbox_killed_leaves_nothing(resident: Server) -> None:
+    sbx = _create(resident)
+    folder = folder_of(resident, sbx.sandbox_id)
+    jail_pid, tree = sandbox_tree(folder)
+    sbx.pause()
+    assert _frozen(jail_pid)
+    sbx.kill()
+    assert not any(alive(pid) for pid in tree)
+    assert not any(c.exists() for c in [*cgroups_of(jail_pid), _freezer(jail_pid)])
+    assert not folder.exists() and not mounted_under(folder)
 
 
-def test_a_memory_false_resume_of_a_frozen_sandbox_boots_fresh(home: Path) -> None:
-    with _served(home, resident=600) as (srv,):
-        sbx = _create(srv)
-        sbx.run_code("gone = 1\nopen('/home/user/kept.txt', 'w').write('kept')")
-        jail_pid, tree = sandbox_tree(folder_of(srv, sbx.sandbox_id))
-        sbx.pause()
-        sbx.resume(memory=False)
-        assert not any(alive(pid) for pid in tree) and not _freezer(jail_pid).exists()
-        run = sbx.run_code("print('gone' in globals(), open('/home/user/kept.txt').read())")
-        assert run.logs.stdout == ["False kept\n"]
+def test_a_memory_false_resume_of_a_frozen_sandbox_boots_fresh(resident: Server) -> None:
+    sbx = _create(resident)
+    sbx.run_code("gone = 1\nopen('/home/user/kept.txt', 'w').write('kept')")
+    jail_pid, tree = sandbox_tree(folder_of(resident, sbx.sandbox_id))
+    sbx.pause()
+    sbx.resume(memory=False)
+    assert not any(alive(pid) for pid in tree) and not _freezer(jail_pid).exists()
+    run = sbx.run_code("print('gone' in globals(), open('/home/user/kept.txt').read())")
+    assert run.logs.stdout == ["False kept\n"]
+    sbx.kill()
 
 
 def test_a_frozen_sandbox_outlives_a_killed_front_end_and_is_written_out_by_the_next(
