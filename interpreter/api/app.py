@@ -17,7 +17,7 @@ from starlette.types import Scope
 
 from interpreter import __version__
 from interpreter.api import e2b, errors, jupyter_attach, mcp, ui
-from interpreter.api.deps import api_key_header, require_api_key
+from interpreter.api.deps import api_key_header, key_dependency, require_api_key
 from interpreter.api.e2b import control, jupyter, routing
 from interpreter.api.e2b import templates as e2b_templates
 from interpreter.api.e2b import volumes as e2b_volumes
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     v1 = APIRouter(
         prefix="/v1",
-        dependencies=[Depends(api_key_header), Depends(require_api_key)],
+        dependencies=[Depends(api_key_header), Depends(key_dependency)],
         responses=errors.answers(AuthenticationError),
     )
     for module in (

@@ -57,8 +57,15 @@ def _valid_session(token: str, api_key: str) -> bool:
     return hmac.compare_digest(mac.encode(), _session_mac(api_key, claims).encode())
 
 
+async def key_dependency(connection: HTTPConnection) -> None:
+    """``require_api_key`` as a route's dependency. FastAPI runs a plain ``def`` dependency in
+    its thread pool (a hop to a worker thread and back, each waiting for the GIL, on every
+    request); a coroutine runs on the loop. It does no IO: nothing blocks the loop."""
+    require_api_key(connection)
+
+
 def require_api_key(connection: HTTPConnection) -> None:
-    # An HTTP request or a websocket (a sandbox's port): the same key.
+    # An HTTP request or a websocket (a sandbox's port): the same key. Sync: the guard calls it.
     given = connection.headers.get("X-API-Key")
     expected: str = connection.app.state.api_key
     if not given:
@@ -94,6 +101,7 @@ def _session(connection: HTTPConnection, api_key: str) -> bool:
     return connection.scope["method"] in READS or connection.headers.get(UI_HEADER) == "1"
 
 
-def manager(request: Request) -> SandboxManager:
+async def manager(request: Request) -> SandboxManager:
+    # async: on the event loop, not in the thread pool (see key_dependency).
     sandboxes: SandboxManager = request.app.state.manager  # app.state is untyped
     return sandboxes

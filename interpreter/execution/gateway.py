@@ -15,6 +15,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, unix_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.frames import CloseCode
+from websockets.typing import Subprotocol
 
 from interpreter.core.errors import GatewayError, KernelError, KernelGoneError
 from interpreter.core.sandbox_fs import SandboxSocket, unix_transport
@@ -137,7 +138,10 @@ class GatewayClient:
 
 
 async def connect_channels(
-    socket_path: SandboxSocket, kernel_id: str, max_queue: int
+    socket_path: SandboxSocket,
+    kernel_id: str,
+    max_queue: int,
+    subprotocols: list[Subprotocol] | None = None,
 ) -> ClientConnection:
     """The kernel's websocket, through the checked socket; KernelGoneError if there is none."""
     try:
@@ -150,6 +154,7 @@ async def connect_channels(
                 compression=None,
                 ping_interval=None,
                 open_timeout=KERNEL_START_TIMEOUT,
+                subprotocols=subprotocols,
             )
     except InvalidStatus as exc:
         failed = KernelGoneError if exc.response.status_code == 404 else KernelError
@@ -215,13 +220,19 @@ class KernelChannel:
         self._reader: asyncio.Task[None] | None = None
         self._listeners: dict[str, Inbox] = {}
         self._closed: ChannelClosed | None = None
+        self._binary = False
 
     @property
     def is_open(self) -> bool:
         return self._reader is not None and not self._reader.done()
 
     async def open(self) -> None:
-        self._ws = await connect_channels(self.socket_path, self.kernel_id, MAX_QUEUED_FRAMES)
+        # The binary protocol if the gateway speaks it (it passes the kernel's parts through);
+        # the JSON one of older gateways otherwise.
+        self._ws = await connect_channels(
+            self.socket_path, self.kernel_id, MAX_QUEUED_FRAMES, [Subprotocol(messages.WS_V1)]
+        )
+        self._binary = self._ws.subprotocol == messages.WS_V1
         self._reader = asyncio.create_task(self._read(self._ws))
 
     async def close(self) -> None:
@@ -252,7 +263,7 @@ class KernelChannel:
         if self._ws is None or not self.is_open:
             raise KernelError(f"channel to kernel {self.kernel_id} is closed")
         try:
-            await self._ws.send(messages.encode(msg))
+            await self._ws.send(messages.encode_v1(msg) if self._binary else messages.encode(msg))
         except WebSocketException as exc:
             raise KernelError(f"channel to kernel {self.kernel_id} closed: {exc}") from exc
 
@@ -261,7 +272,7 @@ class KernelChannel:
         try:
             async for raw in ws:
                 try:
-                    msg = json.loads(raw)
+                    msg = messages.decode_v1(raw) if isinstance(raw, bytes) else json.loads(raw)
                     parent = msg.get("parent_header") or {}
                     msg_type = msg["header"]["msg_type"]
                 except (ValueError, KeyError, TypeError, AttributeError):

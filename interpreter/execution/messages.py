@@ -44,6 +44,46 @@ def encode(msg: dict[str, Any]) -> str:
     return json.dumps(msg, default=json_default)
 
 
+# The kernel websocket's binary protocol (jupyter_server's ``v1.kernel.websocket.jupyter.org``):
+# a frame is a count N of 8-byte little-endian offsets, the N offsets, then the channel's name
+# and the message's parts (header, parent header, metadata, content, buffers), each as the
+# kernel packed it. The gateway passes the kernel's parts through as they are, instead of
+# deserializing each message (signature, JSON, dates) and dumping it again as one JSON text.
+WS_V1 = "v1.kernel.websocket.jupyter.org"
+_PARTS = ("header", "parent_header", "metadata", "content")
+_NEEDED = 2 + len(_PARTS)  # offsets read: the channel's two and the end of each part
+
+
+def encode_v1(msg: dict[str, Any]) -> bytes:
+    parts = [msg["channel"].encode()]
+    parts += [json.dumps(msg[name], default=json_default).encode() for name in _PARTS]
+    offsets = [8 * (len(parts) + 2)]
+    for part in parts:
+        offsets.append(offsets[-1] + len(part))
+    head = b"".join(n.to_bytes(8, "little") for n in (len(offsets), *offsets))
+    return head + b"".join(parts)
+
+
+def decode_v1(frame: bytes) -> dict[str, Any]:
+    """A message of a binary frame: its channel, header, parent header and content (metadata
+    and buffers are not read: nothing here uses them). ValueError if the frame is malformed;
+    only the offsets needed are read, each checked against the frame."""
+    count = int.from_bytes(frame[:8], "little")
+    if len(frame) < 8 * (1 + _NEEDED) or count < _NEEDED:
+        raise ValueError("a kernel frame too short for a message")
+    offsets = [int.from_bytes(frame[8 * i : 8 * i + 8], "little") for i in range(1, 1 + _NEEDED)]
+    if offsets[0] != 8 * (count + 1) or offsets != sorted(offsets):
+        raise ValueError("a kernel frame with offsets out of order")
+    if offsets[-1] > len(frame):
+        raise ValueError("a kernel frame shorter than its offsets")
+    view = memoryview(frame)
+    msg: dict[str, Any] = {"channel": str(view[offsets[0] : offsets[1]], "utf-8")}
+    for index, name in enumerate(_PARTS):
+        if name != "metadata":
+            msg[name] = json.loads(view[offsets[index + 1] : offsets[index + 2]].tobytes())
+    return msg
+
+
 def execute_request(code: str, silent: bool = False) -> dict[str, Any]:
     return request(
         "execute_request",

@@ -1,0 +1,336 @@
+"""Issue 19, item 2: where the time of ``run_code("1+1")`` goes, hop by hop, in one run against
+one sandbox, every measure interleaved with the others (round after round, in turn) so that all
+see the same noise of a busy 2-core machine.
+
+    .venv/bin/python benchmarks/bench_run_code.py [--rounds 500]
+
+Measures, each the time from sending ``1+1`` until its reply and idle (or its last event):
+
+- ``host kernel``: raw jupyter_client to an ipykernel on the host, started like the image's
+  (no jail): the floor of the kernel itself;
+- ``jailed kernel``: raw jupyter_client to the sandbox's own kernel, from a helper process in the
+  sandbox's network namespace (``nsenter -n``), straight over ZMQ: the jail's cost is this minus
+  the host kernel;
+- ``gateway``: the front end's websocket to the sandbox's Kernel Gateway (``KernelChannel``: send,
+  then its parsed messages until reply and idle): the gateway's hop is this minus the jailed
+  kernel;
+- ``kernels``: ``SandboxKernels.run``, the host's execution client (events, output budget, the
+  bomb guard's counters);
+- ``service``: ``SandboxManager.run`` without HTTP (notebook cell, lifecycle, gone-watch);
+- ``sdk``: the sync SDK's ``Sandbox.run_code`` over HTTP/NDJSON to the front end, from a
+  process of its own (as a client is).
+
+The front end runs in this process (uvicorn on its own event loop in a thread, as ``interpreter
+serve`` runs it: uvloop, httptools), so the in-process hops are timed on its loop, inside the
+coroutine (no thread hand-off counted). The SDK is not in this process: two threads taking turns
+at the GIL add milliseconds a client in its own process never sees (measured: +4 ms).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+WARMUP = 30
+PAUSE = 0.005  # between two samples: the previous one's messages to other listeners settle
+
+
+def raw_execute(kc: Any) -> None:
+    """execute_request until its reply and idle, each read a blocking poll of the channel's
+    socket: no busy loop (it would take a core from the kernel on this 2-core machine), and not
+    the client's ``get_shell_msg`` (which runs an event loop per call: ~1 ms more)."""
+    msg_id = kc.execute("1+1")
+    while kc.shell_channel.get_msg(timeout=30)["parent_header"].get("msg_id") != msg_id:
+        pass
+    while True:
+        msg = kc.iopub_channel.get_msg(timeout=30)
+        if (
+            msg["msg_type"] == "status"
+            and msg["content"]["execution_state"] == "idle"
+            and msg["parent_header"].get("msg_id") == msg_id
+        ):
+            return
+
+
+def drain(socket: Any) -> None:
+    import zmq
+
+    while socket.poll(0):
+        socket.recv_multipart(zmq.NOBLOCK)
+
+
+def helper(kind: str) -> None:
+    """A measure in a process of its own, one sample per line asked on stdin, its time in
+    seconds answered on stdout. ``raw``: raw jupyter_client to the kernel whose connection info
+    comes on the first line (run in the sandbox's network namespace for the jailed kernel).
+    ``sdk``: the sync SDK's run_code, to the sandbox named on the first line (url, key, id)."""
+    sample: Callable[[], None]
+    before: Callable[[], None] = lambda: None  # noqa: E731
+    first = json.loads(sys.stdin.readline())
+    if kind == "raw":
+        from jupyter_client.blocking import BlockingKernelClient
+
+        kc = BlockingKernelClient()
+        kc.load_connection_info(first)
+        kc.start_channels()
+        kc.wait_for_ready(timeout=30)
+        sample = lambda: raw_execute(kc)  # noqa: E731
+        # Its iopub subscription gets the other measures' messages too: dropped before a sample.
+        before = lambda: drain(kc.iopub_channel.socket)  # noqa: E731
+    else:
+        from interpreter_sdk import Sandbox
+
+        sbx = Sandbox.connect(first["id"], api_url=first["url"], api_key=first["key"])
+
+        def sample() -> None:
+            assert sbx.run_code("1+1").text == "2"
+
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        before()
+        t = time.perf_counter()
+        sample()
+        print(time.perf_counter() - t, flush=True)
+
+
+class Helper:
+    """A helper process (see ``helper``) and its samples."""
+
+    def __init__(self, prefix: list[str], kind: str, first: dict[str, Any]) -> None:
+        argv = [*prefix, sys.executable, __file__, "--helper", kind]
+        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, bufsize=1)  # fmt: skip
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(first) + "\n")
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the {kind} helper did not start")
+
+    def sample(self) -> float:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("\n")
+        return float(self.process.stdout.readline())
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(10)
+
+
+def host_kernel() -> Any:
+    """An ipykernel on the host started like the image's (same flags, same start-up file)."""
+    from jupyter_client.manager import KernelManager
+
+    spec = json.loads((REPO / "sandbox/jupyter/kernels/python3/kernel.json").read_text())
+    argv = [sys.executable, *spec["argv"][1:]]
+    argv = [a.replace("/opt/interpreter/", str(REPO / "sandbox") + "/") for a in argv]
+    km = KernelManager(kernel_cmd=argv)
+    km.start_kernel(env={**os.environ, **spec["env"]}, stderr=subprocess.DEVNULL)
+    return km
+
+
+def json_safe(info: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in info.items()}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class FrontEnd:
+    """The real app served by uvicorn on its own loop in a thread; coroutines run on that loop."""
+
+    def __init__(self, home: Path, key: str) -> None:
+        import uvicorn
+        import uvloop
+
+        os.environ.update(
+            INTERPRETER_HOME=str(home),
+            INTERPRETER_API_KEY=key,
+            INTERPRETER_IMAGES_DIR=os.environ.get(
+                "INTERPRETER_IMAGES_DIR", "/var/lib/interpreter/images"
+            ),
+            INTERPRETER_POOL_SIZE="0",  # no refills in the background of the figures
+        )
+        from interpreter.api.app import create_app
+
+        self.app = create_app()
+        self.port = free_port()
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.loop = uvloop.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_until_complete, args=(self.server.serve(),), daemon=True
+        )
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the front end did not start")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def call(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(120)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+def kernel_connection(sbx: Any) -> dict[str, Any]:
+    """The sandbox kernel's connection file, as the kernel itself reads it."""
+    code = (
+        "import json as _j; from ipykernel.kernelapp import IPKernelApp as _A\n"
+        "print(open(_A.instance().connection_file).read())"
+    )
+    execution = sbx.run_code(code)
+    assert execution.error is None, execution.error
+    return dict(json.loads("".join(execution.logs.stdout)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=500)
+    parser.add_argument(
+        "--json-protocol",
+        action="store_true",
+        help="the kernel websocket's JSON protocol, as before issue 19 (the 'before' figures)",
+    )
+    parser.add_argument("--only", help="some of the measures, comma-separated (investigations)")
+    parser.add_argument("--helper", choices=["raw", "sdk"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.helper:
+        helper(args.helper)
+        return
+
+    from benchmarks.stats import pct
+    from interpreter.execution import messages
+
+    if args.json_protocol:
+        messages.WS_V1 = "none"  # asked for, refused: the gateway speaks JSON
+    from interpreter.execution.gateway import ChannelClosed
+    from interpreter.service.manager import SandboxManager
+    from interpreter_sdk import Sandbox
+    from tests.conftest import traversable
+    from tests.e2e.host import sandbox_tree
+
+    home = traversable(Path(tempfile.mkdtemp(prefix="h2-bench-", dir=os.environ.get("TMPDIR"))))
+    key = secrets.token_hex(8)
+    front = FrontEnd(home, key)
+    samples: dict[str, list[float]] = {}
+    try:
+        km = host_kernel()
+        with Sandbox.create(api_url=front.url, api_key=key) as sbx:
+            manager: SandboxManager = front.app.state.manager
+            context = front.call(manager.prepare_run(sbx.sandbox_id))
+            live = manager.live.running(sbx.sandbox_id)
+            kernel = live.kernels.get(context.id)
+            pid1, _ = sandbox_tree(home / "sandboxes" / sbx.sandbox_id)
+            nsenter = ["nsenter", "-t", str(pid1), "-n", "--"]
+            jailed = Helper(nsenter, "raw", kernel_connection(sbx))
+            host_client = Helper([], "raw", json_safe(km.get_connection_info()))
+            client = Helper([], "sdk", {"url": front.url, "key": key, "id": sbx.sandbox_id})
+
+            async def gateway() -> float:
+                channel = kernel.channel
+                assert channel is not None
+                request = messages.execute_request("1+1")
+                msg_id = request["header"]["msg_id"]
+                t = time.perf_counter()
+                queue = channel.listen(msg_id)
+                await channel.send(request)
+                replied = idle = False
+                while not (replied and idle):
+                    msg = await queue.get()
+                    assert not isinstance(msg, ChannelClosed)
+                    kind = msg["header"]["msg_type"]
+                    replied = replied or kind == "execute_reply"
+                    idle = idle or (
+                        kind == "status" and msg["content"]["execution_state"] == "idle"
+                    )
+                channel.unlisten(msg_id)
+                return time.perf_counter() - t
+
+            async def kernels() -> float:
+                t = time.perf_counter()
+                results = [e async for e in live.kernels.run(context.id, "1+1")]
+                elapsed = time.perf_counter() - t
+                assert any(getattr(e, "text", None) == "2" for e in results), results
+                return elapsed
+
+            async def service() -> float:
+                t = time.perf_counter()
+                results = [e async for e in manager.run(context, "1+1")]
+                elapsed = time.perf_counter() - t
+                assert any(getattr(e, "text", None) == "2" for e in results), results
+                return elapsed
+
+            measures: dict[str, Callable[[], float]] = {
+                "host kernel": host_client.sample,
+                "jailed kernel": jailed.sample,
+                "gateway": lambda: float(front.call(gateway())),
+                "kernels": lambda: float(front.call(kernels())),
+                "service": lambda: float(front.call(service())),
+                "sdk": client.sample,
+            }
+            names = args.only.split(",") if args.only else list(measures)
+            samples = {name: [] for name in names}
+            try:
+                for i in range(args.rounds + WARMUP):
+                    shift = i % len(names)  # each measure goes first as often as the others
+                    for name in names[shift:] + names[:shift]:
+                        elapsed = measures[name]()
+                        if i >= WARMUP:
+                            samples[name].append(elapsed)
+                        time.sleep(PAUSE)
+            finally:
+                jailed.close()
+                client.close()
+                host_client.close()
+                km.shutdown_kernel(now=True)
+    finally:
+        front.stop()
+
+    floor = {"jailed kernel": "host kernel", "gateway": "jailed kernel", "kernels": "gateway",
+             "service": "kernels", "sdk": "service"}  # fmt: skip
+    print(f"{args.rounds} rounds, interleaved; p50 and p99 in ms; hop = this minus the line above")
+    print("| measure | p50 | p99 | hop p50 | hop p99 | above jailed kernel p50 | p99 |")
+    print("|---|---|---|---|---|---|---|")
+    for name, values in samples.items():
+        p50, p99 = pct(values, 50) * 1e3, pct(values, 99) * 1e3
+        cells = [f"{p50:.2f}", f"{p99:.2f}"]
+        if floor.get(name) in samples:
+            below = samples[floor[name]]
+            cells += [f"{p50 - pct(below, 50) * 1e3:+.2f}", f"{p99 - pct(below, 99) * 1e3:+.2f}"]
+        else:
+            cells += ["", ""]
+        if name not in ("host kernel", "jailed kernel") and "jailed kernel" in samples:
+            jail = samples["jailed kernel"]
+            cells += [f"{p50 - pct(jail, 50) * 1e3:+.2f}", f"{p99 - pct(jail, 99) * 1e3:+.2f}"]
+        else:
+            cells += ["", ""]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
