@@ -80,7 +80,10 @@ def decode_v1(frame: bytes) -> dict[str, Any]:
     msg: dict[str, Any] = {"channel": str(view[offsets[0] : offsets[1]], "utf-8")}
     for index, name in enumerate(_PARTS):
         if name != "metadata":
-            msg[name] = json.loads(view[offsets[index + 1] : offsets[index + 2]].tobytes())
+            # jupyter_client packs with surrogateescape: undecodable bytes a cell printed come
+            # as they are, and become U+FFFD here (as the gateway's JSON protocol made them).
+            part = view[offsets[index + 1] : offsets[index + 2]].tobytes()
+            msg[name] = json.loads(part.decode("utf-8", errors="replace"))
     return msg
 
 
