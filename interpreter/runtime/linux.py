@@ -123,7 +123,7 @@ def freeze_tree(memory: Path, freezer: Path, timeout: float = FREEZE_SECONDS) ->
         if not missing:
             break
         for task in missing:
-            with contextlib.suppress(ProcessLookupError, OSError):
+            with contextlib.suppress(OSError):  # e.g. a thread that ended meanwhile
                 (freezer / "tasks").write_text(str(task))
     state = freezer / "freezer.state"
     state.write_text("FROZEN")

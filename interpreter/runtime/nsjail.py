@@ -424,8 +424,9 @@ class NsjailRuntime(Runtime):
         # Frozen first (if not already: a pause kept in memory, now written to disk), so that
         # CRIU finds the tree as it was and leaves it frozen, not dead, when it is done: a front
         # end killed during the dump loses nothing (the tree is killed once the images are in).
-        froze = not self.frozen(process) and self.freeze(process)
-        frozen = froze or self.frozen(process)
+        was_frozen = self.frozen(process)
+        froze = not was_frozen and self.freeze(process)
+        frozen = was_frozen or froze
         network.detach(process.sandbox_id, process.folder)
         try:
             self._checkpoint(process, frozen)

@@ -39,7 +39,6 @@ class ResidentPauses:
         live: LiveSandboxes,
         contexts: Contexts,
     ) -> None:
-        self.settings = settings
         self.runtime = runtime
         self.store = store
         self.live = live
