@@ -18,7 +18,9 @@ Measures, each the time from sending ``1+1`` until its reply and idle (or its la
   bomb guard's counters);
 - ``service``: ``SandboxManager.run`` without HTTP (notebook cell, lifecycle, gone-watch);
 - ``sdk``: the sync SDK's ``Sandbox.run_code`` over HTTP/NDJSON to the front end, from a
-  process of its own (as a client is).
+  process of its own (as a client is);
+- ``sdk before (StreamingResponse)``: the same, the route answering through Starlette's
+  ``StreamingResponse`` as before issue 19 (the baseline of ``interpreter/api/ndjson.py``).
 
 The front end runs in this process (uvicorn on its own event loop in a thread, as ``interpreter
 serve`` runs it: uvloop, httptools), so the in-process hops are timed on its loop, inside the
@@ -197,6 +199,34 @@ class FrontEnd:
         self.thread.join(30)
 
 
+class StreamedLines:
+    """The execute route's answer as before issue 19: Starlette's StreamingResponse (the head
+    alone, a write a line, the end of the body alone; the client watched in an anyio task
+    group), for the ``sdk before (StreamingResponse)`` measure."""
+
+    def __new__(cls, lines: Any, last: bytes = b"") -> Any:
+        from starlette.responses import StreamingResponse
+
+        async def body() -> Any:
+            async for line in lines:
+                yield line
+            yield last
+
+        return StreamingResponse(body(), media_type="application/x-ndjson")
+
+
+def streamed(sample: Callable[[], float]) -> float:
+    """One SDK sample with the execute route answering through StreamedLines."""
+    from interpreter.api.ndjson import NDJSONResponse
+    from interpreter.api.routes import execute
+
+    execute.NDJSONResponse = StreamedLines  # type: ignore[misc,assignment]
+    try:
+        return sample()
+    finally:
+        execute.NDJSONResponse = NDJSONResponse  # type: ignore[misc]
+
+
 def kernel_connection(sbx: Any) -> dict[str, Any]:
     """The sandbox kernel's connection file, as the kernel itself reads it."""
     code = (
@@ -292,6 +322,7 @@ def main() -> None:
                 "kernels": lambda: float(front.call(kernels())),
                 "service": lambda: float(front.call(service())),
                 "sdk": client.sample,
+                "sdk before (StreamingResponse)": lambda: streamed(client.sample),
             }
             names = args.only.split(",") if args.only else list(measures)
             samples = {name: [] for name in names}
@@ -312,7 +343,8 @@ def main() -> None:
         front.stop()
 
     floor = {"jailed kernel": "host kernel", "gateway": "jailed kernel", "kernels": "gateway",
-             "service": "kernels", "sdk": "service"}  # fmt: skip
+             "service": "kernels", "sdk": "service",
+             "sdk before (StreamingResponse)": "service"}  # fmt: skip
     print(f"{args.rounds} rounds, interleaved; p50 and p99 in ms; hop = this minus the line above")
     print("| measure | p50 | p99 | hop p50 | hop p99 | above jailed kernel p50 | p99 |")
     print("|---|---|---|---|---|---|---|")

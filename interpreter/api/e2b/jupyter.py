@@ -7,7 +7,6 @@ in the lines E2B's code-interpreter server writes. Errors leave through this sur
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hmac
 import json
@@ -16,14 +15,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, ConfigDict
-from starlette.types import Receive, Scope, Send
+from starlette.types import Send
 
 from interpreter.api.deps import manager
 from interpreter.api.e2b import routing, tokens
 from interpreter.api.e2b.errors import code_interpreter_response, execution_error_line
 from interpreter.api.e2b.schemas import env_names
+from interpreter.api.ndjson import NDJSONResponse
 from interpreter.core import events
 from interpreter.core.errors import (
     AuthenticationError,
@@ -104,45 +104,23 @@ def encode(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, ensure_ascii=False).encode() + b"\n"
 
 
-class ExecutionResponse(StreamingResponse):
+class ExecutionResponse(NDJSONResponse):
     """NDJSON lines until ``end_of_execution``. A client that goes away cancels the stream at
     once (the run's clean-up interrupts the kernel); a sandbox killed under the run ends the
     response without completing it, a reset connection to the SDK, like E2B's proxy does."""
 
-    media_type = "application/x-ndjson"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-        )
-        streaming = asyncio.ensure_future(self._stream(send))
-        watching = asyncio.ensure_future(_disconnect(receive))
-        try:
-            await asyncio.wait({streaming, watching}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (streaming, watching):
-                task.cancel()
-            failure, _ = await asyncio.gather(streaming, watching, return_exceptions=True)
-        if isinstance(failure, Exception):
-            raise failure  # a bug: logged by the server, the connection is dropped
-
     async def _stream(self, send: Send) -> None:
         try:
-            async for chunk in self.body_iterator:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await super()._stream(send)
         except InterpreterError:
+            if not self.started:
+                await self.start(send)
             return  # the sandbox is gone: not completing the response, uvicorn drops it
         except OSError:
             return  # the client went away
         finally:
-            # Starlette types the body as any AsyncIterable; ours is execution_lines(), a generator.
-            await self.body_iterator.aclose()  # type: ignore[attr-defined]
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _disconnect(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+            # Ours is always execution_lines(), a generator.
+            await self.lines.aclose()  # type: ignore[attr-defined]
 
 
 async def execution_lines(

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from interpreter.api.deps import manager
 from interpreter.api.errors import SANDBOX_FILES
-from interpreter.api.routes.execute import NDJSONResponse
+from interpreter.api.ndjson import NDJSONResponse
 from interpreter.api.schemas import Body, EnvVars
 from interpreter.core.errors import InvalidRequestError
 from interpreter.core.protocol import CommandSpec, ProcessInfo, TerminalSize

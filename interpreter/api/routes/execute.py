@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import StreamingResponse
 
 from interpreter.api.deps import manager
 from interpreter.api.errors import answers
+from interpreter.api.ndjson import NDJSONResponse
 from interpreter.api.schemas import Execute
 from interpreter.core.errors import (
     ConflictError,
@@ -28,10 +28,6 @@ router = APIRouter(
     responses=answers(NotFoundError, InvalidRequestError, ConflictError, GatewayError),
 )
 Manager = Annotated[SandboxManager, Depends(manager)]
-
-
-class NDJSONResponse(StreamingResponse):
-    media_type = "application/x-ndjson"
 
 
 def ndjson(event: Event) -> bytes:
@@ -56,6 +52,5 @@ async def execute(sandbox_id: str, body: Execute, sandboxes: Manager) -> NDJSONR
                 yield ndjson(event)
         except InterpreterError as exc:
             yield ndjson(Fault(error={"type": type(exc).__name__, "message": str(exc)}))
-        yield ndjson(End())
 
-    return NDJSONResponse(lines())
+    return NDJSONResponse(lines(), last=ndjson(End()))

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 
 from interpreter.api.deps import manager
 from interpreter.api.errors import SANDBOX_FILES
-from interpreter.api.routes.execute import NDJSONResponse
+from interpreter.api.ndjson import NDJSONResponse
 from interpreter.core.errors import SandboxGoneError
 from interpreter.core.protocol import EntryInfo
 from interpreter.service.manager import SandboxManager

@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from interpreter.api.deps import manager
 from interpreter.api.errors import answers
-from interpreter.api.routes.execute import NDJSONResponse
+from interpreter.api.ndjson import NDJSONResponse
 from interpreter.core import dockerfile
 from interpreter.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from interpreter.core.templates import (
