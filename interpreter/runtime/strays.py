@@ -8,6 +8,7 @@ every other one (orphans of a dead kernel, a fork bomb's children) and writes ``
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import stat
@@ -29,7 +30,7 @@ _counter_lock = threading.Lock()
 
 def pressure(jail_pid: int) -> Pressure | None:
     """The sandbox's OOM kills and refused forks so far (None if its cgroups are gone)."""
-    memory, pids = linux.sandbox_cgroups(jail_pid)[:2]
+    memory, pids = _counter_folders(jail_pid)
     try:
         with _counter_lock:
             fds = _counter_fds.get(jail_pid)
@@ -46,6 +47,14 @@ def pressure(jail_pid: int) -> Pressure | None:
         return None
     pids_limit = int(raw_pids) if raw_pids.isdigit() else 0
     return Pressure(oom, refused, memory_limit, pids_limit)
+
+
+@functools.lru_cache(maxsize=4096)
+def _counter_folders(jail_pid: int) -> tuple[Path, Path]:
+    # A pure function of the PID, twice a run: 18 Path joins each time were ~5% of the front
+    # end's CPU per run_code (BENCHMARKS.md, issue 19).
+    memory, pids = linux.sandbox_cgroups(jail_pid)[:2]
+    return memory, pids
 
 
 def _open_counters(memory: Path, pids: Path) -> tuple[int, int]:

@@ -99,12 +99,32 @@ def _size(output: dict[str, Any]) -> int:
     return len(json.dumps(output, separators=(",", ":")))
 
 
-def _trim(cells: deque[Cell]) -> list[Cell]:
+class Cells(deque[Cell]):
+    """A sandbox's last MAX_CELLS cells, oldest first, and ``kept``: the bytes they hold, kept
+    up to date as cells come and go and outputs are added (a sum at every run's end was O(cells)
+    of the front end's CPU per run)."""
+
+    def __init__(self, cells: list[Cell]) -> None:
+        super().__init__(cells, maxlen=MAX_CELLS)
+        self.kept = sum(cell.kept_bytes for cell in self)
+
+    def append(self, cell: Cell) -> None:
+        if len(self) == MAX_CELLS:
+            self.kept -= self[0].kept_bytes  # the oldest goes out the other end
+        super().append(cell)
+        self.kept += cell.kept_bytes
+
+    def popleft(self) -> Cell:
+        cell = super().popleft()
+        self.kept -= cell.kept_bytes
+        return cell
+
+
+def _trim(cells: Cells) -> list[Cell]:
     """Drop the oldest finished cells while the notebook holds more than NOTEBOOK_BYTES."""
-    total, dropped = sum(cell.kept_bytes for cell in cells), []
-    while total > NOTEBOOK_BYTES and len(cells) > 1 and cells[0].ended_at is not None:
+    dropped = []
+    while cells.kept > NOTEBOOK_BYTES and len(cells) > 1 and cells[0].ended_at is not None:
         dropped.append(cells.popleft())
-        total -= dropped[-1].kept_bytes
     return dropped
 
 
@@ -142,7 +162,7 @@ class Viewer:
 class Notebooks:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._cells: dict[str, deque[Cell]] = {}
+        self._cells: dict[str, Cells] = {}
         self._subscribers: dict[str, set[Viewer]] = {}
         self._full: dict[str, tuple[Any, int]] = {}  # cell id -> (open file, bytes written)
 
@@ -208,7 +228,7 @@ class Notebooks:
         failed = True
         try:
             async for event in events:
-                self._add(context.sandbox_id, cell, event)
+                self._add(context.sandbox_id, cells, cell, event)
                 yield event
             failed = False
         finally:
@@ -221,7 +241,7 @@ class Notebooks:
             self._publish_cell(context.sandbox_id, "end", cell)
             self._keep(context.sandbox_id, cell)
 
-    def _add(self, sandbox_id: str, cell: Cell, event: Event) -> None:
+    def _add(self, sandbox_id: str, cells: Cells, cell: Cell, event: Event) -> None:
         if isinstance(event, ExecutionCount):
             cell.execution_count = event.execution_count
             self._publish(sandbox_id, {"type": "count", "cell_id": cell.id,
@@ -254,6 +274,7 @@ class Notebooks:
         else:
             cell.outputs.append(output)
         cell.output_bytes += size
+        cells.kept += size
         self._publish(sandbox_id, {"type": "output", "cell_id": cell.id, "output": output})
 
     def _publish_cell(self, sandbox_id: str, kind: str, cell: Cell) -> None:
@@ -274,10 +295,10 @@ class Notebooks:
     def _path(self, sandbox_id: str) -> Path:
         return self.folder / f"{sandbox_id}.jsonl"
 
-    def _loaded(self, sandbox_id: str) -> deque[Cell]:
+    def _loaded(self, sandbox_id: str) -> Cells:
         cells = self._cells.get(sandbox_id)
         if cells is None:
-            cells = self._cells[sandbox_id] = deque(self._read(sandbox_id), maxlen=MAX_CELLS)
+            cells = self._cells[sandbox_id] = Cells(self._read(sandbox_id))
             self._drop_full_outputs(sandbox_id, _trim(cells))
         return cells
 
