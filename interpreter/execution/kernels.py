@@ -549,7 +549,8 @@ async def _execute(
                     await _interrupt(gateway, channel, queue)
                 raise ExecutionTimeoutError(f"execution timed out after {timeout:g} s")
         try:
-            msg = await asyncio.wait_for(queue.get(), wait)
+            # A message already queued (they come in bursts) is taken without wait_for's task.
+            msg = queue.get_nowait() if queue.qsize() else await asyncio.wait_for(queue.get(), wait)
         except TimeoutError:
             if settle_until is None and (deadline is None or loop.time() < deadline):
                 yield Keepalive()
