@@ -12,7 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import Scope
 
 from interpreter import __version__
@@ -98,11 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness: answers without an API key."""
         return {"status": "ok"}
 
-    v1 = APIRouter(
-        prefix="/v1",
-        dependencies=[Depends(api_key_header), Depends(key_dependency)],
-        responses=errors.answers(AuthenticationError),
-    )
+    # Each native router straight under the app, not under a /v1 router: FastAPI matches
+    # included routers level by level (a level less: ~0.05 ms less CPU a request, issue 19).
     for module in (
         sandboxes,
         contexts,
@@ -118,8 +115,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         volumes,
         agents,
     ):
-        v1.include_router(module.router)
-    app.include_router(v1)
+        app.include_router(
+            module.router,
+            prefix="/v1",
+            dependencies=[Depends(api_key_header), Depends(key_dependency)],
+            responses=errors.answers(AuthenticationError),
+        )
     app.include_router(files.signed)  # authenticated by the URL's signature, not the key
     app.include_router(ui.router)  # the notebook view's page (its data: /v1, as any client)
     app.include_router(jupyter_attach.router)  # the key as Jupyter's token
