@@ -44,6 +44,7 @@ from interpreter.core.network import ALL_TRAFFIC
 SUBNET = ipaddress.ip_network("10.77.0.0/16")  # a /30 per sandbox: 16 384 at once
 TABLE = "interpreter"
 STATE = "network.json"  # in the sandbox's folder (the host's): what attach made
+ATTACHING = "network.attaching"  # beside it, from an attach's first step until STATE is written
 DNSMASQ_PID = "dnsmasq.pid"
 # Never reached unless an entry names them (beside the host's own networks, read at start).
 BLOCKED = (
@@ -128,10 +129,11 @@ def attach(sandbox_id: str, folder: Path, jail_pid: int, egress: Egress) -> str:
     if _state(folder) is not None or present(sandbox_id):
         detach(sandbox_id, folder)  # what an earlier attach left
     name = interface(sandbox_id)
-    with _allocate:
-        host, inside = _free_pair()
-        _ip("link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", str(jail_pid))
+    (folder / ATTACHING).touch()  # before anything exists: a detach then looks for all of it
     try:
+        with _allocate:
+            host, inside = _free_pair()
+            _ip("link", "add", name, "type", "veth", "peer", "name", "eth0", "netns", str(jail_pid))
         # One process per side (each command costs a fork and an exec: ~3 ms).
         _run("ip", "-batch", "-", stdin=f"addr add {host}/30 dev {name}\nlink set {name} up\n")
         _run(
@@ -144,6 +146,7 @@ def attach(sandbox_id: str, folder: Path, jail_pid: int, egress: Egress) -> str:
         state: dict[str, Any] = {"interface": name, "host": str(host), "inside": str(inside)}
         state["egress"] = _saved(egress)
         (folder / STATE).write_text(json.dumps(state))
+        (folder / ATTACHING).unlink()
     except BaseException:
         detach(sandbox_id, folder)
         raise
@@ -166,14 +169,20 @@ def detach(sandbox_id: str, folder: Path) -> None:
     """Remove the sandbox's veth, rules and DNS server, whatever part of them exists."""
     _stop_dns(folder)
     name = interface(sandbox_id)
+    state = _state(folder)
+    if state is None and not (folder / ATTACHING).exists() and not present(sandbox_id):
+        # Never attached (a loopback-only sandbox: most): no rule to look for. That search is
+        # ~8 nft runs, ~120 ms of every kill (BENCHMARKS.md, issue 19); a front end killed
+        # mid-attach leaves ATTACHING, and its start prunes rules whose veth is gone.
+        return
     if Path(f"/sys/class/net/{name}").exists():
         # Both ends; the pair also goes by itself when the sandbox's namespace ends (a kill).
         with contextlib.suppress(NetworkError):
             _ip("link", "del", name)
-    state = _state(folder)
     _forget(sandbox_id[:12], name, None if state is None else state["host"])
-    with contextlib.suppress(FileNotFoundError):
-        (folder / STATE).unlink()
+    for done in (STATE, ATTACHING):
+        with contextlib.suppress(FileNotFoundError):
+            (folder / done).unlink()
 
 
 def _forget(key: str, name: str, host: str | None) -> None:

@@ -1,0 +1,57 @@
+"""Issue 19: a kill of a sandbox that never had a network runs no nft (it cost ~120 ms each);
+one whose attach may have begun still has its rules looked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from interpreter.runtime import network
+
+
+@pytest.fixture
+def commands(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    ran: list[tuple[str, ...]] = []
+
+    def run(*argv: str, stdin: str | None = None) -> str:
+        ran.append(argv)
+        raise network.NetworkError("nothing there")
+
+    monkeypatch.setattr(network, "_run", run)
+    return ran
+
+
+def test_never_attached_runs_nothing(tmp_path: Path, commands: list[tuple[str, ...]]) -> None:
+    network.detach("feedfacecafe0001", tmp_path)
+    assert commands == []
+
+
+def test_attach_begun_is_undone(tmp_path: Path, commands: list[tuple[str, ...]]) -> None:
+    (tmp_path / network.ATTACHING).touch()
+    network.detach("feedfacecafe0002", tmp_path)
+    assert any(argv[0] == "nft" for argv in commands)
+    assert not (tmp_path / network.ATTACHING).exists()
+
+
+def test_attached_is_undone(tmp_path: Path, commands: list[tuple[str, ...]]) -> None:
+    (tmp_path / network.STATE).write_text('{"host": "10.77.0.1", "egress": [[], [], []]}')
+    network.detach("feedfacecafe0003", tmp_path)
+    assert any(argv[0] == "nft" for argv in commands)
+    assert not (tmp_path / network.STATE).exists()
+
+
+def test_a_failed_attach_leaves_no_marker(
+    tmp_path: Path, commands: list[tuple[str, ...]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The veth could not be made (the jail died meanwhile): what was begun is looked for and
+    the marker goes, so the kill after it runs no search again."""
+    monkeypatch.setattr(network, "_free_pair", lambda: ("10.77.0.1", "10.77.0.2"))
+    with pytest.raises(network.NetworkError):
+        network.attach("feedfacecafe0004", tmp_path, 1, network.Egress())
+    assert any(argv[:2] == ("ip", "link") for argv in commands)
+    assert any(argv[0] == "nft" for argv in commands)
+    assert not (tmp_path / network.ATTACHING).exists()
+    commands.clear()
+    network.detach("feedfacecafe0004", tmp_path)
+    assert commands == []
