@@ -6,8 +6,8 @@ scheduling round trip: Starlette's ``StreamingResponse`` makes five writes of ``
 This one sends the head with the first line (waiting for it at most ``HEAD_WAIT``), and the last
 line with the end of the body, so ``1+1`` is three writes, and watches for a disconnect with one
 plain asyncio task. As with ``StreamingResponse``, a client gone cancels the stream (its
-generators' clean-up runs) and what it raises before the head went out is a 500, not a cut
-stream.
+generators' clean-up runs); what the stream raises before the head went out reaches the app's
+error handlers (an error answer of its surface), not a cut 200.
 """
 
 from __future__ import annotations

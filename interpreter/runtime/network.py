@@ -169,13 +169,13 @@ def detach(sandbox_id: str, folder: Path) -> None:
     """Remove the sandbox's veth, rules and DNS server, whatever part of them exists."""
     _stop_dns(folder)
     name = interface(sandbox_id)
-    state = _state(folder)
-    if state is None and not (folder / ATTACHING).exists() and not present(sandbox_id):
+    state, veth = _state(folder), present(sandbox_id)
+    if state is None and not veth and not (folder / ATTACHING).exists():
         # Never attached (a loopback-only sandbox: most): no rule to look for. That search is
         # ~8 nft runs, ~120 ms of every kill (BENCHMARKS.md, issue 19); a front end killed
         # mid-attach leaves ATTACHING, and its start prunes rules whose veth is gone.
         return
-    if Path(f"/sys/class/net/{name}").exists():
+    if veth:
         # Both ends; the pair also goes by itself when the sandbox's namespace ends (a kill).
         with contextlib.suppress(NetworkError):
             _ip("link", "del", name)
