@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -177,7 +178,7 @@ class NsjailRuntime(Runtime):
         if disk.exists(folder) or disk.layer_dirs(folder)[0].is_dir():
             disk.mount(folder)
         else:
-            disk.create(folder, spec.limits.disk_mb)
+            disk.create(folder, spec.limits.disk_mb, self.settings.home / disk.FORMATS)
         # run/ belongs to root inside (supervisor, agent); run/user/ to `user` (the gateway).
         # On a boot on kept files run/ is the sandbox's: nothing in it is followed.
         run_fd = open_dir(folder, ("run",))
@@ -286,6 +287,15 @@ class NsjailRuntime(Runtime):
                 pass
             return
         deadline = time.monotonic() + timeout
+        # Not our child (a restored tree, a front end restarted since): its pidfd is readable
+        # once it has exited, so the kill returns then, not at the next of 10 ms polls.
+        with contextlib.suppress(OSError):
+            pidfd = os.pidfd_open(process.pid)
+            try:
+                if self.poll(process):  # checked once it is pinned: not a reused pid
+                    select.select([pidfd], [], [], timeout)
+            finally:
+                os.close(pidfd)
         while self.poll(process) and time.monotonic() < deadline:
             time.sleep(0.01)
 
