@@ -32,13 +32,15 @@ class SandboxFiles:
         content: AsyncIterator[bytes],
         user: User = "user",
         metadata: dict[str, str] | None = None,
+        size: int | None = None,
     ) -> EntryInfo:
         """Write (create or replace) a file from a stream; parent folders are made. `metadata`
-        is kept with the file (extended attributes) and shown in its info."""
+        is kept with the file (extended attributes) and shown in its info. `size`, if known,
+        is the stream's length (a longer or shorter one is refused)."""
         params = {"path": path, "user": user}
         if metadata:
             params["metadata"] = json.dumps(metadata)
-        return parse(EntryInfo, await self.agent.upload(params, content))
+        return parse(EntryInfo, await self.agent.upload(params, content, size))
 
     async def info(self, path: str, user: User = "user") -> EntryInfo:
         params = {"path": path, "user": user}
