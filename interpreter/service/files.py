@@ -32,15 +32,13 @@ class SandboxFiles:
         content: AsyncIterator[bytes],
         user: User = "user",
         metadata: dict[str, str] | None = None,
-        size: int | None = None,
     ) -> EntryInfo:
         """Write (create or replace) a file from a stream; parent folders are made. `metadata`
-        is kept with the file (extended attributes) and shown in its info. `size`, if known,
-        is the stream's length (a longer or shorter one is refused)."""
+        is kept with the file (extended attributes) and shown in its info."""
         params = {"path": path, "user": user}
         if metadata:
             params["metadata"] = json.dumps(metadata)
-        return parse(EntryInfo, await self.agent.upload(params, content, size))
+        return parse(EntryInfo, await self.agent.upload(params, content))
 
     async def info(self, path: str, user: User = "user") -> EntryInfo:
         params = {"path": path, "user": user}

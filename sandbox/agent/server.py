@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http
 import json
 import os
 import signal
-import socket
 import sys
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tornado import httpserver, httputil, ioloop, iostream, netutil, web
+from tornado import httpserver, ioloop, iostream, netutil, web
 from tornado.http1connection import HTTP1Connection
 from tornado.tcpclient import TCPClient
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from agent import files, sudo, upload  # noqa: E402
+from agent import files, sudo  # noqa: E402
 from agent.processes import Process, Processes  # noqa: E402
 from agent.watch import Watcher  # noqa: E402
 
@@ -34,10 +30,6 @@ PROCESSES = Processes()
 RUN = os.environ.get("INTERPRETER_RUN_DIR", "/run/sandbox")
 SOCKET = os.path.join(RUN, "agent.sock")
 CHUNK = 1 << 20
-SEND_BUFFER = 1 << 20  # the kernel doubles it: room for the host's 1 MiB reads
-# Uploads received by splice, each blocking a thread of its own for as long as it lasts (not
-# the file operations' threads: a few slow uploads do not stall them).
-UPLOADS = ThreadPoolExecutor(32, thread_name_prefix="upload")
 
 
 class Handler(web.RequestHandler):
@@ -88,10 +80,6 @@ class File(Handler):
         if self.request.method == "PUT":
             path = files.resolve(self.arg("path"))
             self.fd = await self.act(lambda: files.open_for_write(path))
-            if self.request.headers.get("Expect", "").lower() == "100-continue":
-                length = body_length(self.request.headers)
-                fd, self.fd = self.fd, None
-                await receive_file(self.detach(), fd, length, lambda: self.written(path))
 
     def data_received(self, chunk: bytes) -> None:
         assert self.fd is not None
@@ -103,10 +91,7 @@ class File(Handler):
         assert self.fd is not None
         os.close(self.fd)
         self.fd = None
-        self.send_json(await self.written(files.resolve(self.arg("path"))))
-
-    async def written(self, path: str) -> Any:
-        """The uploaded file's metadata set (the request's), then its entry."""
+        path = files.resolve(self.arg("path"))
         try:
             metadata = json.loads(self.arg("metadata", "{}"))
         except ValueError:
@@ -114,7 +99,7 @@ class File(Handler):
         if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
             raise files.FileError(400, "InvalidRequestError", "metadata must map str to str")
         await self.act(lambda: files.replace_metadata(path, metadata))  # none given: cleared
-        return await self.act(lambda: files.entry(path))
+        self.send_json(await self.act(lambda: files.entry(path)))
 
     def on_finish(self) -> None:
         if self.fd is not None:  # an upload that broke off
@@ -123,91 +108,22 @@ class File(Handler):
     async def get(self) -> None:
         path = files.resolve(self.arg("path"))
         fd = await self.act(lambda: files.open_for_read(path))
+        loop = asyncio.get_running_loop()
         try:
-            await send_file(self.detach(), fd)
+            self.set_header("Content-Type", "application/octet-stream")
+            self.set_header("Content-Length", str(os.fstat(fd).st_size))
+            while chunk := await loop.run_in_executor(None, os.read, fd, CHUNK):
+                self.write(chunk)
+                await self.flush()  # bounded memory: one chunk in flight
         finally:
             os.close(fd)
+        self.finish()
 
     async def delete(self) -> None:
         path = files.resolve(self.arg("path"))
         await self.act(lambda: files.remove(path))
         self.set_status(204)
         self.finish()
-
-
-async def send_file(stream: iostream.IOStream, fd: int) -> None:
-    """Answer with the file's bytes by sendfile(2): the page cache straight to the socket, no
-    copy through Python, the size read once (a file that grows meanwhile is cut there, one that
-    shrinks breaks the answer off). The connection then closes: the host opens another."""
-    size = os.fstat(fd).st_size
-    sock = stream.socket.dup()  # ours alone: tornado lets go of its stream (and descriptor)
-    stream.close()
-    with sock, contextlib.suppress(OSError), open(fd, "rb", closefd=False) as file:  # host gone
-        # Bigger sends, so the host reads bigger pieces (capped by net.core.wmem_max).
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-        head = (
-            "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-            f"Content-Length: {size}\r\nConnection: close\r\n\r\n"
-        )
-        loop = asyncio.get_running_loop()
-        await loop.sock_sendall(sock, head.encode())
-        if size:  # (a count of 0 means "to the end": a file of 0 bytes, /proc's, is sent empty)
-            # What sendfile(2) cannot take, asyncio reads and sends in a worker thread.
-            await loop.sock_sendfile(sock, file, 0, size)
-
-
-def body_length(headers: httputil.HTTPHeaders) -> int | None:
-    """The body's Content-Length, or None for chunks (tornado checks framing only later)."""
-    encoding = headers.get("Transfer-Encoding")
-    length = headers.get("Content-Length")
-    if encoding is not None:
-        if encoding.lower() != "chunked" or length is not None:
-            raise files.FileError(400, "InvalidRequestError", "unsupported body framing")
-        return None
-    if length is not None and not (length.isdigit() and len(length) < 19):
-        raise files.FileError(400, "InvalidRequestError", "bad Content-Length")
-    return int(length or 0)
-
-
-async def receive_file(
-    stream: iostream.IOStream, fd: int, length: int | None, written: Callable[[], Awaitable[Any]]
-) -> None:
-    """An upload asked with ``Expect: 100-continue``: ``100 Continue``, the body spliced into
-    the file in a thread (see upload.py), then the answer, and the connection closes. A body
-    that breaks off gets no answer (the host is gone or sent garbage); the file stays partial,
-    as with tornado's reading."""
-    sock = stream.socket.dup()  # ours alone: tornado lets go of its stream (and descriptor)
-    stream.close()
-    loop = asyncio.get_running_loop()
-    with sock:
-        failed: OSError | None = None
-        try:
-            try:
-                await loop.sock_sendall(sock, b"HTTP/1.1 100 Continue\r\n\r\n")
-                sock.setblocking(True)
-                await loop.run_in_executor(UPLOADS, upload.receive, sock, fd, length)
-            finally:
-                os.close(fd)
-                sock.setblocking(False)
-        except upload.WriteError as exc:  # answered, then closed: the host stops sending
-            failed = exc.error
-        except (OSError, upload.BodyError):
-            return
-        try:
-            with files.translated_errors():
-                if failed is not None:
-                    raise failed
-            status, answer = 200, await written()
-        except files.FileError as exc:
-            status, answer = exc.status, {"error": {"type": exc.kind, "message": str(exc)}}
-        body = json.dumps(answer).encode()
-        head = (
-            f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n"
-        )
-        with contextlib.suppress(OSError):
-            await loop.sock_sendall(sock, head.encode() + body)
 
 
 class Info(Handler):
@@ -409,10 +325,7 @@ def main() -> None:
             (r"/ports/(\d{1,5})/tunnel", Tunnel),
         ]
     )
-    # Uploads are read and written 1 MiB at a time (tornado's default is 64 KiB).
-    server = httpserver.HTTPServer(
-        app, max_body_size=1 << 40, max_buffer_size=16 << 20, chunk_size=CHUNK
-    )
+    server = httpserver.HTTPServer(app, max_body_size=1 << 40, max_buffer_size=16 << 20)
     if os.path.exists(SOCKET):
         os.unlink(SOCKET)
     server.add_sockets([netutil.bind_unix_socket(SOCKET, mode=0o600)])

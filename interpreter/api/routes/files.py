@@ -50,16 +50,7 @@ async def write_file(
             if chunk:
                 yield chunk
 
-    files = await sandboxes.files(sandbox_id)
-    return await files.write(path, body(), user, size=declared_size(request))
-
-
-def declared_size(request: Request) -> int | None:
-    """The body's length if the client declared it (uvicorn then delivers exactly that many
-    bytes): the agent is sent the same Content-Length instead of chunks to parse."""
-    length = request.headers.get("content-length", "")
-    chunked = "transfer-encoding" in request.headers
-    return int(length) if length.isdigit() and len(length) < 19 and not chunked else None
+    return await (await sandboxes.files(sandbox_id)).write(path, body(), user)
 
 
 @router.get("/info")
@@ -181,5 +172,4 @@ async def signed_upload(token: str, request: Request, sandboxes: Manager) -> Ent
             if chunk:
                 yield chunk
 
-    files = await sandboxes.files(grant.sandbox_id)
-    return await files.write(grant.path, body(), grant.user, size=declared_size(request))
+    return await (await sandboxes.files(grant.sandbox_id)).write(grant.path, body(), grant.user)
