@@ -10,7 +10,7 @@ Two verbs, both blocking (call them from a thread):
   becomes the host's init; nsjail no longer supervises it), with ``root`` as its filesystem root
   (the merged overlay of a sandbox, mounted) and ``run_folder`` bound at /run/sandbox (where the
   gateway's and agent's sockets are). Every restored task starts inside ``cgroups`` (CRIU
-  joins them before it forks the tree). Returns the host PID of the restored PID 1.
+  is started in them, ``JOIN_CGROUPS``). Returns the host PID of the restored PID 1.
 
 What it takes on this host (each learned from a failure, see kernels-and-jail.md): CRIU >= 4.2.1;
 dump the jail's PID 1, not nsjail; a user namespace mapping root and a range; no cgroup
@@ -40,10 +40,11 @@ restored several times, concurrently (each with its own root, run folder and wor
 from __future__ import annotations
 
 import os
+import shutil
 import struct
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,14 +167,7 @@ def restore(
         argv += ["--external", f"mnt[{key}]:{host}"]
     if fresh_network:
         argv += ["--empty-ns", "net", "--network-lock", "skip"]
-    procs = [str(folder / "cgroup.procs") for folder in cgroups]
-
-    def join_cgroups() -> None:  # in the child, before exec: everything CRIU forks inherits them
-        for path in procs:
-            with open(path, "w") as file:
-                file.write(str(os.getpid()))
-
-    _run(argv, work / "restore.log", "restore", timeout, preexec_fn=join_cgroups)
+    _run(argv, work / "restore.log", "restore", timeout, cgroups=cgroups)
     try:
         return int(pidfile.read_text().strip())
     except (OSError, ValueError) as exc:
@@ -346,30 +340,38 @@ def _common_options() -> list[str]:
     ]  # fmt: skip
 
 
+# Joins the cgroup.procs files named by its arguments (their count first), then becomes the rest
+# of its arguments (exec keeps the PID): CRIU and every task it forks start in those cgroups.
+# Not a preexec_fn: with one, subprocess fork()s the whole front end instead of vfork()ing it,
+# ~20 ms of page-table copies at a few hundred MiB of RSS on every restore (BENCHMARKS.md).
+JOIN_CGROUPS = (
+    'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; n=$((n - 1)); shift; done; '
+    'exec "$@" || exit 127'
+)
+JOIN_FAILED, NOT_FOUND = 125, 127
+
+
 def _run(
-    argv: list[str],
-    log: Path,
-    what: str,
-    timeout: float,
-    preexec_fn: Callable[[], None] | None = None,
+    argv: list[str], log: Path, what: str, timeout: float, cgroups: Sequence[Path] = ()
 ) -> None:
-    try:
-        result = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout,
-            preexec_fn=preexec_fn,
-        )
-    except FileNotFoundError as exc:
+    """Run CRIU (``argv``), started inside ``cgroups`` if any are given."""
+    if shutil.which(argv[0]) is None:
         raise CriuError(
             f"CRIU not found at {argv[0]}: run scripts/setup.sh (it builds CRIU >= 4.2.1) "
             "or set INTERPRETER_CRIU"
-        ) from exc
+        )
+    if cgroups:
+        procs = [str(folder / "cgroup.procs") for folder in cgroups]
+        argv = ["/bin/sh", "-c", JOIN_CGROUPS, "sh", str(len(procs)), *procs, *argv]
+    try:
+        result = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired as exc:
         raise CriuError(f"CRIU {what} took more than {timeout:g} s") from exc
-    except subprocess.SubprocessError as exc:  # e.g. joining the cgroups failed
-        raise CriuError(f"CRIU {what} could not start: {exc}") from exc
+    if cgroups and result.returncode in (JOIN_FAILED, NOT_FOUND):
+        why = result.stderr.decode(errors="replace").strip()[-LOG_TAIL:]
+        raise CriuError(f"CRIU {what} could not start: {why}")
     if result.returncode != 0:
         tail = (
             read_tail(log, LOG_TAIL).strip() or result.stderr.decode(errors="replace")[-LOG_TAIL:]
