@@ -346,9 +346,9 @@ def _common_options() -> list[str]:
 # ~20 ms of page-table copies at a few hundred MiB of RSS on every restore (BENCHMARKS.md).
 JOIN_CGROUPS = (
     'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; n=$((n - 1)); shift; done; '
-    'exec "$@" || exit 127'
+    'exec "$@"'
 )
-JOIN_FAILED, NOT_FOUND = 125, 127
+JOIN_FAILED, NOT_RUN = 125, (126, 127)  # 126, 127: the shell's own, when exec fails
 
 
 def _run(
@@ -369,7 +369,7 @@ def _run(
         )
     except subprocess.TimeoutExpired as exc:
         raise CriuError(f"CRIU {what} took more than {timeout:g} s") from exc
-    if cgroups and result.returncode in (JOIN_FAILED, NOT_FOUND):
+    if cgroups and result.returncode in (JOIN_FAILED, *NOT_RUN):
         why = result.stderr.decode(errors="replace").strip()[-LOG_TAIL:]
         raise CriuError(f"CRIU {what} could not start: {why}")
     if result.returncode != 0:

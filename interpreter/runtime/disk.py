@@ -28,6 +28,7 @@ Blocking functions: call them from a thread.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import logging
@@ -58,8 +59,9 @@ MOUNT_OPTIONS = "loop,discard,noinit_itable,nosuid,nodev"  # a volume's too (vol
 _MOUNT_DATA = "discard,noinit_itable"
 # ^resize_inode: no blocks reserved to grow it (its size is fixed), which were 4 MB of zeros
 # written for a 10 GiB disk; metadata_csum_seed: its UUID can change without rewriting every
-# checksum (FS_IOC_SETFSUUID).
-_FEATURES = "^resize_inode,metadata_csum_seed"
+# checksum (FS_IOC_SETFSUUID); it needs metadata_csum, named too (an older mke2fs.conf may not
+# turn it on).
+_FEATURES = "^resize_inode,metadata_csum,metadata_csum_seed"
 FS_IOC_SETFSUUID = 0x4008662C  # _IOW('f', 44, struct fsuuid): Linux 6.0
 _formatting = threading.Lock()
 
@@ -81,15 +83,20 @@ def create(folder: Path, disk_mb: int, formats: Path) -> None:
     """Make the sandbox's disk (a copy of the size's formatted file system, in ``formats``)
     and mount it."""
     source = _formatted(formats, disk_mb)
+    # Copied under another name, then renamed: a copy cut short (ENOSPC, a crash) is never
+    # taken for the sandbox's disk by a later boot on its kept files (``exists``).
+    new = folder / f"{IMAGE}.new"
     try:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        image = os.open(folder / IMAGE, flags, 0o600)
+        image = os.open(new, flags, 0o600)
         try:
             _copy_sparse(source, image)
         finally:
             os.close(image)
+        os.rename(new, folder / IMAGE)
     finally:
         os.close(source)
+        new.unlink(missing_ok=True)
     mount(folder)
     _new_uuid(folder / MOUNT)
 
@@ -181,11 +188,20 @@ def _open_formatted(path: Path, disk_mb: int) -> int | None:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
-    info = os.fstat(fd)
-    ours = stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
-    if ours and info.st_size == disk_mb * 2**20:
-        os.utime(fd)  # used now: the least recently used sizes are the ones removed
-        return fd
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        path.unlink()  # a link: not what this module makes
+        return None
+    try:
+        info = os.fstat(fd)
+        ours = stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
+        if ours and info.st_size == disk_mb * 2**20:
+            os.utime(fd)  # used now: the least recently used sizes are the ones removed
+            return fd
+    except BaseException:
+        os.close(fd)
+        raise
     os.close(fd)  # not what this module makes: made again
     path.unlink()
     return None

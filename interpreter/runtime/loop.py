@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
 LOOP_CTL_GET_FREE = 0x4C82
 LOOP_CONFIGURE = 0x4C0A  # Linux 5.8: file and flags bound in one ioctl
 LOOP_SET_FD, LOOP_SET_STATUS64, LOOP_CLR_FD = 0x4C00, 0x4C04, 0x4C01  # before it: in two

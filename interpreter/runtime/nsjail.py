@@ -293,7 +293,9 @@ class NsjailRuntime(Runtime):
             pidfd = os.pidfd_open(process.pid)
             try:
                 if self.poll(process):  # checked once it is pinned: not a reused pid
-                    select.select([pidfd], [], [], timeout)
+                    waiting = select.poll()  # not select(): a descriptor may be >= 1024
+                    waiting.register(pidfd, select.POLLIN)
+                    waiting.poll(timeout * 1000)
             finally:
                 os.close(pidfd)
         while self.poll(process) and time.monotonic() < deadline:

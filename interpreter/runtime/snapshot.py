@@ -184,13 +184,18 @@ def _copy(*pairs: tuple[Path, Path]) -> None:
     """Copy each (source, destination) tree, all at once: each copy is mostly cp's start-up
     (~3 ms), so they overlap."""
     # cp keeps what an overlay upper layer needs: owners, modes, xattrs, whiteout devices.
-    copies = [
-        (src, subprocess.Popen(
-            ["cp", "-a", "--reflink=auto", "--", str(src), str(dst)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        ))
-        for src, dst in pairs
-    ]  # fmt: skip
+    copies: list[tuple[Path, subprocess.Popen[bytes]]] = []
+    try:
+        for src, dst in pairs:
+            copies.append((src, subprocess.Popen(
+                ["cp", "-a", "--reflink=auto", "--", str(src), str(dst)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )))  # fmt: skip
+    except BaseException:  # e.g. EAGAIN: the copies begun end before the caller cleans up
+        for _, copy in copies:
+            copy.kill()
+            copy.wait()
+        raise
     failed = []
     for src, copy in copies:
         _, err = copy.communicate()

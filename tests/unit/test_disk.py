@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -100,6 +101,22 @@ def test_a_failed_mount_leaves_no_device(tmp_path: Path) -> None:
     with pytest.raises(SandboxStartError):
         disk.mount(folder)
     assert str(folder / disk.IMAGE) not in loop_backing_files()
+
+
+def test_a_copy_cut_short_leaves_no_disk(tmp_path: Path) -> None:
+    # The sandbox's folder on a file system too small for the formatted metadata: ENOSPC.
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        folder = small / "sandbox"
+        folder.mkdir()
+        with pytest.raises(OSError, match="No space left"):  # ~160 KB of metadata to copy
+            disk.create(folder, 2048, tmp_path / "disks")
+        assert os.listdir(folder) == []  # nothing a later boot would take for its disk
+        assert not disk.exists(folder)
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
 
 
 def test_formatted_sizes_are_few_and_checked(
