@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -152,6 +153,7 @@ def main() -> None:
         finally:
             for server in servers.values():
                 stop_server(server)
+                shutil.rmtree(server.home, ignore_errors=True)  # its sandboxes are killed
             for client in clients.values():
                 client.close()
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import shutil
 import sys
 import tempfile
 import time
@@ -131,6 +132,7 @@ def main() -> None:
         finally:
             for server in servers.values():
                 stop_server(server)
+                shutil.rmtree(server.home, ignore_errors=True)  # its sandboxes are killed
 
     print(
         "| creates from the snapshot, each: create → run_code → kill | creates/s | errors | "

@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import io
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -162,6 +163,7 @@ def main() -> None:
     home = traversable(Path(tempfile.mkdtemp(prefix="bench-files-")))
     load = [os.getloadavg()[0]]
     with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, home, ignore_errors=True)  # last: servers stopped first
         trees = {"this tree": REPO}
         if args.before:
             old = stack.enter_context(worktree(args.before))
