@@ -55,7 +55,6 @@ KEPT_FORMATS = 4  # sizes kept formatted (the default one, and the last few othe
 BYTES_PER_INODE = 16384
 # noinit_itable: the image is new and sparse (its inode tables read as zeros already), so the
 # kernel's background zeroing of them would only write ~1/64 of the disk size for nothing.
-MOUNT_OPTIONS = "loop,discard,noinit_itable,nosuid,nodev"  # a volume's too (volumes.py)
 _MOUNT_DATA = "discard,noinit_itable"
 # ^resize_inode: no blocks reserved to grow it (its size is fixed), which were 4 MB of zeros
 # written for a 10 GiB disk; metadata_csum_seed: its UUID can change without rewriting every
@@ -110,10 +109,7 @@ def mount(folder: Path) -> None:
     target = folder / MOUNT
     if exists(folder) and not linux.is_mounted(target):
         target.mkdir(mode=0o700, exist_ok=True)
-        try:
-            loop.mount(folder / IMAGE, target, "ext4", loop.MS_NOSUID | loop.MS_NODEV, _MOUNT_DATA)
-        except OSError as exc:
-            raise SandboxStartError(f"the sandbox's disk could not be mounted: {exc}") from exc
+        mount_image(folder / IMAGE, target, "the sandbox's disk")
     upper, work = layer_dirs(folder)
     for sub in (upper, work):
         sub.mkdir(mode=0o755, exist_ok=True)
@@ -140,6 +136,15 @@ def _statvfs(folder: Path) -> os.statvfs_result | None:
     if not linux.is_mounted(folder / MOUNT):
         return None
     return os.statvfs(folder / MOUNT)
+
+
+def mount_image(image: Path, target: Path, what: str) -> None:
+    """Loop-mount the ext4 file system in ``image`` on ``target`` (nosuid, nodev; space given
+    back on delete): a sandbox's disk, a volume's (volumes.py)."""
+    try:
+        loop.mount(image, target, "ext4", loop.MS_NOSUID | loop.MS_NODEV, _MOUNT_DATA)
+    except OSError as exc:
+        raise SandboxStartError(f"{what} could not be mounted: {exc}") from exc
 
 
 def _mkfs_argv(disk_mb: int) -> list[str]:

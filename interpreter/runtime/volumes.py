@@ -60,7 +60,7 @@ def data(settings: Settings, volume_id: str) -> Path:
             if not (home / IMAGE).is_file():
                 raise SandboxStartError(f"volume {volume_id} has no image")
             target.mkdir(mode=0o755, exist_ok=True)
-            _run("mount", "-o", disk.MOUNT_OPTIONS, "--", str(home / IMAGE), str(target))
+            disk.mount_image(home / IMAGE, target, f"volume {volume_id}")
     return target
 
 
