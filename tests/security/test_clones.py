@@ -98,8 +98,10 @@ def draw(kind):
               "random": random.random(), "numpy": float(numpy.random.rand())}
     if kind == "reseeded":
         values["seconds"] = took
-    with open(os.path.join(folder, f"{kind}-{time.time_ns()}"), "w") as f:
+    name = f"{kind}-{time.time_ns()}"
+    with open(os.path.join(folder, "." + name), "w") as f:  # the test waits for the name:
         json.dump(values, f)
+    os.rename(os.path.join(folder, "." + name), os.path.join(folder, name))  # once written
 
 signal.signal(signal.SIGUSR1, lambda *_: draw("plain"))
 signal.signal(signal.SIGUSR2, lambda *_: draw("reseeded"))
