@@ -131,6 +131,7 @@ class SandboxKernels:
         self.guard = guard
         self._seen: Pressure | None = None  # the counters after the last run's recovery
         self.closed = False  # by close(): channels closed by us, not by a gateway that died
+        self._setup: list[asyncio.Task[None]] = []  # run_silent_soon's waits for answers
 
     async def wait_ready(self, timeout: float, alive: Callable[[], bool]) -> bool:
         deadline = time.monotonic() + timeout
@@ -144,6 +145,8 @@ class SandboxKernels:
 
     async def close(self) -> None:
         self.closed = True
+        for task in self._setup:
+            task.cancel()
         for context in self.contexts.values():
             if context.channel is not None:
                 await context.channel.close()
@@ -223,6 +226,37 @@ class SandboxKernels:
         context = self.get(context_id)
         async with context.lock:
             await _run_silent(await self._ensure_kernel(context), code)
+
+    async def run_silent_soon(self, context_id: str, code: str) -> None:
+        """``run_silent`` without waiting for the kernel's answer here: the code is sent now,
+        ``setup_done`` waits for it (and raises its error), and the context's other uses wait
+        for it meanwhile. A restored sandbox's set-up cell (~12 ms) so overlaps the rest of
+        its bring-up."""
+        context = self.get(context_id)
+        await context.lock.acquire()  # released once the kernel answered
+        try:
+            channel = await self._ensure_kernel(context)
+        except BaseException:
+            context.lock.release()
+            raise
+        self._setup.append(asyncio.create_task(self._finish_silent(context, channel, code)))
+
+    async def _finish_silent(
+        self, context: KernelContext, channel: KernelChannel, code: str
+    ) -> None:
+        try:
+            await _run_silent(channel, code)
+        finally:
+            context.lock.release()
+
+    async def setup_done(self) -> None:
+        """Wait for every ``run_silent_soon`` cell; raise the first one's error."""
+        setup, self._setup = self._setup, []
+        try:
+            await asyncio.gather(*setup)
+        finally:
+            for task in setup:
+                task.cancel()  # if one failed or this was cancelled: the others are not needed
 
     def _start_failure(self, context: KernelContext, reason: str) -> str:
         # The kernel's own words are in the gateway's log (it inherits its stderr).
@@ -592,6 +626,14 @@ async def _execute(
                     name="ExecutionAbortedError",
                     value="The kernel aborted this execution: an earlier one failed "
                     "while it was queued.",
+                    traceback="",
+                )
+            elif _status(msg) == "error" and silent:
+                # A silent cell's error is in its reply only (its iopub output is not read).
+                content = msg.get("content") or {}
+                yield CellError(
+                    name=str(content.get("ename", "Error")),
+                    value=str(content.get("evalue", "")),
                     traceback="",
                 )
         elif not silent:

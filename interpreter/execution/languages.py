@@ -57,9 +57,11 @@ def _python() -> Language:
         # A CRIU restore keeps the pid, so neither OpenSSL's fork check nor tempfile's notices
         # the clone: its DRBG gets fresh entropy mixed in (its per-thread DRBGs reseed from it
         # on their next draw) and tempfile a new name sequence. numpy's default_rng, secrets,
-        # os.urandom and uuid4 draw from the kernel: fresh already.
+        # os.urandom and uuid4 draw from the kernel: fresh already. numpy only if imported: an
+        # image may have none, and one imported later seeds itself from the kernel.
         reseed=(
-            "__import__('random').seed(); __import__('numpy').random.seed(); "
+            "__import__('random').seed(); "
+            "(lambda np: np is None or np.random.seed())(__import__('sys').modules.get('numpy')); "
             "__import__('tempfile')._name_sequence = None; "
             "__import__('ssl').RAND_add(__import__('os').urandom(32), 32.0)"
         ),

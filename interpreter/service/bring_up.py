@@ -127,10 +127,10 @@ class SnapshotRestore(Launcher):
         if record.envs:
             bring_up.runtime.set_envs(live.process, record.envs)
         # One silent cell: fresh random seeds (every restore starts from the same generator
-        # state) and the request's variables.
+        # state) and the request's variables; answered while the bring-up goes on.
         lang, envs = python.language, record.envs
         setup = [lang.reseed, lang.export_env(envs) if envs and lang.export_env else None]
-        await kernels.run_silent(python.id, "\n".join(code for code in setup if code))
+        await kernels.run_silent_soon(python.id, "\n".join(code for code in setup if code))
 
 
 @dataclass
@@ -153,8 +153,8 @@ class SandboxSnapshotRestore(Launcher):
             await bring_up.contexts.adopt(record.id, kernels, context, default=source.is_default)
             if source.kernel_id is not None:
                 await kernels.start(context)  # connects to the restored kernel
-                if language.reseed:
-                    await kernels.run_silent(context.id, language.reseed)
+                if language.reseed:  # answered meanwhile, every context's at once
+                    await kernels.run_silent_soon(context.id, language.reseed)
 
 
 class CheckpointRestore(Launcher):
@@ -279,6 +279,7 @@ class BringUp:
                 raise SandboxStartError(
                     "the sandbox's agent does not answer: " + self.runtime.diagnostics(live.process)
                 )
+            await live.kernels.setup_done()  # set-up cells sent by prepare, answered meanwhile
         finally:
             agent.cancel()
 

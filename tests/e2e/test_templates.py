@@ -168,3 +168,32 @@ def test_a_template_built_on_a_built_one(built: dict[str, object], sandbox_facto
     assert seen.stdout == (
         "child\nmade by RUN\nhello from the template\n<h1>served by the template</h1>"
     )
+
+
+def test_a_snapshot_whose_set_up_cell_fails_gives_cold_sandboxes(
+    server: Server, sandbox_factory
+) -> None:
+    """A restore's set-up cell (fresh seeds) runs while the bring-up goes on (issue 19); its
+    failure still fails the restore: the sandbox is booted cold, not handed out unseeded."""
+    from interpreter_sdk import Templates
+
+    name = f"noseed-{RUN_ID}"
+    startup = "/home/user/.ipython/profile_default/startup"
+    dockerfile = (
+        "FROM code-interpreter\n"
+        f"RUN mkdir -p {startup} && echo 'import random; random.seed = None' > {startup}/00.py"
+        " && chown -R user /home/user/.ipython\n"
+    )
+    with Templates() as templates:
+        templates.build(name, dockerfile)
+        try:
+            sbx = sandbox_factory(template=name)
+            run = sbx.run_code("import random; print(random.seed)")
+            assert run.error is None and run.logs.stdout == ["None\n"], run
+            log = server.log.read_text()
+            assert f"sandbox {sbx.sandbox_id} restored from the " not in log
+            assert f"restore from the {name} snapshot failed: starting cold" in log
+            assert "setup code failed in the kernel: TypeError" in log
+            sbx.kill()
+        finally:
+            templates.delete(name)
