@@ -55,15 +55,38 @@ class Image:
 
 
 def tree_hash(*folders: Path) -> str:
-    digest = hashlib.sha256()
+    """A digest of the folders' files (names, modes, contents). Every create resolves its
+    template's image by it: the digest is kept per listing of the files (inode, size, times),
+    so a create stats ~20 files instead of reading and hashing them (~0.7 ms; issue 19), and
+    an edited source still gets its own image."""
+    files = []
     for folder in folders:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            if "__pycache__" in path.parts:
-                continue
-            digest.update(str(path.relative_to(folder.parent)).encode())
-            digest.update(oct(path.stat().st_mode & 0o777).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+        found = []
+        for top, dirs, names in os.walk(folder):  # as Path.rglob: no symlinked folder entered
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            found += [Path(top, name) for name in names]
+        for path in sorted(found):
+            try:
+                info = path.stat()  # through a link, as read_bytes below
+            except FileNotFoundError:
+                continue  # a dangling link: no file
+            if stat.S_ISREG(info.st_mode):
+                seen = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+                files.append((folder, path, info.st_mode & 0o777, seen))
+    listing = tuple((str(path), mode, *seen) for _, path, mode, seen in files)
+    known = _TREE_HASHES.get(listing)
+    if known is not None:
+        return known
+    digest = hashlib.sha256()
+    for folder, path, mode, _ in files:
+        digest.update(str(path.relative_to(folder.parent)).encode())
+        digest.update(oct(mode).encode())
+        digest.update(path.read_bytes())
+    _TREE_HASHES[listing] = digest.hexdigest()[:16]
+    return _TREE_HASHES[listing]
+
+
+_TREE_HASHES: dict[tuple[tuple[str, int, int, int, int, int], ...], str] = {}
 
 
 def template_names() -> list[str]:
