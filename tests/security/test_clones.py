@@ -81,6 +81,37 @@ def test_clones_of_one_snapshot_get_fresh_secrets(
     assert len({d["hash_seed"] for d in draws}) == 1, draws
 
 
+BASE_PROBE = """\
+import json as _json, random as _random, ssl as _ssl, sys as _sys, tempfile as _tempfile
+print(_json.dumps({
+    "random": _random.random(),
+    "ssl_rand_bytes": _ssl.RAND_bytes(16).hex(),
+    "mktemp": [_tempfile.mktemp() for _ in range(3)],
+    "numpy_imported": "numpy" in _sys.modules,
+}))
+"""
+
+
+def test_clones_of_an_image_without_numpy_get_fresh_secrets(
+    server: Server, sandbox_factory: SandboxFactory
+) -> None:
+    """The base image has no NumPy: its restores keep their reseed cell (which once failed
+    there, unnoticed, at its NumPy import, before renewing tempfile's and OpenSSL's state) and
+    their clones draw apart."""
+    snapshot_ready(server)
+    clones = [sandbox_factory(template="base") for _ in range(2)]
+    assert all(restored(server, sbx.sandbox_id) for sbx in clones), server.log.read_text()[-3000:]
+    draws = []
+    for sbx in clones:
+        execution = sbx.run_code(BASE_PROBE)
+        assert execution.error is None, execution.error
+        draws.append(json.loads("".join(execution.logs.stdout)))
+    for key in ("random", "ssl_rand_bytes", "mktemp"):
+        values = [json.dumps(d[key]) for d in draws]
+        assert len(set(values)) == len(values), (key, values)
+    assert not any(d["numpy_imported"] for d in draws), draws
+
+
 # A process that used every generator before its checkpoint; restored, it draws on SIGUSR1 as
 # it is, and on SIGUSR2 after running the service's reseed cell.
 CLONE = """\
