@@ -25,4 +25,11 @@ def checked_envs(envs: Mapping[str, str] | None) -> dict[str, str]:
             )
         if "\0" in value:
             raise InvalidRequestError(f"environment variable {name!r}: its value contains NUL")
+        if not value.isascii():
+            try:
+                value.encode()
+            except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800"): no process takes it
+                raise InvalidRequestError(
+                    f"environment variable {name!r}: its value is not valid Unicode text"
+                ) from None
     return dict(envs or {})

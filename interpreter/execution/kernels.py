@@ -239,15 +239,9 @@ class SandboxKernels:
         except BaseException:
             context.lock.release()
             raise
-        self._setup.append(asyncio.create_task(self._finish_silent(context, channel, code)))
-
-    async def _finish_silent(
-        self, context: KernelContext, channel: KernelChannel, code: str
-    ) -> None:
-        try:
-            await _run_silent(channel, code)
-        finally:
-            context.lock.release()
+        task = asyncio.create_task(_run_silent(channel, code))
+        task.add_done_callback(lambda _: context.lock.release())  # even if never begun
+        self._setup.append(task)
 
     async def setup_done(self) -> None:
         """Wait for every ``run_silent_soon`` cell; raise the first one's error."""
@@ -514,6 +508,8 @@ class SandboxKernels:
         try:
             if envs and channel is not None and channel.is_open:
                 await _run_silent(channel, context.language.restore_env(envs))
+        except KernelError as exc:  # e.g. the cell removed what set_env kept: the run stands
+            log.info("variables of context %s not restored after a run: %s", context.id, exc)
         finally:
             context.lock.release()
 
@@ -632,7 +628,7 @@ async def _execute(
                 # A silent cell's error is in its reply only (its iopub output is not read).
                 content = msg.get("content") or {}
                 yield CellError(
-                    name=str(content.get("ename", "Error")),
+                    name=str(content.get("ename") or "Error"),  # bash's is empty: exit status
                     value=str(content.get("evalue", "")),
                     traceback="",
                 )

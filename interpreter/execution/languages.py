@@ -57,11 +57,11 @@ def _python() -> Language:
         # A CRIU restore keeps the pid, so neither OpenSSL's fork check nor tempfile's notices
         # the clone: its DRBG gets fresh entropy mixed in (its per-thread DRBGs reseed from it
         # on their next draw) and tempfile a new name sequence. numpy's default_rng, secrets,
-        # os.urandom and uuid4 draw from the kernel: fresh already. numpy only if imported: an
-        # image may have none, and one imported later seeds itself from the kernel.
+        # os.urandom and uuid4 draw from the kernel: fresh already. numpy's legacy generator
+        # only if imported: an image may have no numpy, and one imported later seeds itself.
         reseed=(
             "__import__('random').seed(); "
-            "(lambda np: np is None or np.random.seed())(__import__('sys').modules.get('numpy')); "
+            "(lambda r: r is None or r.seed())(__import__('sys').modules.get('numpy.random')); "
             "__import__('tempfile')._name_sequence = None; "
             "__import__('ssl').RAND_add(__import__('os').urandom(32), 32.0)"
         ),

@@ -68,12 +68,12 @@ def tree_hash(*folders: Path) -> str:
         for path in sorted(found):
             try:
                 info = path.stat()  # through a link, as read_bytes below
-            except FileNotFoundError:
-                continue  # a dangling link: no file
+            except OSError:
+                continue  # a dangling link, a loop of links: no file
             if stat.S_ISREG(info.st_mode):
                 seen = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
                 files.append((folder, path, info.st_mode & 0o777, seen))
-    listing = tuple((str(path), mode, *seen) for _, path, mode, seen in files)
+    listing = (*map(str, folders), *((str(path), mode, *seen) for _, path, mode, seen in files))
     known = _TREE_HASHES.get(listing)
     if known is not None:
         return known
@@ -86,7 +86,7 @@ def tree_hash(*folders: Path) -> str:
     return _TREE_HASHES[listing]
 
 
-_TREE_HASHES: dict[tuple[tuple[str, int, int, int, int, int], ...], str] = {}
+_TREE_HASHES: dict[tuple[object, ...], str] = {}
 
 
 def template_names() -> list[str]:

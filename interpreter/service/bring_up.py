@@ -123,14 +123,14 @@ class SnapshotRestore(Launcher):
         python.prepared = True  # its cwd was set before the checkpoint
         await bring_up.contexts.adopt(record.id, kernels, python, default=True)
         await kernels.start(python)  # connects to the restored kernel
-        await bring_up.contexts.create(record.id, kernels, "javascript", default=True)
-        if record.envs:
-            bring_up.runtime.set_envs(live.process, record.envs)
         # One silent cell: fresh random seeds (every restore starts from the same generator
         # state) and the request's variables; answered while the bring-up goes on.
         lang, envs = python.language, record.envs
         setup = [lang.reseed, lang.export_env(envs) if envs and lang.export_env else None]
         await kernels.run_silent_soon(python.id, "\n".join(code for code in setup if code))
+        await bring_up.contexts.create(record.id, kernels, "javascript", default=True)
+        if record.envs:
+            bring_up.runtime.set_envs(live.process, record.envs)
 
 
 @dataclass

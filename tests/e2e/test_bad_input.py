@@ -89,6 +89,16 @@ def test_bad_env_names_are_400_for_sandbox_run_and_command(
             f"/v1/sandboxes/{sid}/execute", json={"code": "1", "envs": {"OK": "a\u0000b"}}
         )
         assert response.status_code == 400 and "NUL" in response.text
+        # A lone surrogate (JSON's "\ud800"): no process environment can hold it.
+        for path, body in (
+            ("/v1/sandboxes", {"envs": {"OK": "a\ud800"}}),
+            (f"/v1/sandboxes/{sid}/execute", {"code": "1", "envs": {"OK": "a\ud800"}}),
+        ):
+            response = http.post(
+                path, content=json.dumps(body), headers={"content-type": "application/json"}
+            )
+            assert response.status_code == 400, (path, response.text)
+            assert "not valid Unicode" in response.json()["error"]["message"]
     assert sandbox.run_code("1 + 1").text == "2"  # nothing half-applied
 
 

@@ -95,9 +95,10 @@ print(_json.dumps({
 def test_clones_of_an_image_without_numpy_get_fresh_secrets(
     server: Server, sandbox_factory: SandboxFactory
 ) -> None:
-    """The base image has no NumPy: its restores keep their reseed cell (which once failed
-    there, unnoticed, at its NumPy import, before renewing tempfile's and OpenSSL's state) and
-    their clones draw apart."""
+    """The base image has no NumPy: its restores keep their reseed cell (it once failed there,
+    unnoticed, at its NumPy import: now that would make the create boot cold, which
+    ``restored`` catches) and their clones draw apart (the base kernel uses none of these
+    generators before its checkpoint, so they would be fresh even without the cell)."""
     snapshot_ready(server)
     clones = [sandbox_factory(template="base") for _ in range(2)]
     assert all(restored(server, sbx.sandbox_id) for sbx in clones), server.log.read_text()[-3000:]

@@ -29,6 +29,8 @@ def test_the_reseed_cell_runs_without_numpy_and_does_not_import_it() -> None:
         "sys.meta_path.insert(0, Block())"
     )
     assert printed_after_reseed(block, "print('numpy' in sys.modules)") == "False\n"
+    # Installed but not imported (as in a kernel that never used it): not imported either.
+    assert printed_after_reseed("import sys", "print('numpy' in sys.modules)") == "False\n"
 
 
 def test_the_reseed_cell_reseeds_an_imported_numpy() -> None:
