@@ -73,20 +73,21 @@ def tree_hash(*folders: Path) -> str:
             if stat.S_ISREG(info.st_mode):
                 seen = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
                 files.append((folder, path, info.st_mode & 0o777, seen))
-    listing = (*map(str, folders), *((str(path), mode, *seen) for _, path, mode, seen in files))
-    known = _TREE_HASHES.get(listing)
-    if known is not None:
-        return known
+    listing = tuple((str(path), mode, *seen) for _, path, mode, seen in files)
+    kept = _TREE_HASHES.get(folders)
+    if kept is not None and kept[0] == listing:
+        return kept[1]
     digest = hashlib.sha256()
     for folder, path, mode, _ in files:
         digest.update(str(path.relative_to(folder.parent)).encode())
         digest.update(oct(mode).encode())
         digest.update(path.read_bytes())
-    _TREE_HASHES[listing] = digest.hexdigest()[:16]
-    return _TREE_HASHES[listing]
+    _TREE_HASHES[folders] = (listing, digest.hexdigest()[:16])
+    return _TREE_HASHES[folders][1]
 
 
-_TREE_HASHES: dict[tuple[object, ...], str] = {}
+# The folders' last listing and its digest (one entry per set of folders: an edit replaces it).
+_TREE_HASHES: dict[tuple[Path, ...], tuple[tuple[object, ...], str]] = {}
 
 
 def template_names() -> list[str]:
