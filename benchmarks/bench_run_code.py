@@ -21,6 +21,9 @@ Measures, each the time from sending ``1+1`` until its reply and idle (or its la
   process of its own (as a client is);
 - ``sdk before (StreamingResponse)``: the same, the route answering through Starlette's
   ``StreamingResponse`` as before issue 19 (the baseline of ``interpreter/api/ndjson.py``).
+- ``sdk through FastAPI's routing``: the same, its body typed
+  ``application/vnd.interpreter+json``, which the hot path (``interpreter/api/hot_path.py``)
+  leaves to the FastAPI route, as every run was served before it (its baseline).
 
 The front end runs in this process (uvicorn on its own event loop in a thread, as ``interpreter
 serve`` runs it: uvloop, httptools), so the in-process hops are timed on its loop, inside the
@@ -98,6 +101,8 @@ def helper(kind: str) -> None:
         from interpreter_sdk import Sandbox
 
         sbx = Sandbox.connect(first["id"], api_url=first["url"], api_key=first["key"])
+        if kind == "sdk-fastapi":  # a JSON type the hot path leaves to FastAPI's route
+            sbx._http.headers["Content-Type"] = "application/vnd.interpreter+json"
 
         def sample() -> None:
             assert sbx.run_code("1+1").text == "2"
@@ -247,7 +252,7 @@ def main() -> None:
         help="the kernel websocket's JSON protocol, as before issue 19 (the 'before' figures)",
     )
     parser.add_argument("--only", help="some of the measures, comma-separated (investigations)")
-    parser.add_argument("--helper", choices=["raw", "sdk"], help=argparse.SUPPRESS)
+    parser.add_argument("--helper", choices=["raw", "sdk", "sdk-fastapi"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.helper:
         helper(args.helper)
@@ -279,7 +284,9 @@ def main() -> None:
             nsenter = ["nsenter", "-t", str(pid1), "-n", "--"]
             jailed = Helper(nsenter, "raw", kernel_connection(sbx))
             host_client = Helper([], "raw", json_safe(km.get_connection_info()))
-            client = Helper([], "sdk", {"url": front.url, "key": key, "id": sbx.sandbox_id})
+            first = {"url": front.url, "key": key, "id": sbx.sandbox_id}
+            client = Helper([], "sdk", first)
+            routed = Helper([], "sdk-fastapi", first)
 
             async def gateway() -> float:
                 channel = kernel.channel
@@ -323,6 +330,7 @@ def main() -> None:
                 "service": lambda: float(front.call(service())),
                 "sdk": client.sample,
                 "sdk before (StreamingResponse)": lambda: streamed(client.sample),
+                "sdk through FastAPI's routing": routed.sample,
             }
             names = args.only.split(",") if args.only else list(measures)
             samples = {name: [] for name in names}
@@ -337,6 +345,7 @@ def main() -> None:
             finally:
                 jailed.close()
                 client.close()
+                routed.close()
                 host_client.close()
                 km.shutdown_kernel(now=True)
     finally:
@@ -344,7 +353,8 @@ def main() -> None:
 
     floor = {"jailed kernel": "host kernel", "gateway": "jailed kernel", "kernels": "gateway",
              "service": "kernels", "sdk": "service",
-             "sdk before (StreamingResponse)": "service"}  # fmt: skip
+             "sdk before (StreamingResponse)": "service",
+             "sdk through FastAPI's routing": "service"}  # fmt: skip
     print(f"{args.rounds} rounds, interleaved; p50 and p99 in ms; hop = this minus the line above")
     print("| measure | p50 | p99 | hop p50 | hop p99 | above jailed kernel p50 | p99 |")
     print("|---|---|---|---|---|---|---|")

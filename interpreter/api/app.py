@@ -22,6 +22,7 @@ from interpreter.api.e2b import control, jupyter, routing
 from interpreter.api.e2b import templates as e2b_templates
 from interpreter.api.e2b import volumes as e2b_volumes
 from interpreter.api.guard import KeyCheck, RequestGuard
+from interpreter.api.hot_path import HotPath
 from interpreter.api.routes import (
     agents,
     commands,
@@ -125,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ui.router)  # the notebook view's page (its data: /v1, as any client)
     app.include_router(jupyter_attach.router)  # the key as Jupyter's token
     mcp.mount(app, mcp_endpoint)  # /mcp, the key as a bearer token
+    # Added first, so innermost: behind the guard and the E2B traffic router (added after).
+    app.add_middleware(HotPath)  # the run route without FastAPI's per-request work
     e2b.mount(app)
     app.add_middleware(
         RequestGuard,

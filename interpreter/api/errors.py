@@ -119,10 +119,17 @@ SANDBOX_FILES = answers(
 )
 
 
+def answer(exc: errors.InterpreterError | HTTPException) -> JSONResponse:
+    """The error answer of a domain error or an ``HTTPException`` (e.g. the guard's 413)."""
+    if isinstance(exc, HTTPException):
+        return JSONResponse(body("HTTPError", str(exc.detail)), status_code=exc.status_code)
+    return JSONResponse(body(type(exc).__name__, str(exc)), status_code=status_of(exc))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(errors.InterpreterError)
     async def domain_error(request: Request, exc: errors.InterpreterError) -> JSONResponse:
-        return JSONResponse(body(type(exc).__name__, str(exc)), status_code=status_of(exc))
+        return answer(exc)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -133,4 +140,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse(body("HTTPError", str(exc.detail)), status_code=exc.status_code)
+        return answer(exc)

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 
 from interpreter.core.errors import InvalidRequestError
+from interpreter.core.text import checked_text
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -25,11 +26,5 @@ def checked_envs(envs: Mapping[str, str] | None) -> dict[str, str]:
             )
         if "\0" in value:
             raise InvalidRequestError(f"environment variable {name!r}: its value contains NUL")
-        if not value.isascii():
-            try:
-                value.encode()
-            except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800"): no process takes it
-                raise InvalidRequestError(
-                    f"environment variable {name!r}: its value is not valid Unicode text"
-                ) from None
+        checked_text(f"environment variable {name!r}: its value", value)
     return dict(envs or {})

@@ -35,6 +35,7 @@ from interpreter.core.models import ContextRecord, SandboxRecord, SnapshotRecord
 from interpreter.core.network import Network
 from interpreter.core.options import CreateRequest, SandboxOptions, lifetime, network_for
 from interpreter.core.store import Store
+from interpreter.core.text import checked_text
 from interpreter.execution.languages import DEFAULT_CWD
 from interpreter.runtime.base import Runtime, SandboxProcess, load_runtime
 from interpreter.service import metrics, ports
@@ -591,7 +592,8 @@ class SandboxManager:
         cell_id: str | None = None,
     ) -> AsyncIterator[Event]:
         live = self._live(context.sandbox_id)
-        events = live.kernels.run(context.id, code, envs=checked_envs(envs), timeout=timeout)
+        code, envs = checked_text("the code", code), checked_envs(envs)
+        events = live.kernels.run(context.id, code, envs=envs, timeout=timeout)
         record = self.get(context.sandbox_id)
         events = noting_kernel_deaths(events, record, context, self.lifecycle)
         # Killed under it: SandboxGoneError. Whoever asked for it, the run is a notebook cell.

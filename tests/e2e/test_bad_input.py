@@ -89,10 +89,12 @@ def test_bad_env_names_are_400_for_sandbox_run_and_command(
             f"/v1/sandboxes/{sid}/execute", json={"code": "1", "envs": {"OK": "a\u0000b"}}
         )
         assert response.status_code == 400 and "NUL" in response.text
-        # A lone surrogate (JSON's "\ud800"): no process environment can hold it.
+        # A lone surrogate (JSON's "\ud800"): no process environment can hold it...
         for path, body in (
             ("/v1/sandboxes", {"envs": {"OK": "a\ud800"}}),
             (f"/v1/sandboxes/{sid}/execute", {"code": "1", "envs": {"OK": "a\ud800"}}),
+            # Nor can a kernel take it as code: it never answered such a run.
+            (f"/v1/sandboxes/{sid}/execute", {"code": "'\ud800'"}),
         ):
             response = http.post(
                 path, content=json.dumps(body), headers={"content-type": "application/json"}
