@@ -21,14 +21,12 @@ Measures, each the time from sending ``1+1`` until its reply and idle (or its la
   process of its own (as a client is);
 - ``sdk before (StreamingResponse)``: the same, the route answering through Starlette's
   ``StreamingResponse`` as before issue 19 (the baseline of ``interpreter/api/ndjson.py``).
+- ``sdk over httpx``: the same, its run_code over httpx (``interpreter_sdk/_runs_sync.py``
+  makes it over http.client unless a proxy applies);
 - ``sdk through FastAPI's routing``: the same, its body typed
   ``application/vnd.interpreter+json``, which the hot path (``interpreter/api/hot_path.py``)
-  leaves to the FastAPI route, as every run was served before it (its baseline).
-
-The front end runs in this process (uvicorn on its own event loop in a thread, as ``interpreter
-serve`` runs it: uvloop, httptools), so the in-process hops are timed on its loop, inside the
-coroutine (no thread hand-off counted). The SDK is not in this process: two threads taking turns
-at the GIL add milliseconds a client in its own process never sees (measured: +4 ms).
+  leaves to the FastAPI route;
+- ``sdk before (httpx, FastAPI's routing)``: both, the SDK and the route as before them.
 """
 
 from __future__ import annotations
@@ -52,6 +50,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 WARMUP = 30
+# The SDK's baselines: its run_code over httpx (as through a proxy), the run route through
+# FastAPI's routing (a JSON type the hot path leaves to it), both (the SDK and route as before).
+SDK_HELPERS = {
+    "sdk over httpx": "sdk-httpx",
+    "sdk through FastAPI's routing": "sdk-fastapi",
+    "sdk before (httpx, FastAPI's routing)": "sdk-before",
+}
 PAUSE = 0.005  # between two samples: the previous one's messages to other listeners settle
 
 
@@ -101,8 +106,13 @@ def helper(kind: str) -> None:
         from interpreter_sdk import Sandbox
 
         sbx = Sandbox.connect(first["id"], api_url=first["url"], api_key=first["key"])
-        if kind == "sdk-fastapi":  # a JSON type the hot path leaves to FastAPI's route
-            sbx._http.headers["Content-Type"] = "application/vnd.interpreter+json"
+        if kind in ("sdk-httpx", "sdk-before"):  # run_code over httpx, as for a proxy
+            sbx._runs._direct = None
+        if kind in ("sdk-fastapi", "sdk-before"):  # a JSON type the hot path leaves to FastAPI
+            routed = "application/vnd.interpreter+json"
+            sbx._http.headers["Content-Type"] = routed
+            if sbx._runs._direct is not None:
+                sbx._runs._direct._headers["Content-Type"] = routed
 
         def sample() -> None:
             assert sbx.run_code("1+1").text == "2"
@@ -252,7 +262,8 @@ def main() -> None:
         help="the kernel websocket's JSON protocol, as before issue 19 (the 'before' figures)",
     )
     parser.add_argument("--only", help="some of the measures, comma-separated (investigations)")
-    parser.add_argument("--helper", choices=["raw", "sdk", "sdk-fastapi"], help=argparse.SUPPRESS)
+    helpers = ["raw", "sdk", *SDK_HELPERS.values()]
+    parser.add_argument("--helper", choices=helpers, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.helper:
         helper(args.helper)
@@ -286,7 +297,7 @@ def main() -> None:
             host_client = Helper([], "raw", json_safe(km.get_connection_info()))
             first = {"url": front.url, "key": key, "id": sbx.sandbox_id}
             client = Helper([], "sdk", first)
-            routed = Helper([], "sdk-fastapi", first)
+            baselines = {name: Helper([], kind, first) for name, kind in SDK_HELPERS.items()}
 
             async def gateway() -> float:
                 channel = kernel.channel
@@ -330,7 +341,7 @@ def main() -> None:
                 "service": lambda: float(front.call(service())),
                 "sdk": client.sample,
                 "sdk before (StreamingResponse)": lambda: streamed(client.sample),
-                "sdk through FastAPI's routing": routed.sample,
+                **{name: baseline.sample for name, baseline in baselines.items()},
             }
             names = args.only.split(",") if args.only else list(measures)
             samples = {name: [] for name in names}
@@ -345,7 +356,8 @@ def main() -> None:
             finally:
                 jailed.close()
                 client.close()
-                routed.close()
+                for baseline in baselines.values():
+                    baseline.close()
                 host_client.close()
                 km.shutdown_kernel(now=True)
     finally:
@@ -354,7 +366,7 @@ def main() -> None:
     floor = {"jailed kernel": "host kernel", "gateway": "jailed kernel", "kernels": "gateway",
              "service": "kernels", "sdk": "service",
              "sdk before (StreamingResponse)": "service",
-             "sdk through FastAPI's routing": "service"}  # fmt: skip
+             **dict.fromkeys(SDK_HELPERS, "service")}  # fmt: skip
     print(f"{args.rounds} rounds, interleaved; p50 and p99 in ms; hop = this minus the line above")
     print("| measure | p50 | p99 | hop p50 | hop p99 | above jailed kernel p50 | p99 |")
     print("|---|---|---|---|---|---|---|")

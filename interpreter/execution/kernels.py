@@ -579,8 +579,13 @@ async def _execute(
                     await _interrupt(gateway, channel, queue)
                 raise ExecutionTimeoutError(f"execution timed out after {timeout:g} s")
         try:
-            # A message already queued (they come in bursts) is taken without wait_for's task.
-            msg = queue.get_nowait() if queue.qsize() else await asyncio.wait_for(queue.get(), wait)
+            # A message already queued (they come in bursts) is taken at once; else waited for
+            # in this task (asyncio.timeout: wait_for's own task and its hops cost every run).
+            if queue.qsize():
+                msg = queue.get_nowait()
+            else:
+                async with asyncio.timeout(wait):
+                    msg = await queue.get()
         except TimeoutError:
             if settle_until is None and (deadline is None or loop.time() < deadline):
                 yield Keepalive()

@@ -29,6 +29,8 @@ RULES = [
     (r"\bAsyncWatchHandle\b", "WatchHandle"),
     (r"await anext\(", "next("),
     (r"_files_async\b", "_files_sync"),
+    (r"_runs_async\b", "_runs_sync"),
+    (r"\baclosing\b", "closing"),
     (r"\bAsyncIterator\b", "Iterator"),
     (r"\baiter_bytes\b", "iter_bytes"),
     (r"_base\.as_async\((.*)\)$", r"\1"),

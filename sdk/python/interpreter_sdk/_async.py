@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import builtins
-import functools
+import contextlib
 import inspect
 from types import TracebackType
 from typing import Any, Literal
 
 import httpx
 
-from interpreter_sdk import _base, _errors
+from interpreter_sdk import _base, _errors, _runs_async
 from interpreter_sdk._base import ConnectionConfig, ErrorHandler, OutputHandler, ResultHandler
 from interpreter_sdk._commands_async import AsyncCommands, AsyncPty
 from interpreter_sdk._events import Direction, LifecycleEvent, events_params, lifecycle_event
@@ -41,6 +41,7 @@ class AsyncSandbox:
         self.files = AsyncFiles(self._http, info.id)
         self.commands = AsyncCommands(self._http, info.id)
         self.pty = AsyncPty(self._http, info.id)
+        self._runs = _runs_async.Runs(self._http, config, f"/sandboxes/{info.id}/execute")
 
     @classmethod
     async def create(
@@ -210,12 +211,6 @@ class AsyncSandbox:
         )
         self.info = _base.sandbox_info(data)
 
-    @functools.cached_property
-    def _execute_url(self) -> httpx.URL:
-        # Built once: httpx parses a relative URL and merges it into the base one at every
-        # request (~14% of the SDK's CPU per run_code).
-        return self._http.base_url.join(f"sandboxes/{self.sandbox_id}/execute")
-
     async def run_code(
         self,
         code: str,
@@ -243,20 +238,11 @@ class AsyncSandbox:
         """
         body = _base.execute_body(code, language, context, envs, timeout)
         builder = _base.ExecutionBuilder(on_stdout, on_stderr, on_result, on_error)
-        url = self._execute_url
-        try:
-            async with self._http.stream(
-                "POST", url, json=body, timeout=_base.stream_timeout(self._config, timeout)
-            ) as response:
-                if not response.is_success:
-                    await response.aread()
-                    _base.check(response)
-                async for line in response.aiter_lines():
-                    outcome = builder.feed(line)
-                    if inspect.isawaitable(outcome):
-                        await outcome
-        except httpx.HTTPError as exc:
-            raise _base.map_transport_error(exc, timeout) from exc
+        async with contextlib.aclosing(self._runs.lines(body, timeout)) as lines:
+            async for line in lines:
+                outcome = builder.feed(line)
+                if inspect.isawaitable(outcome):
+                    await outcome
         return builder.finish()
 
     async def create_snapshot(self, name: str | None = None, memory: bool = True) -> SnapshotInfo:
@@ -403,7 +389,8 @@ class AsyncSandbox:
         await self._call("DELETE", f"/sandboxes/{self.sandbox_id}/contexts/{context_id}")
 
     async def close(self) -> None:
-        """Close the HTTP connection (the sandbox keeps running)."""
+        """Close the HTTP connections (the sandbox keeps running)."""
+        await self._runs.aclose()
         await self._http.aclose()
 
     async def __aenter__(self) -> AsyncSandbox:

@@ -74,7 +74,7 @@ class ConnectionConfig:
             "base_url": self.api_url + "/v1",
             "headers": {"X-API-Key": self.api_key},
             "timeout": httpx.Timeout(self.request_timeout),
-            "verify": _ssl_context(),
+            "verify": ssl_context(),
             "cookies": NoCookies(),
         }
 
@@ -88,7 +88,7 @@ class NoCookies(http.cookiejar.CookieJar):
 
 
 @functools.cache
-def _ssl_context() -> ssl.SSLContext:
+def ssl_context() -> ssl.SSLContext:
     # httpx builds (and loads the CA bundle into) a new SSL context for every client unless
     # given one: 50-150 ms, paid twice by every create. One context serves every client.
     return httpx.create_ssl_context()
@@ -193,9 +193,13 @@ def run_result(data: dict[str, Any]) -> RunResult:
     return RunResult(data["sandbox_id"], execution, command, files)
 
 
+def read_timeout(timeout: float | None) -> float | None:
+    """How long a stream's client waits for its next bytes, the run's own ``timeout`` given."""
+    return None if timeout is None else timeout + STREAM_GRACE
+
+
 def stream_timeout(config: ConnectionConfig, timeout: float | None) -> httpx.Timeout:
-    read = None if timeout is None else timeout + STREAM_GRACE
-    return httpx.Timeout(config.request_timeout, read=read)
+    return httpx.Timeout(config.request_timeout, read=read_timeout(timeout))
 
 
 def metadata_params(metadata: dict[str, str] | None) -> list[tuple[str, str]]:
