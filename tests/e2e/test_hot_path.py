@@ -63,6 +63,7 @@ def test_a_run_and_its_refusals_are_answered_alike(sandbox: Sandbox, server: Ser
     refusals: list[tuple[str, bytes, dict[str, str], int]] = [
         ("/v1/sandboxes/nope/execute", run, {}, 404),  # no such sandbox
         (execute, run, {"X-API-Key": "wrong"}, 401),
+        (execute, run, {"X-API-Key": ""}, 401),
         (execute, b'{"code": "1", "language": "python", "context_id": "x"}', {}, 400),
         (execute, b'{"code": "1", "context_id": "nope"}', {}, 404),
         (execute, b'{"code": "1", "language": "cobol"}', {}, 400),
