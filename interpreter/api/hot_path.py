@@ -96,7 +96,7 @@ def _valid(scope: Scope, body: bytes) -> Execute | None:
         return None
     try:
         return Execute.model_validate(json.loads(body))
-    except ValueError:  # not JSON, not UTF-8, or not an Execute (pydantic's ValidationError)
+    except (ValueError, RecursionError):  # not JSON (or nested too deep), not an Execute
         return None
 
 

@@ -55,12 +55,16 @@ class NDJSONResponse(Response):
             await self._stream(send)
         except asyncio.CancelledError:
             # Our own cancel: the client is gone, the stream's clean-up ran; it ends here, as
-            # StreamingResponse's does. Anyone else's (the server's) goes on up.
-            if not gone or task.uncancel() > 0:
+            # StreamingResponse's does.
+            if not gone:
                 raise
         finally:
             over = True  # a hang-up already on its way to the loop does nothing now
             watching.cancel()
+            if gone:  # our cancel is spent, however the stream ended (its clean-up may raise)
+                task.uncancel()
+        if task.cancelling():
+            raise asyncio.CancelledError  # someone else's (the server's) too: it goes on up
 
     async def _stream(self, send: Send) -> None:
         loop = asyncio.get_running_loop()

@@ -241,7 +241,10 @@ class Notebooks:
             self._publish_cell(context.sandbox_id, "end", cell)
             # Written once the run's answer is out (~0.15 ms of every run: issue 19), unless
             # the sandbox is forgotten by then.
-            asyncio.get_running_loop().call_soon(self._keep_known, context.sandbox_id, cell)
+            try:
+                asyncio.get_running_loop().call_soon(self._keep_known, context.sandbox_id, cell)
+            except RuntimeError:  # finalised with no loop running: now, then
+                self._keep_known(context.sandbox_id, cell)
 
     def _add(self, sandbox_id: str, cells: Cells, cell: Cell, event: Event) -> None:
         if isinstance(event, ExecutionCount):

@@ -72,6 +72,7 @@ def test_a_run_and_its_refusals_are_answered_alike(sandbox: Sandbox, server: Ser
         (execute, b'{"code": 1}', {}, 422),
         (execute, b"[1]", {}, 422),
         (execute, b"{not json", {}, 422),
+        (execute, b'{"code": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", {}, 400),  # too deep
         (execute, b"", {}, 422),
         (execute, b'{"code": "\\ud800"}', {}, 400),  # a lone surrogate
         (execute, b'{"code": "1", "envs": {"A": "\\ud800"}}', {}, 400),

@@ -6,7 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from interpreter_sdk._runs_sync import _unproxied
+from interpreter_sdk._base import ConnectionConfig
+from interpreter_sdk._runs_sync import Connections, _unproxied
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -41,3 +42,29 @@ def test_a_host_no_proxy_names_is_direct(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("NO_PROXY", "interpreter.internal,localhost")
     assert _unproxied(httpx.URL("http://interpreter.internal:49999/v1/sandboxes/x/execute"))
     assert not _unproxied(httpx.URL("http://elsewhere.internal:49999/v1/sandboxes/x/execute"))
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("http://[::1]/v1/sandboxes/x/execute", ("::1", 80)),  # not host ':', port 1
+        ("https://[2001:db8::10]/v1/sandboxes/x/execute", ("2001:db8::10", 443)),
+        ("http://127.0.0.1:49999/v1/sandboxes/x/execute", ("127.0.0.1", 49999)),
+    ],
+)
+def test_the_address_of_a_url_always_has_its_port(url: str, address: tuple[str, int]) -> None:
+    assert Connections(httpx.URL(url), ConnectionConfig(url, "key"))._address == address
+
+
+def test_a_path_prefix_is_kept() -> None:
+    url = httpx.URL("https://example.org/interpreter/v1/sandboxes/x/execute")
+    connections = Connections(url, ConnectionConfig(str(url), "key"))
+    assert connections._target == "/interpreter/v1/sandboxes/x/execute"
+
+
+def test_closed_connections_refuse_a_run() -> None:
+    url = httpx.URL("http://127.0.0.1:9/v1/sandboxes/x/execute")
+    connections = Connections(url, ConnectionConfig(str(url), "key"))
+    connections.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        next(connections.post_lines({"code": "1"}, None))

@@ -123,11 +123,7 @@ class ExecutionResponse(NDJSONResponse):
             await self.lines.aclose()  # type: ignore[attr-defined]
 
 
-async def execution_lines(
-    sandboxes: SandboxManager, context: ContextRecord, code: str, envs: dict[str, str] | None
-) -> AsyncIterator[bytes]:
-    # E2B's client decides how long a run may take (its read timeout); none here.
-    run = sandboxes.run(context, code, envs=envs or None, timeout=None)
+async def execution_lines(run: AsyncIterator[events.Event]) -> AsyncIterator[bytes]:
     try:
         async for event in run:
             obj = line(event)
@@ -168,7 +164,10 @@ def create_app() -> FastAPI:
             )
         except ContextNotFoundError:
             raise ContextNotFoundError(f"Context {body.context_id} not found") from None
-        return ExecutionResponse(execution_lines(sandboxes, context, body.code, body.env_vars))
+        # Started here: what the run refuses (code that is not valid Unicode) is a 400, not a
+        # dropped stream. E2B's client decides how long a run may take (its read timeout).
+        run = sandboxes.run(context, body.code, envs=body.env_vars or None, timeout=None)
+        return ExecutionResponse(execution_lines(run))
 
     @app.post("/contexts")
     async def create_context(

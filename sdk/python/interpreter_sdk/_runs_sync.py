@@ -73,7 +73,8 @@ class Connections:
     def __init__(self, url: httpx.URL, config: _base.ConnectionConfig) -> None:
         parts = urllib.parse.urlsplit(str(url))
         self._https = parts.scheme == "https"
-        self._address = (parts.hostname or "", parts.port)
+        # The port always given: http.client would read an IPv6 address's last ':' as one.
+        self._address = (parts.hostname or "", parts.port or (443 if self._https else 80))
         self._target = parts.path + (f"?{parts.query}" if parts.query else "")
         self._headers = {"X-API-Key": config.api_key, "Content-Type": "application/json"}
         self._connect_timeout = config.request_timeout
@@ -86,7 +87,7 @@ class Connections:
         kept = False
         try:
             try:
-                connection.request("POST", self._target, json.dumps(body).encode(), self._headers)
+                connection.request("POST", self._target, _encoded(body), self._headers)
             except (OSError, http.client.HTTPException) as exc:
                 raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
             try:
@@ -111,6 +112,8 @@ class Connections:
 
     def _take(self) -> http.client.HTTPConnection:
         with self._lock:
+            if self._closed:  # as httpx's closed client
+                raise RuntimeError("the sandbox's connections are closed (Sandbox.close())")
             while self._idle:
                 connection = self._idle.pop()
                 if _usable(connection):
@@ -140,12 +143,22 @@ class Connections:
             connection.close()
 
 
+def _encoded(body: dict[str, Any]) -> bytes:
+    """The body as httpx's ``json=`` encodes it (a NaN or infinite timeout refused here)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
 def _usable(connection: http.client.HTTPConnection) -> bool:
-    """An idle connection the server has not closed (nothing to read on it: no end of file)."""
+    """An idle connection the server has not closed (nothing to read on it: no end of file),
+    checked as httpcore checks its own (poll where there is one: select stops at fd 1024)."""
     sock = connection.sock
     if sock is None:
         return True  # never connected: it connects at its first request
     try:
+        if hasattr(select, "poll"):
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return not poller.poll(0)
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):
         return False
