@@ -299,6 +299,13 @@ def test_bad_requests(server: Server, sbx: Sandbox) -> None:
         server.url + "/execute", json={"code": "1", "context_id": "nope"}, headers=headers
     )
     assert unknown.status_code == 404 and unknown.text == "Context nope not found"
+    # A lone surrogate (JSON's "\ud800"), which no kernel takes: refused, not a dropped stream.
+    surrogate = httpx.post(
+        server.url + "/execute",
+        content=b'{"code": "\\ud800"}',
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert surrogate.status_code == 400 and "not valid Unicode" in surrogate.text
 
 
 def test_stream_lines(server: Server, sbx: Sandbox) -> None:
