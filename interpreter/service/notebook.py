@@ -243,7 +243,7 @@ class Notebooks:
             # the sandbox is forgotten by then.
             try:
                 asyncio.get_running_loop().call_soon(self._keep_known, context.sandbox_id, cell)
-            except RuntimeError:  # finalised with no loop running: now, then
+            except RuntimeError:  # finalised outside a running loop: written now
                 self._keep_known(context.sandbox_id, cell)
 
     def _add(self, sandbox_id: str, cells: Cells, cell: Cell, event: Event) -> None:
