@@ -324,8 +324,11 @@ class ExecutionBuilder:
         return self.execution
 
 
-def map_transport_error(exc: httpx.HTTPError, timeout: float | None) -> SandboxError:
-    if isinstance(exc, httpx.ReadTimeout) and timeout is not None:
+def map_transport_error(exc: Exception, timeout: float | None) -> SandboxError:
+    """An httpx error (or http.client's, ``_runs_sync``) as the SDK's: a read that timed out
+    while a run with a ``timeout`` waited is that run's timeout, anything else a lost
+    connection."""
+    if isinstance(exc, httpx.ReadTimeout | TimeoutError) and timeout is not None:
         return ExecutionTimeoutError(f"execution timed out after {timeout:g} s (no answer)")
     return ConnectionError(f"{type(exc).__name__}: {exc}")
 

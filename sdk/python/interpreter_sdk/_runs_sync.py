@@ -24,7 +24,6 @@ from typing import Any
 import httpx
 
 from interpreter_sdk import _base
-from interpreter_sdk._errors import ConnectionError, ExecutionTimeoutError, SandboxError
 
 MAX_IDLE = 8  # connections kept for runs in parallel threads
 MAX_ERROR_BODY = 1 << 20  # an error answer is a small JSON document
@@ -88,8 +87,8 @@ class Connections:
         try:
             try:
                 connection.request("POST", self._target, _encoded(body), self._headers)
-            except (OSError, http.client.HTTPException) as exc:
-                raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
+            except (OSError, http.client.HTTPException) as exc:  # connecting, sending
+                raise _base.map_transport_error(exc, None) from exc
             try:
                 if connection.sock is not None:  # connected: the answer may take this long
                     connection.sock.settimeout(_base.read_timeout(timeout))
@@ -99,10 +98,8 @@ class Connections:
                     _base.check(httpx.Response(response.status, content=data))
                 while line := response.readline():
                     yield line.decode()
-            except TimeoutError as exc:  # no byte for that long: the run's time is over
-                raise _timed_out(exc, timeout) from exc
-            except (OSError, http.client.HTTPException) as exc:
-                raise ConnectionError(f"{type(exc).__name__}: {exc}") from exc
+            except (OSError, http.client.HTTPException) as exc:  # a timeout: no byte for that long
+                raise _base.map_transport_error(exc, timeout) from exc
             kept = not response.will_close
         finally:
             if kept:
@@ -163,9 +160,3 @@ def _usable(connection: http.client.HTTPConnection) -> bool:
     except (OSError, ValueError):
         return False
     return not readable
-
-
-def _timed_out(exc: TimeoutError, timeout: float | None) -> SandboxError:
-    if timeout is not None:
-        return ExecutionTimeoutError(f"execution timed out after {timeout:g} s (no answer)")
-    return ConnectionError(f"{type(exc).__name__}: {exc}")
