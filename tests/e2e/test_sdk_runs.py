@@ -1,6 +1,8 @@
-"""The blocking SDK's run_code over its own http.client connections (interpreter_sdk/_runs_sync.py):
-kept connections the server closed are not used again, runs from several threads each get one,
-and a run cut short by its caller does not leave a half-read answer for the next run."""
+"""The blocking SDK's create and run_code over its own http.client connections
+(interpreter_sdk/_runs_sync.py): the first run takes the create's connection, a refused create is
+the SDK's error, kept connections the server closed are not used again, runs from several
+threads each get one, and a run cut short by its caller does not leave a half-read answer for
+the next run."""
 
 from __future__ import annotations
 
@@ -9,9 +11,33 @@ import time
 
 import pytest
 
-from interpreter_sdk import OutputMessage, Sandbox
+from interpreter_sdk import InvalidRequestError, NotFoundError, OutputMessage, Sandbox
+from tests.conftest import RUN_ID, Server
 
 KEEP_ALIVE = 5  # seconds uvicorn keeps an idle connection open (its default)
+
+
+def test_the_first_run_takes_the_creates_connection(sandbox: Sandbox) -> None:
+    connections = sandbox._runs._direct
+    assert connections is not None
+    assert len(connections._idle) == 1  # the create's, kept open
+    created = connections._idle[0]
+    assert sandbox.run_code("1 + 1").text == "2"
+    assert connections._idle == [created]
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"template": "no-such-template"}, NotFoundError, "no-such-template"),
+        ({"cpu": -1}, InvalidRequestError, "cpu"),
+    ],
+)
+def test_a_refused_create_is_the_sdks_error(
+    server: Server, options: dict[str, object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        Sandbox.create(metadata={"test_run": RUN_ID}, **options)  # type: ignore[arg-type]
 
 
 def test_a_connection_the_server_closed_is_not_used_again(sandbox: Sandbox) -> None:

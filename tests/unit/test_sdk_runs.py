@@ -1,5 +1,6 @@
-"""Which runs the blocking SDK makes over its own connections: those httpx would make directly
-(no proxy variable applies); through a proxy, httpx's (interpreter_sdk/_runs_sync.py)."""
+"""Which runs (and creates) the blocking SDK makes over its own connections: those httpx would
+make directly (no proxy variable applies); through a proxy, httpx's
+(interpreter_sdk/_runs_sync.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import httpx
 import pytest
 
 from interpreter_sdk._base import ConnectionConfig
-from interpreter_sdk._runs_sync import Connections, _unproxied
+from interpreter_sdk._runs_sync import Connections, Runs, _target, _unproxied
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -50,6 +51,7 @@ def test_a_host_no_proxy_names_is_direct(monkeypatch: pytest.MonkeyPatch) -> Non
         ("http://[::1]/v1/sandboxes/x/execute", ("::1", 80)),  # not host ':', port 1
         ("https://[2001:db8::10]/v1/sandboxes/x/execute", ("2001:db8::10", 443)),
         ("http://127.0.0.1:49999/v1/sandboxes/x/execute", ("127.0.0.1", 49999)),
+        ("http://bücher.example/v1", ("xn--bcher-kva.example", 80)),  # as it goes on the wire
     ],
 )
 def test_the_address_of_a_url_always_has_its_port(url: str, address: tuple[str, int]) -> None:
@@ -57,14 +59,19 @@ def test_the_address_of_a_url_always_has_its_port(url: str, address: tuple[str, 
 
 
 def test_a_path_prefix_is_kept() -> None:
-    url = httpx.URL("https://example.org/interpreter/v1/sandboxes/x/execute")
-    connections = Connections(url, ConnectionConfig(str(url), "key"))
-    assert connections._target == "/interpreter/v1/sandboxes/x/execute"
+    base = "https://example.org/interpreter"
+    with httpx.Client(base_url=base + "/v1") as http:
+        runs = Runs(http, ConnectionConfig(base, "key"))
+        assert _target(runs.url("/sandboxes/x/execute")) == "/interpreter/v1/sandboxes/x/execute"
+        assert _target(runs.url("/sandboxes")) == "/interpreter/v1/sandboxes"
+        runs.close()
 
 
-def test_closed_connections_refuse_a_run() -> None:
-    url = httpx.URL("http://127.0.0.1:9/v1/sandboxes/x/execute")
+def test_closed_connections_refuse_a_run_and_a_create() -> None:
+    url = httpx.URL("http://127.0.0.1:9/v1")
     connections = Connections(url, ConnectionConfig(str(url), "key"))
     connections.close()
     with pytest.raises(RuntimeError, match="closed"):
-        next(connections.post_lines({"code": "1"}, None))
+        next(connections.post_lines("/v1/sandboxes/x/execute", {"code": "1"}, None))
+    with pytest.raises(RuntimeError, match="closed"):
+        connections.post_json("/v1/sandboxes", {}, {})

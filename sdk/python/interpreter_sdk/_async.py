@@ -30,18 +30,24 @@ class AsyncSandbox:
     """A sandbox on the server. Make one with ``await AsyncSandbox.create()``."""
 
     def __init__(
-        self, info: SandboxInfo, config: ConnectionConfig, http: httpx.AsyncClient | None = None
+        self,
+        info: SandboxInfo,
+        config: ConnectionConfig,
+        http: httpx.AsyncClient | None = None,
+        runs: _runs_async.Runs | None = None,
     ) -> None:
         self.info = info
         self.sandbox_id = info.id
         self._config = config
-        # The create's (or connect's) client, kept: its connection is open, so the first run
-        # neither sets up a client nor connects again (~3 ms of a create from the pool).
+        # The create's (or connect's) client and runs, kept: their connections are open, so
+        # the first run neither sets up a client nor connects again (~3 ms of a create from
+        # the pool).
         self._http = http or httpx.AsyncClient(**config.client_options())
         self.files = AsyncFiles(self._http, info.id)
         self.commands = AsyncCommands(self._http, info.id)
         self.pty = AsyncPty(self._http, info.id)
-        self._runs = _runs_async.Runs(self._http, config, f"/sandboxes/{info.id}/execute")
+        self._runs = runs or _runs_async.Runs(self._http, config)
+        self._execute_url = self._runs.url(f"/sandboxes/{info.id}/execute")
 
     @classmethod
     async def create(
@@ -85,21 +91,21 @@ class AsyncSandbox:
         # request made, not a second one.
         headers = {"Idempotency-Key": _base.new_idempotency_key()}
         http = httpx.AsyncClient(**config.client_options())
+        runs = _runs_async.Runs(http, config)
         try:
             for attempt in range(_base.CREATE_ATTEMPTS):
                 try:
-                    data = await _call(
-                        http, "POST", "/sandboxes", json=body, headers=headers, timeout=None
-                    )
+                    data = await runs.create(body, headers)
                     break
                 except _errors.ConnectionError:
                     if attempt + 1 == _base.CREATE_ATTEMPTS:
                         raise
             info = _base.sandbox_info(data)
         except BaseException:
+            await runs.aclose()
             await http.aclose()
             raise
-        return cls(info, config, http)
+        return cls(info, config, http, runs)
 
     @classmethod
     async def connect(
@@ -238,7 +244,7 @@ class AsyncSandbox:
         """
         body = _base.execute_body(code, language, context, envs, timeout)
         builder = _base.ExecutionBuilder(on_stdout, on_stderr, on_result, on_error)
-        async with contextlib.aclosing(self._runs.lines(body, timeout)) as lines:
+        async with contextlib.aclosing(self._runs.lines(self._execute_url, body, timeout)) as lines:
             async for line in lines:
                 outcome = builder.feed(line)
                 if inspect.isawaitable(outcome):

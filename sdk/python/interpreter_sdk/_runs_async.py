@@ -1,6 +1,7 @@
-"""run_code's exchange for AsyncSandbox: the NDJSON lines of ``POST /execute``, over httpx.
+"""run_code's exchange for AsyncSandbox, over httpx: the NDJSON lines of ``POST /execute``, and
+the create whose connection the first run takes.
 
-The blocking twin, ``_runs_sync``, makes the same exchange over the standard library's
+The blocking twin, ``_runs_sync``, makes the same exchanges over the standard library's
 http.client (see there why); not generated from this one.
 """
 
@@ -15,19 +16,32 @@ from interpreter_sdk import _base
 
 
 class Runs:
-    """The runs of one sandbox."""
+    """A sandbox's runs, and the create that made it (the create's connection is then the
+    first run's)."""
 
-    def __init__(self, http: httpx.AsyncClient, config: _base.ConnectionConfig, path: str) -> None:
+    def __init__(self, http: httpx.AsyncClient, config: _base.ConnectionConfig) -> None:
         self._http, self._config = http, config
-        # Built once: httpx parses a relative URL and merges it into the base one at every
-        # request (~14% of the SDK's CPU per run_code).
-        self._url = http.base_url.join(path.lstrip("/"))
 
-    async def lines(self, body: dict[str, Any], timeout: float | None) -> AsyncGenerator[str, None]:
+    def url(self, path: str) -> httpx.URL:
+        """A route's URL, built once: httpx parses a relative URL and merges it into the base
+        one at every request (~14% of the SDK's CPU per run_code)."""
+        return self._http.base_url.join(path.lstrip("/"))
+
+    async def create(self, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        """``POST /sandboxes``: its decoded answer, waited for as long as the create takes."""
+        try:
+            response = await self._http.post("/sandboxes", json=body, headers=headers, timeout=None)
+        except httpx.HTTPError as exc:
+            raise _base.map_transport_error(exc, None) from exc
+        return _base.check(response)
+
+    async def lines(
+        self, url: httpx.URL, body: dict[str, Any], timeout: float | None
+    ) -> AsyncGenerator[str, None]:
         """The answer's lines; the SDK's errors (a refusal, a lost connection, a timeout)."""
         try:
             async with self._http.stream(
-                "POST", self._url, json=body, timeout=_base.stream_timeout(self._config, timeout)
+                "POST", url, json=body, timeout=_base.stream_timeout(self._config, timeout)
             ) as response:
                 if not response.is_success:
                     await response.aread()

@@ -1,11 +1,12 @@
-"""run_code's exchange for the blocking Sandbox: the NDJSON lines of ``POST /execute``, over the
-standard library's http.client.
+"""run_code's exchange for the blocking Sandbox, over the standard library's http.client: the
+NDJSON lines of ``POST /execute``, and the create whose kept connection the first run takes.
 
 httpx's HTTP/1.1 (h11 and httpcore, both in Python) costs ~1 ms of CPU and wall time more per
 ``run_code('1+1')`` than http.client on a 2-core machine (BENCHMARKS.md, "Fifth pass"), and
-run_code is the one call whose latency is a goal of this project. So the blocking SDK keeps a few
-http.client connections of its own for it; every other call, and runs that go through a proxy
-(``HTTP(S)_PROXY``: httpx follows them, http.client does not), stay on httpx. A kept connection
+run_code and the create (the pool's create → first result) are the calls whose latency is a goal
+of this project. So the blocking SDK keeps a few http.client connections of its own for them;
+every other call, and those that go through a proxy (``HTTP(S)_PROXY``: httpx follows them,
+http.client does not), stay on httpx. A kept connection
 is checked before it is used again: one the server closed while it was idle is dropped, as
 httpcore drops it. The asyncio twin, ``_runs_async``, is httpx's stream.
 """
@@ -16,7 +17,6 @@ import http.client
 import json
 import select
 import threading
-import urllib.parse
 import urllib.request
 from collections.abc import Generator
 from typing import Any
@@ -30,21 +30,38 @@ MAX_ERROR_BODY = 1 << 20  # an error answer is a small JSON document
 
 
 class Runs:
-    """The runs of one sandbox (thread-safe, as an httpx client is)."""
+    """A sandbox's runs, and the create that made it: the create's connection is then the first
+    run's (thread-safe, as an httpx client is)."""
 
-    def __init__(self, http: httpx.Client, config: _base.ConnectionConfig, path: str) -> None:
+    def __init__(self, http: httpx.Client, config: _base.ConnectionConfig) -> None:
         self._http, self._config = http, config
-        self._url = http.base_url.join(path.lstrip("/"))
-        self._direct = Connections(self._url, config) if _unproxied(self._url) else None
+        base = http.base_url
+        self._direct = Connections(base, config) if _unproxied(base) else None
 
-    def lines(self, body: dict[str, Any], timeout: float | None) -> Generator[str, None, None]:
+    def url(self, path: str) -> httpx.URL:
+        """A route's URL, built once (httpx would parse and merge it at every request)."""
+        return self._http.base_url.join(path.lstrip("/"))
+
+    def create(self, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        """``POST /sandboxes``: its decoded answer, waited for as long as the create takes."""
+        if self._direct is not None:
+            return self._direct.post_json(_target(self.url("/sandboxes")), body, headers)
+        try:
+            response = self._http.post("/sandboxes", json=body, headers=headers, timeout=None)
+        except httpx.HTTPError as exc:
+            raise _base.map_transport_error(exc, None) from exc
+        return _base.check(response)
+
+    def lines(
+        self, url: httpx.URL, body: dict[str, Any], timeout: float | None
+    ) -> Generator[str, None, None]:
         """The answer's lines; the SDK's errors (a refusal, a lost connection, a timeout)."""
         if self._direct is not None:
-            yield from self._direct.post_lines(body, timeout)
+            yield from self._direct.post_lines(_target(url), body, timeout)
             return
         try:
             with self._http.stream(
-                "POST", self._url, json=body, timeout=_base.stream_timeout(self._config, timeout)
+                "POST", url, json=body, timeout=_base.stream_timeout(self._config, timeout)
             ) as response:
                 if not response.is_success:
                     response.read()
@@ -58,6 +75,11 @@ class Runs:
             self._direct.close()
 
 
+def _target(url: httpx.URL) -> str:
+    """What the request line names: the URL's path and query."""
+    return url.raw_path.decode("ascii")
+
+
 def _unproxied(url: httpx.URL) -> bool:
     """Whether httpx would connect to ``url`` directly (no proxy variable applies to it)."""
     proxies = urllib.request.getproxies()
@@ -67,28 +89,43 @@ def _unproxied(url: httpx.URL) -> bool:
 
 
 class Connections:
-    """Kept http.client connections to one URL, each used by one run at a time."""
+    """Kept http.client connections to one server, each used by one exchange at a time."""
 
     def __init__(self, url: httpx.URL, config: _base.ConnectionConfig) -> None:
-        parts = urllib.parse.urlsplit(str(url))
-        self._https = parts.scheme == "https"
+        self._https = url.scheme == "https"
         # The port always given: http.client would read an IPv6 address's last ':' as one.
-        self._address = (parts.hostname or "", parts.port or (443 if self._https else 80))
-        self._target = parts.path + (f"?{parts.query}" if parts.query else "")
+        self._address = (url.raw_host.decode("ascii"), url.port or (443 if self._https else 80))
         self._headers = {"X-API-Key": config.api_key, "Content-Type": "application/json"}
         self._connect_timeout = config.request_timeout
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
         self._closed = False
 
-    def post_lines(self, body: dict[str, Any], timeout: float | None) -> Generator[str, None, None]:
+    def post_json(self, target: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        """A POST's decoded answer (the SDK's error for a refusal), with no read timeout."""
         connection = self._take()
         kept = False
         try:
+            _send(connection, target, body, {**self._headers, **headers})
             try:
-                connection.request("POST", self._target, _encoded(body), self._headers)
-            except (OSError, http.client.HTTPException) as exc:  # connecting, sending
+                if connection.sock is not None:
+                    connection.sock.settimeout(None)
+                response = connection.getresponse()
+                data = response.read()
+            except (OSError, http.client.HTTPException) as exc:
                 raise _base.map_transport_error(exc, None) from exc
+            kept = not response.will_close
+            return _base.check(httpx.Response(response.status, content=data))
+        finally:
+            self._done(connection, kept)
+
+    def post_lines(
+        self, target: str, body: dict[str, Any], timeout: float | None
+    ) -> Generator[str, None, None]:
+        connection = self._take()
+        kept = False
+        try:
+            _send(connection, target, body, self._headers)
             try:
                 if connection.sock is not None:  # connected: the answer may take this long
                     connection.sock.settimeout(_base.read_timeout(timeout))
@@ -102,10 +139,7 @@ class Connections:
                 raise _base.map_transport_error(exc, timeout) from exc
             kept = not response.will_close
         finally:
-            if kept:
-                self._give_back(connection)
-            else:  # cut short (a handler raised, the server said close): not reusable
-                connection.close()
+            self._done(connection, kept)
 
     def _take(self) -> http.client.HTTPConnection:
         with self._lock:
@@ -123,7 +157,12 @@ class Connections:
             )
         return http.client.HTTPConnection(host, port, timeout=self._connect_timeout)
 
-    def _give_back(self, connection: http.client.HTTPConnection) -> None:
+    def _done(self, connection: http.client.HTTPConnection, kept: bool) -> None:
+        """Kept for the next exchange, or closed: cut short (a handler raised, the server said
+        close), it is not reusable."""
+        if not kept:
+            connection.close()
+            return
         if connection.sock is not None:
             connection.sock.settimeout(self._connect_timeout)
         with self._lock:
@@ -138,6 +177,18 @@ class Connections:
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
+
+
+def _send(
+    connection: http.client.HTTPConnection,
+    target: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+) -> None:
+    try:
+        connection.request("POST", target, _encoded(body), headers)
+    except (OSError, http.client.HTTPException) as exc:  # connecting, sending
+        raise _base.map_transport_error(exc, None) from exc
 
 
 def _encoded(body: dict[str, Any]) -> bytes:

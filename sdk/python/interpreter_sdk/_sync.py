@@ -29,18 +29,24 @@ class Sandbox:
     """A sandbox on the server. Make one with ``Sandbox.create()``."""
 
     def __init__(
-        self, info: SandboxInfo, config: ConnectionConfig, http: httpx.Client | None = None
+        self,
+        info: SandboxInfo,
+        config: ConnectionConfig,
+        http: httpx.Client | None = None,
+        runs: _runs_sync.Runs | None = None,
     ) -> None:
         self.info = info
         self.sandbox_id = info.id
         self._config = config
-        # The create's (or connect's) client, kept: its connection is open, so the first run
-        # neither sets up a client nor connects again (~3 ms of a create from the pool).
+        # The create's (or connect's) client and runs, kept: their connections are open, so
+        # the first run neither sets up a client nor connects again (~3 ms of a create from
+        # the pool).
         self._http = http or httpx.Client(**config.client_options())
         self.files = Files(self._http, info.id)
         self.commands = Commands(self._http, info.id)
         self.pty = Pty(self._http, info.id)
-        self._runs = _runs_sync.Runs(self._http, config, f"/sandboxes/{info.id}/execute")
+        self._runs = runs or _runs_sync.Runs(self._http, config)
+        self._execute_url = self._runs.url(f"/sandboxes/{info.id}/execute")
 
     @classmethod
     def create(
@@ -84,21 +90,21 @@ class Sandbox:
         # request made, not a second one.
         headers = {"Idempotency-Key": _base.new_idempotency_key()}
         http = httpx.Client(**config.client_options())
+        runs = _runs_sync.Runs(http, config)
         try:
             for attempt in range(_base.CREATE_ATTEMPTS):
                 try:
-                    data = _call(
-                        http, "POST", "/sandboxes", json=body, headers=headers, timeout=None
-                    )
+                    data = runs.create(body, headers)
                     break
                 except _errors.ConnectionError:
                     if attempt + 1 == _base.CREATE_ATTEMPTS:
                         raise
             info = _base.sandbox_info(data)
         except BaseException:
+            runs.close()
             http.close()
             raise
-        return cls(info, config, http)
+        return cls(info, config, http, runs)
 
     @classmethod
     def connect(
@@ -235,7 +241,7 @@ class Sandbox:
         """
         body = _base.execute_body(code, language, context, envs, timeout)
         builder = _base.ExecutionBuilder(on_stdout, on_stderr, on_result, on_error)
-        with contextlib.closing(self._runs.lines(body, timeout)) as lines:
+        with contextlib.closing(self._runs.lines(self._execute_url, body, timeout)) as lines:
             for line in lines:
                 builder.feed(line)
         return builder.finish()
