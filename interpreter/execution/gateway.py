@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 # Everything read from the sandbox is bounded. A kernel message larger than this closes the
 # channel (websockets refuses it from its frame header, before reading it): more than one
-# execution's whole output budget (kernels.MAX_STREAM_BYTES), which it could never deliver.
+# execution's whole output budget (cells.MAX_STREAM_BYTES), which it could never deliver.
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 MAX_QUEUED_FRAMES = 4  # read ahead by the websocket before the reader takes them
 MAX_INBOX_BYTES = 32 * 1024 * 1024  # parsed, waiting for one slow listener: then back-pressure

@@ -1,4 +1,5 @@
-"""Contexts (one kernel each) of one sandbox, and running code in them."""
+"""Contexts (one kernel each) of one sandbox, and running code in them: a cell's order, output
+budget, retries and recovery from bombs here; its exchange with the kernel in ``cells``."""
 
 from __future__ import annotations
 
@@ -10,84 +11,32 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from interpreter.core.errors import (
     ContextNotFoundError,
     ExecutionTimeoutError,
     InterpreterError,
     InvalidRequestError,
-    KernelDiedError,
     KernelError,
     KernelGoneError,
 )
-from interpreter.core.events import CellError, Event, Keepalive, Result, Stderr, Stdout
+from interpreter.core.events import CellError, Event, Result, Stderr, Stdout
 from interpreter.core.files import read_tail
 from interpreter.core.pressure import Pressure
 from interpreter.core.sandbox_fs import SandboxSocket
-from interpreter.execution import messages
-from interpreter.execution.gateway import (
-    MAX_MESSAGE_BYTES,
-    ChannelClosed,
-    GatewayClient,
-    KernelChannel,
-)
+from interpreter.execution import cells, messages
+from interpreter.execution.gateway import GatewayClient, KernelChannel
 from interpreter.execution.languages import Language
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE_SECONDS = 5.0
-INTERRUPT_GRACE_SECONDS = 5.0
-KERNEL_DIED = "KernelDiedError"
 REVIVE_SECONDS = 10.0  # a kernel brought back after a bomb must answer within this
-DIED_BEFORE_RUN = "KernelDiedBeforeRun"  # _execute's, internal: run() runs the cell again
 LOST_NOTICE = (
     "[the kernel of this context had died (the sandbox hit its limits, or its Jupyter server "
     "was restarted): this code runs in a restarted kernel; the earlier variables are lost]\n"
 )
 GATEWAY_BACK = 15.0  # seconds a restarting gateway may take to answer again
-MAX_STREAM_BYTES = 16 * 2**20  # stdout + stderr of one execution delivered to the client
-
-
-class NotBegun(Exception):
-    """The cause of a KernelError raised before the kernel began the cell: its channel closed
-    (its gateway died, killed or in a bomb, while the channel was thought open)."""
-
-
-def _not_begun(exc: KernelError) -> bool:
-    return isinstance(exc.__cause__, NotBegun)
-
-
-class OutputBudget:
-    """Caps the output of one execution (stdout, stderr and results: plots, tables, displays,
-    at their JSON size): past the cap, one visible marker, then nothing."""
-
-    def __init__(self, limit: int = MAX_STREAM_BYTES) -> None:
-        self.left = limit
-        self.dropped = False
-
-    def take(self, event: Stdout | Stderr) -> Stdout | Stderr | None:
-        if self.dropped:
-            return None
-        size = len(event.text.encode())
-        if size <= self.left:
-            self.left -= size
-            return event
-        self.dropped = True
-        kept = event.text.encode()[: max(self.left, 0)].decode(errors="ignore")
-        marker = f"\n[output truncated: more than {MAX_STREAM_BYTES // 2**20} MiB]\n"
-        return type(event)(text=kept + marker, timestamp=event.timestamp)
-
-    def take_result(self, event: Result) -> Result | Stderr | None:
-        if self.dropped:
-            return None
-        size = len(event.model_dump_json())
-        if size <= self.left:
-            self.left -= size
-            return event
-        self.dropped = True  # a result is not cut: it is replaced by the marker (on stderr)
-        marker = f"[output truncated: more than {MAX_STREAM_BYTES // 2**20} MiB; a result of "
-        return Stderr(text=marker + f"{size} bytes was dropped]\n", timestamp=datetime.now(UTC))
 
 
 @dataclass
@@ -199,12 +148,12 @@ class SandboxKernels:
                 return await self._ensure_kernel(context)
         if not context.prepared:
             try:
-                await _run_silent(context.channel, context.language.chdir(context.cwd))
+                await cells.run_silent(context.channel, context.language.chdir(context.cwd))
             except KernelError as exc:
                 raise InvalidRequestError(f"cannot work in {context.cwd!r}: {exc}") from exc
             export = context.language.export_env
             if context.language.env_at_start and self.envs and export is not None:
-                await _run_silent(context.channel, export(self.envs))
+                await cells.run_silent(context.channel, export(self.envs))
             context.prepared = True
         return context.channel
 
@@ -219,13 +168,13 @@ class SandboxKernels:
             if export is None:
                 raise KernelError(f"cannot set variables in a running {context.language.name}")
             async with context.lock:
-                await _run_silent(await self._ensure_kernel(context), export(envs))
+                await cells.run_silent(await self._ensure_kernel(context), export(envs))
 
     async def run_silent(self, context_id: str, code: str) -> None:
         """Run service code in a context: no output, no execution count; raises on an error."""
         context = self.get(context_id)
         async with context.lock:
-            await _run_silent(await self._ensure_kernel(context), code)
+            await cells.run_silent(await self._ensure_kernel(context), code)
 
     async def run_silent_soon(self, context_id: str, code: str) -> None:
         """``run_silent`` without waiting for the kernel's answer here: the code is sent now,
@@ -239,7 +188,7 @@ class SandboxKernels:
         except BaseException:
             context.lock.release()
             raise
-        task = asyncio.create_task(_run_silent(channel, code))
+        task = asyncio.create_task(cells.run_silent(channel, code))
         task.add_done_callback(lambda _: context.lock.release())  # even if never begun
         self._setup.append(task)
 
@@ -315,9 +264,9 @@ class SandboxKernels:
                     yield Stderr(text=LOST_NOTICE, timestamp=datetime.now(UTC))
                 if envs:
                     try:
-                        await _run_silent(channel, context.language.set_env(envs))
+                        await cells.run_silent(channel, context.language.set_env(envs))
                     except KernelError as exc:
-                        if not _not_begun(exc) or attempt == 2 or self.closed:
+                        if not cells.not_begun(exc) or attempt == 2 or self.closed:
                             raise
                         await self._revive(context, fresh=False)  # as below
                         channel, lost = await self._ensure_kernel(context), True
@@ -326,10 +275,10 @@ class SandboxKernels:
                 msg_id = request["header"]["msg_id"]
                 queue = channel.listen(msg_id)
                 settle = context.language.settle_seconds
-                budget = OutputBudget()
+                budget = cells.OutputBudget()
                 died = failed = rerun = False
                 try:
-                    async for event in _execute(
+                    async for event in cells.execute(
                         self.gateway,
                         channel,
                         request,
@@ -348,7 +297,7 @@ class SandboxKernels:
                             if result is None:
                                 continue
                             event = result
-                        elif isinstance(event, CellError) and event.name == DIED_BEFORE_RUN:
+                        elif isinstance(event, CellError) and event.name == cells.DIED_BEFORE_RUN:
                             # Killed before this cell began (by a bomb elsewhere): run it again
                             # in the restarted kernel, once.
                             context.prepared = False
@@ -356,8 +305,10 @@ class SandboxKernels:
                                 rerun = True
                                 break
                             died = True
-                            event = CellError(name=KERNEL_DIED, value=event.value, traceback="")
-                        elif isinstance(event, CellError) and event.name == KERNEL_DIED:
+                            event = CellError(
+                                name=cells.KERNEL_DIED, value=event.value, traceback=""
+                            )
+                        elif isinstance(event, CellError) and event.name == cells.KERNEL_DIED:
                             context.prepared = False  # the restarted kernel needs its cwd again
                             died = True
                             event = await self._after_bomb(context, before, died=True) or event
@@ -366,11 +317,11 @@ class SandboxKernels:
                         yield event
                 except ExecutionTimeoutError:
                     channel.unlisten(msg_id)
-                    msg_id = None  # _execute interrupted the cell and waited for it
+                    msg_id = None  # cells.execute interrupted the cell and waited for it
                     await self._after_bomb(context, before, failed=True)
                     raise
                 except KernelError as exc:
-                    if not _not_begun(exc) or attempt == 2 or self.closed:
+                    if not cells.not_begun(exc) or attempt == 2 or self.closed:
                         raise
                     # Its gateway died (killed) before the cell began: run it in the kernel
                     # that replaces the lost one, once.
@@ -473,7 +424,7 @@ class SandboxKernels:
                     traceback="",
                 )
             )
-        return CellError(name=KERNEL_DIED, value=value, traceback="")
+        return CellError(name=cells.KERNEL_DIED, value=value, traceback="")
 
     async def _revive(self, context: KernelContext, fresh: bool) -> None:
         """Make the context's kernel answer again: the one the gateway restarted, or (``fresh``,
@@ -507,7 +458,7 @@ class SandboxKernels:
     ) -> None:
         try:
             if envs and channel is not None and channel.is_open:
-                await _run_silent(channel, context.language.restore_env(envs))
+                await cells.run_silent(channel, context.language.restore_env(envs))
         except KernelError as exc:  # e.g. the cell removed what set_env kept: the run stands
             log.info("variables of context %s not restored after a run: %s", context.id, exc)
         finally:
@@ -521,152 +472,9 @@ class SandboxKernels:
         envs: dict[str, str] | None,
     ) -> None:
         try:
-            await _interrupt(self.gateway, channel, channel.listen(msg_id))
+            await cells.interrupt(self.gateway, channel, channel.listen(msg_id))
         except Exception as exc:  # the sandbox may be gone; nothing more to do
             log.debug("interrupt of %s failed: %s", context.id, exc)
         finally:
             channel.unlisten(msg_id)
             await self._after(context, channel, envs)
-
-
-async def _run_silent(channel: KernelChannel, code: str, timeout: float = 30.0) -> None:
-    request = messages.execute_request(code, silent=True)
-    msg_id = request["header"]["msg_id"]
-    try:
-        queue = channel.listen(msg_id)
-        async for event in _execute(None, channel, request, queue, timeout):
-            if isinstance(event, CellError):
-                failed = KernelDiedError if event.name == KERNEL_DIED else KernelError
-                raise failed(f"setup code failed in the kernel: {event.name}: {event.value}")
-    finally:
-        channel.unlisten(msg_id)
-
-
-async def _execute(
-    gateway: GatewayClient | None,
-    channel: KernelChannel,
-    request: dict[str, Any],
-    queue: asyncio.Queue[dict[str, Any] | ChannelClosed],
-    timeout: float | None,
-    settle: float = 0.0,
-    chunks: Callable[[str], list[str]] | None = None,
-) -> AsyncIterator[Event]:
-    """Send an execute_request and yield its events until the kernel replied and went idle
-    (and, for kernels that announce idle early, ``settle`` seconds more); ``chunks`` cuts
-    stream text as the language's E2B kernel does."""
-    msg_id = request["header"]["msg_id"]
-    silent = request["content"]["silent"]
-    loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
-    replied = idle = started = False
-    settle_until: float | None = None
-    try:
-        await channel.send(request)
-    except KernelError as exc:  # the channel was closed (found so only now)
-        raise KernelError(str(exc)) from NotBegun(exc)
-    while True:
-        if replied and idle:
-            if settle <= 0:
-                break
-            settle_until = settle_until or loop.time() + settle
-            if loop.time() >= settle_until:
-                break
-        wait = KEEPALIVE_SECONDS if settle_until is None else settle_until - loop.time()
-        if deadline is not None:
-            wait = min(wait, deadline - loop.time())
-            if wait <= 0:
-                if gateway is not None:
-                    await _interrupt(gateway, channel, queue)
-                raise ExecutionTimeoutError(f"execution timed out after {timeout:g} s")
-        try:
-            # A message already queued (they come in bursts) is taken at once; else waited for
-            # in this task (asyncio.timeout: wait_for's own task and its hops cost every run).
-            if queue.qsize():
-                msg = queue.get_nowait()
-            else:
-                async with asyncio.timeout(wait):
-                    msg = await queue.get()
-        except TimeoutError:
-            if settle_until is None and (deadline is None or loop.time() < deadline):
-                yield Keepalive()
-            continue
-        if isinstance(msg, ChannelClosed):
-            if msg.too_big:  # the channel refused it: the kernel goes on (reconnected next run)
-                yield CellError(
-                    name="OutputLimitError",
-                    value=f"The kernel sent a message larger than {MAX_MESSAGE_BYTES >> 20} MiB "
-                    "(a huge display or output): it was dropped, with the rest of this "
-                    "cell's output.",
-                    traceback="",
-                )
-                return
-            lost = KernelError("the connection to the kernel was lost")
-            if not started:
-                raise lost from NotBegun()
-            raise lost
-        msg_type = msg["header"]["msg_type"]
-        if msg_type == "status":
-            state = _state(msg)
-            ours = msg.get("parent_header", {}).get("msg_id") == msg_id
-            if state == "idle" and ours:
-                idle = True
-            elif state == "busy" and ours:
-                started = True
-            elif state in ("restarting", "dead", "autorestarting"):
-                yield CellError(
-                    name=KERNEL_DIED if started else DIED_BEFORE_RUN,
-                    value="The kernel died while running this code and was restarted; "
-                    "its variables are lost.",
-                    traceback="",
-                )
-                return
-        elif msg_type == "execute_reply":
-            replied = True
-            if _status(msg) == "aborted" and not silent:
-                yield CellError(
-                    name="ExecutionAbortedError",
-                    value="The kernel aborted this execution: an earlier one failed "
-                    "while it was queued.",
-                    traceback="",
-                )
-            elif _status(msg) == "error" and silent:
-                # A silent cell's error is in its reply only (its iopub output is not read).
-                content = msg.get("content") or {}
-                yield CellError(
-                    name=str(content.get("ename") or "Error"),  # bash's is empty: exit status
-                    value=str(content.get("evalue", "")),
-                    traceback="",
-                )
-        elif not silent:
-            event = messages.to_event(msg)
-            if isinstance(event, Stdout | Stderr) and chunks is not None:
-                for text in chunks(event.text):
-                    yield type(event)(text=text, timestamp=event.timestamp)
-            elif event is not None:
-                yield event
-
-
-async def _interrupt(
-    gateway: GatewayClient, channel: KernelChannel, queue: asyncio.Queue[Any]
-) -> None:
-    """Interrupt the kernel and wait until the interrupted cell is over, so the next cell
-    is not aborted by the KeyboardInterrupt."""
-    await gateway.interrupt_kernel(channel.kernel_id)
-    deadline = asyncio.get_running_loop().time() + INTERRUPT_GRACE_SECONDS
-    while (left := deadline - asyncio.get_running_loop().time()) > 0:
-        try:
-            msg = await asyncio.wait_for(queue.get(), left)
-        except TimeoutError:
-            return
-        if isinstance(msg, ChannelClosed) or _state(msg) in ("idle", "restarting", "dead"):
-            return
-
-
-def _state(msg: dict[str, Any]) -> str:
-    content = msg.get("content")
-    return str(content.get("execution_state", "")) if isinstance(content, dict) else ""
-
-
-def _status(msg: dict[str, Any]) -> str:
-    content = msg.get("content")
-    return str(content.get("status", "")) if isinstance(content, dict) else ""

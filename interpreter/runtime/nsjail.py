@@ -49,6 +49,7 @@ from interpreter.runtime.base import (
     VolumeMount,
 )
 from interpreter.runtime.images import ID_SHIFT
+from interpreter.runtime.restored import restore_tree
 
 log = logging.getLogger(__name__)
 
@@ -504,37 +505,17 @@ class NsjailRuntime(Runtime):
                 raise criu.CriuError(f"image layers of the checkpoint are gone: {missing}")
             disk.mount(folder)
             linux.mount_overlay(layers, *disk.layer_dirs(folder), root)
-        # Restored into cgroups with nsjail's limits, then named as nsjail names them.
-        cgroups = linux.create_cgroups(
-            f"restore.{sandbox_id}",
-            {
-                **linux.memory_limits(limits.memory_mb),
-                "pids.max": str(self.settings.pids_max),
-                "cpu.cfs_period_us": "1000000",
-                "cpu.cfs_quota_us": "-1",  # CRIU's restore runs in them: not throttled...
-            },
+        pid = restore_tree(
+            self.settings,
+            sandbox_id,
+            images,
+            folder,
+            limits,
+            fresh_network=(images / FRESH_NETWORK).exists(),
+            external_mounts=[
+                (key, volumes.data(self.settings, m.volume_id)) for key, m in _volume_keys(folder)
+            ],
         )
-        try:
-            pid = criu.restore(
-                self.settings.criu,
-                images,
-                root,
-                folder / "run",
-                cgroups,
-                fresh_network=(images / FRESH_NETWORK).exists(),
-                external_mounts=[
-                    (key, volumes.data(self.settings, m.volume_id))
-                    for key, m in _volume_keys(folder)
-                ],
-            )
-            cgroups = linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
-            # ...then the sandbox's own quota.
-            (cgroups[2] / "cpu.cfs_quota_us").write_text(str(int(limits.cpu * 1000) * 1000))
-            budgets.apply(pid)
-        except BaseException:
-            for cgroup in cgroups:
-                linux.kill_cgroup(cgroup)
-            raise
         # The processes moved on from these images; a later pause writes new ones.
         shutil.rmtree(images, ignore_errors=True)
         return SandboxProcess(sandbox_id, folder, pid, pid)

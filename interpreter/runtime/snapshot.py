@@ -23,9 +23,10 @@ from typing import Any
 
 from interpreter.core.config import Settings
 from interpreter.core.sandbox_fs import remove_tree, walk_files
-from interpreter.runtime import budgets, criu, disk, jail, linux
+from interpreter.runtime import criu, disk, jail, linux
 from interpreter.runtime.base import Limits, SandboxProcess
 from interpreter.runtime.images import Image
+from interpreter.runtime.restored import restore_tree
 
 IMAGES, UPPER, RUN, INFO = "images", "upper", "run", "snapshot.json"
 
@@ -146,37 +147,17 @@ def restore(
     _copy((snapshot / UPPER, upper), (snapshot / RUN, folder / "run"))
     (folder / "root").mkdir()
     linux.mount_overlay([Path(p) for p in info["layers"]], upper, work, folder / "root")
-    cgroups = linux.create_cgroups(
-        f"restore.{sandbox_id}",
-        {
-            **linux.memory_limits(limits.memory_mb),
-            "pids.max": str(settings.pids_max),
-            "cpu.cfs_period_us": "1000000",
-            # CRIU copies the pages in the restored tasks, inside these cgroups: not throttled...
-            "cpu.cfs_quota_us": "-1",
-        },
+    pid = restore_tree(
+        settings,
+        sandbox_id,
+        snapshot / IMAGES,
+        folder,
+        limits,
+        # A template's was a fresh sandbox's when checkpointed; a running sandbox's, if its own
+        # was as a fresh one (criu.same_network).
+        fresh_network=bool(info.get("fresh_network", True)),
+        work_dir=folder / "criu",
     )
-    try:
-        pid = criu.restore(
-            settings.criu,
-            snapshot / IMAGES,
-            folder / "root",
-            folder / "run",
-            cgroups,
-            # A template's was a fresh sandbox's when checkpointed; a running sandbox's, if
-            # its own was as a fresh one (criu.same_network).
-            fresh_network=bool(info.get("fresh_network", True)),
-            work_dir=folder / "criu",
-        )
-        cgroups = linux.rename_cgroups(cgroups, f"{linux.NSJAIL_CGROUP_PARENT}.{pid}")
-        # ...then the sandbox's own quota.
-        cpu_cgroup = cgroups[linux.CGROUP_CONTROLLERS.index("cpu")]
-        (cpu_cgroup / "cpu.cfs_quota_us").write_text(str(int(limits.cpu * 1000) * 1000))
-        budgets.apply(pid)
-    except BaseException:
-        for cgroup in cgroups:
-            linux.kill_cgroup(cgroup)
-        raise
     return SandboxProcess(sandbox_id, folder, pid, pid)
 
 
