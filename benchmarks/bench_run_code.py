@@ -11,6 +11,9 @@ Measures, each the time from sending ``1+1`` until its reply and idle (or its la
 - ``jailed kernel``: raw jupyter_client to the sandbox's own kernel, from a helper process in the
   sandbox's network namespace (``nsenter -n``), straight over ZMQ: the jail's cost is this minus
   the host kernel;
+- ``direct zmq``: an asyncio (uvloop) ZMQ client in that namespace that parses no more of each
+  message than its header, parent header and (for a status) content: what a front end talking
+  ZMQ to the kernel itself, around the gateway, could at best be;
 - ``gateway``: the front end's websocket to the sandbox's Kernel Gateway (``KernelChannel``: send,
   then its parsed messages until reply and idle): the gateway's hop is this minus the jailed
   kernel;
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -84,6 +88,64 @@ def drain(socket: Any) -> None:
         socket.recv_multipart(zmq.NOBLOCK)
 
 
+def lean_zmq(info: dict[str, Any]) -> Callable[[], None]:
+    """``direct zmq``'s sample: execute_request signed and sent on the shell socket, then only
+    the header and parent header (and a status's content) of each message read, on uvloop."""
+    import uvloop
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.session import Session
+
+    loop = uvloop.new_event_loop()
+    asyncio.set_event_loop(loop)
+    session = Session(key=info["key"].encode(), signature_scheme=info["signature_scheme"])
+    context = zmq.asyncio.Context()
+    address = f"{info['transport']}://{info['ip']}"
+    shell = context.socket(zmq.DEALER)
+    shell.connect(f"{address}:{info['shell_port']}")
+    iopub = context.socket(zmq.SUB)
+    iopub.setsockopt(zmq.SUBSCRIBE, b"")
+    iopub.connect(f"{address}:{info['iopub_port']}")
+    poller = zmq.asyncio.Poller()
+    poller.register(shell, zmq.POLLIN)
+    poller.register(iopub, zmq.POLLIN)
+
+    async def drain() -> None:
+        with contextlib.suppress(zmq.Again):
+            while True:
+                await iopub.recv_multipart(zmq.NOBLOCK)
+
+    async def execute() -> None:
+        content = {"code": "1+1", "silent": False, "store_history": True,
+                   "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}  # fmt: skip
+        msg = session.msg("execute_request", content)
+        msg_id = msg["header"]["msg_id"]
+        await shell.send_multipart(session.serialize(msg))
+        replied = idle = False
+        while not (replied and idle):
+            for sock, _ in await poller.poll():
+                while True:  # every message already there, without a wait per message
+                    try:
+                        parts = await sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    at = parts.index(b"<IDS|MSG>")
+                    if json.loads(parts[at + 3]).get("msg_id") != msg_id:
+                        continue
+                    kind = json.loads(parts[at + 2])["msg_type"]
+                    replied = replied or kind == "execute_reply"
+                    idle = idle or (
+                        kind == "status" and json.loads(parts[at + 5])["execution_state"] == "idle"
+                    )
+
+    def sample() -> None:
+        loop.run_until_complete(drain())  # the other measures' messages
+        loop.run_until_complete(execute())
+
+    loop.run_until_complete(asyncio.sleep(0.5))  # the subscription in place
+    return sample
+
+
 def helper(kind: str) -> None:
     """A measure in a process of its own, one sample per line asked on stdin, its time in
     seconds answered on stdout. ``raw``: raw jupyter_client to the kernel whose connection info
@@ -92,7 +154,9 @@ def helper(kind: str) -> None:
     sample: Callable[[], None]
     before: Callable[[], None] = lambda: None  # noqa: E731
     first = json.loads(sys.stdin.readline())
-    if kind == "raw":
+    if kind == "zmq":
+        sample = lean_zmq(first)
+    elif kind == "raw":
         from jupyter_client.blocking import BlockingKernelClient
 
         kc = BlockingKernelClient()
@@ -262,7 +326,7 @@ def main() -> None:
         help="the kernel websocket's JSON protocol, as before issue 19 (the 'before' figures)",
     )
     parser.add_argument("--only", help="some of the measures, comma-separated (investigations)")
-    helpers = ["raw", "sdk", *SDK_HELPERS.values()]
+    helpers = ["raw", "zmq", "sdk", *SDK_HELPERS.values()]
     parser.add_argument("--helper", choices=helpers, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.helper:
@@ -293,7 +357,9 @@ def main() -> None:
             kernel = live.kernels.get(context.id)
             pid1, _ = sandbox_tree(home / "sandboxes" / sbx.sandbox_id)
             nsenter = ["nsenter", "-t", str(pid1), "-n", "--"]
-            jailed = Helper(nsenter, "raw", kernel_connection(sbx))
+            connection = kernel_connection(sbx)
+            jailed = Helper(nsenter, "raw", connection)
+            direct = Helper(nsenter, "zmq", connection)
             host_client = Helper([], "raw", json_safe(km.get_connection_info()))
             first = {"url": front.url, "key": key, "id": sbx.sandbox_id}
             client = Helper([], "sdk", first)
@@ -336,6 +402,7 @@ def main() -> None:
             measures: dict[str, Callable[[], float]] = {
                 "host kernel": host_client.sample,
                 "jailed kernel": jailed.sample,
+                "direct zmq": direct.sample,
                 "gateway": lambda: float(front.call(gateway())),
                 "kernels": lambda: float(front.call(kernels())),
                 "service": lambda: float(front.call(service())),
@@ -355,6 +422,7 @@ def main() -> None:
                         time.sleep(PAUSE)
             finally:
                 jailed.close()
+                direct.close()
                 client.close()
                 for baseline in baselines.values():
                     baseline.close()
@@ -363,7 +431,8 @@ def main() -> None:
     finally:
         front.stop()
 
-    floor = {"jailed kernel": "host kernel", "gateway": "jailed kernel", "kernels": "gateway",
+    floor = {"jailed kernel": "host kernel", "direct zmq": "jailed kernel",
+             "gateway": "direct zmq", "kernels": "gateway",
              "service": "kernels", "sdk": "service",
              "sdk before (StreamingResponse)": "service",
              **dict.fromkeys(SDK_HELPERS, "service")}  # fmt: skip

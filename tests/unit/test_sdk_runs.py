@@ -67,6 +67,14 @@ def test_a_path_prefix_is_kept() -> None:
         runs.close()
 
 
+def test_a_login_in_the_url_goes_through_httpx() -> None:
+    base = "http://user:secret@127.0.0.1:49999"
+    with httpx.Client(base_url=base + "/v1") as http:
+        assert Runs(http, ConnectionConfig(base, "key"))._direct is None  # httpx sends it
+    with httpx.Client(base_url="http://127.0.0.1:49999/v1") as http:
+        assert Runs(http, ConnectionConfig("http://127.0.0.1:49999", "key"))._direct is not None
+
+
 def test_closed_connections_refuse_a_run_and_a_create() -> None:
     url = httpx.URL("http://127.0.0.1:9/v1")
     connections = Connections(url, ConnectionConfig(str(url), "key"))

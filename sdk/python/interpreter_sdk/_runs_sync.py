@@ -5,8 +5,9 @@ httpx's HTTP/1.1 (h11 and httpcore, both in Python) costs ~1 ms of CPU and wall 
 ``run_code('1+1')`` than http.client on a 2-core machine (BENCHMARKS.md, "Fifth pass"), and
 run_code and the create (the pool's create → first result) are the calls whose latency is a goal
 of this project. So the blocking SDK keeps a few http.client connections of its own for them;
-every other call, and those that go through a proxy (``HTTP(S)_PROXY``: httpx follows them,
-http.client does not), stay on httpx. A kept connection
+every other call (the first of them after a create connects anew: the create's connection is
+the runs'), and those that go through a proxy (``HTTP(S)_PROXY``: httpx follows them,
+http.client does not) or carry a login in the URL, stay on httpx. A kept connection
 is checked before it is used again: one the server closed while it was idle is dropped, as
 httpcore drops it. The asyncio twin, ``_runs_async``, is httpx's stream.
 """
@@ -36,7 +37,9 @@ class Runs:
     def __init__(self, http: httpx.Client, config: _base.ConnectionConfig) -> None:
         self._http, self._config = http, config
         base = http.base_url
-        self._direct = Connections(base, config) if _unproxied(base) else None
+        # A login in the URL (user:password@) is httpx's to send (Basic), as a proxy is.
+        direct = _unproxied(base) and not base.userinfo
+        self._direct = Connections(base, config) if direct else None
 
     def url(self, path: str) -> httpx.URL:
         """A route's URL, built once (httpx would parse and merge it at every request)."""
