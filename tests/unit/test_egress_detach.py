@@ -49,7 +49,7 @@ def test_a_failed_attach_leaves_no_marker(
     monkeypatch.setattr(network, "_free_pair", lambda: ("10.77.0.1", "10.77.0.2"))
     with pytest.raises(network.NetworkError):
         network.attach("feedfacecafe0004", tmp_path, 1, network.Egress())
-    assert any(argv[:2] == ("ip", "link") for argv in commands)
+    assert any(argv[:2] == ("ip", "-batch") for argv in commands)  # the veth asked for
     assert any(argv[0] == "nft" for argv in commands)
     assert not (tmp_path / network.ATTACHING).exists()
     commands.clear()
