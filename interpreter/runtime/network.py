@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -41,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from interpreter.core.network import ALL_TRAFFIC
+
+log = logging.getLogger(__name__)
 
 SUBNET = ipaddress.ip_network("10.77.0.0/16")  # a /30 per sandbox: 16 384 at once
 TABLE = "interpreter"
@@ -143,9 +146,9 @@ def attach(sandbox_id: str, folder: Path, jail_pid: int, egress: Egress) -> str:
             f"addr add {inside}/30 dev eth0\nlink set eth0 up\nroute add default via {host}\n"
         )
         # The inside, the rules and the DNS server at once (~3 ms each, mostly a process's
-        # start): until the rules are in, the host's chains drop what the veth brings
-        # (ensure_host); the DNS server adds what an allowed name resolves to into the rules'
-        # set only when the sandbox asks it, after this returned.
+        # start): until the rules are in, the host's chains drop what the veth brings and what
+        # it asks the DNS server (ensure_host), and the rules come in one nft transaction, so
+        # the set the DNS server fills exists before a question can reach it.
         inside_ns = ("nsenter", "--net", "--target", str(jail_pid), "--")
         _at_once(
             lambda: _run(*inside_ns, "ip", "-batch", "-", stdin=inside_up),
@@ -186,6 +189,7 @@ def detach(sandbox_id: str, folder: Path) -> None:
         return
     if veth:
         # Both ends; the pair also goes by itself when the sandbox's namespace ends (a kill).
+        # (Not at once with _forget: measured no faster, 36.6 vs 38.8 ms.)
         with contextlib.suppress(NetworkError):
             _ip("link", "del", name)
     _forget(sandbox_id[:12], name, None if state is None else state["host"])
@@ -368,7 +372,7 @@ def _state(folder: Path) -> dict[str, Any] | None:
 
 def _at_once(*steps: Callable[[], object]) -> None:
     """Run the steps at once, each but the first in a thread of its own, all to their end; then
-    raise the first one's error, if any."""
+    raise the first error that happened, if any (the others are logged)."""
     errors: list[BaseException] = []
 
     def run(step: Callable[[], object]) -> None:
@@ -377,12 +381,18 @@ def _at_once(*steps: Callable[[], object]) -> None:
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(step,)) for step in steps[1:]]
-    for thread in threads:
-        thread.start()
-    run(steps[0])
-    for thread in threads:
-        thread.join()
+    threads: list[threading.Thread] = []
+    try:
+        for step in steps[1:]:
+            threads.append(threading.Thread(target=run, args=(step,)))
+            threads[-1].start()
+        run(steps[0])
+    finally:  # even if a thread could not start: those that did are waited for
+        for thread in threads:
+            if thread.ident is not None:
+                thread.join()
+    for later in errors[1:]:
+        log.warning("network: another step failed too: %s", later)
     if errors:
         raise errors[0]
 
