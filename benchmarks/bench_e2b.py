@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -116,6 +117,7 @@ def main() -> None:
     finally:
         for server in servers.values():
             stop_server(server)
+            shutil.rmtree(server.home, ignore_errors=True)  # its sandboxes are killed
 
     print("| measure | native SDK p50 | p95 / p99 | E2B SDK p50 | p95 / p99 |")
     print("|---|---|---|---|---|")

@@ -40,6 +40,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -430,6 +431,7 @@ def main() -> None:
                 km.shutdown_kernel(now=True)
     finally:
         front.stop()
+        shutil.rmtree(home, ignore_errors=True)  # its sandbox was killed (the with block)
 
     floor = {"jailed kernel": "host kernel", "direct zmq": "jailed kernel",
              "gateway": "direct zmq", "kernels": "gateway",
