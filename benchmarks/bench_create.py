@@ -10,7 +10,8 @@ kind of sample pays for another's start-ups. A sample is what a user sees throug
 ``Sandbox.create()`` until ``run_code("1+1")`` returned its result. With ``--before``, that
 tree (a git worktree, as bench_ab.py) gets the same three front ends, each sample of it right
 before this tree's of the same kind, and its own SDK: each tree's samples are taken by a client
-process on that tree's ``sdk/python``.
+process on that tree's ``sdk/python``. ``--before-criu <binary>``: the baseline's front ends run
+that CRIU (e.g. one built without a patch of scripts/criu-patches), this tree's the installed one.
 """
 
 from __future__ import annotations
@@ -112,8 +113,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--creates", type=int, default=15)
     parser.add_argument("--before", help="git ref of a baseline tree, measured beside this one")
+    parser.add_argument("--before-criu", help="CRIU binary for the baseline's front ends")
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.before_criu and not args.before:
+        parser.error("--before-criu needs --before")
     if args.client:
         client_loop()
         return
@@ -125,7 +129,11 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         trees = {"this tree": REPO}
         if args.before:
-            trees = {args.before: stack.enter_context(worktree(args.before)), **trees}
+            before = f"{args.before}, {args.before_criu}" if args.before_criu else args.before
+            trees = {before: stack.enter_context(worktree(args.before)), **trees}
+        criu = {tree: {} for tree in trees}
+        if args.before_criu:
+            criu[next(iter(trees))] = {"INTERPRETER_CRIU": args.before_criu}
         try:
             for tree, path in trees.items():
                 clients[tree] = Client(path)
@@ -136,7 +144,7 @@ def main() -> None:
                         INTERPRETER_SNAPSHOTS=snapshots, PYTHONPATH=str(path),
                         # `python -m` puts the working folder (this tree) first on sys.path,
                         # ahead of PYTHONPATH: without this, both trees would serve this one.
-                        PYTHONSAFEPATH="1",
+                        PYTHONSAFEPATH="1", **criu[tree],
                     )  # fmt: skip
             results: dict[tuple[str, str], list[tuple[float, float, float]]] = {
                 key: [] for key in servers
