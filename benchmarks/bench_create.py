@@ -2,6 +2,7 @@
 cold, in the same run.
 
     .venv/bin/python benchmarks/bench_create.py [--creates 15] [--before <git ref>]
+        [--before-criu <binary>] [--kinds pool,snapshot,cold]
 
 Three front ends, each with its own state folder: one keeps a warm pool of one sandbox (no
 snapshot), one restores every sandbox from the template's snapshot (no pool), one has neither.
@@ -114,6 +115,9 @@ def main() -> None:
     parser.add_argument("--creates", type=int, default=15)
     parser.add_argument("--before", help="git ref of a baseline tree, measured beside this one")
     parser.add_argument("--before-criu", help="CRIU binary for the baseline's front ends")
+    parser.add_argument(
+        "--kinds", default=",".join(k for k, _, _ in KINDS), help="which of pool,snapshot,cold"
+    )
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.before_criu and not args.before:
@@ -121,6 +125,9 @@ def main() -> None:
     if args.client:
         client_loop()
         return
+    kinds = [k for k in KINDS if k[0] in args.kinds.split(",")]
+    if not kinds:
+        parser.error(f"--kinds: none of {args.kinds!r} is pool, snapshot or cold")
     from benchmarks.bench_ab import worktree
     from tests.conftest import start_server, stop_server, traversable
 
@@ -137,7 +144,7 @@ def main() -> None:
         try:
             for tree, path in trees.items():
                 clients[tree] = Client(path)
-                for kind, size, snapshots in KINDS:
+                for kind, size, snapshots in kinds:
                     home = traversable(Path(tempfile.mkdtemp(prefix=f"bench-create-{kind}-")))
                     servers[kind, tree] = start_server(
                         home, secrets.token_hex(8), INTERPRETER_POOL_SIZE=size,
@@ -150,7 +157,7 @@ def main() -> None:
                 key: [] for key in servers
             }
             for i in range(args.creates + 1):
-                for (kind, _, _), tree in itertools.product(KINDS, trees):
+                for (kind, _, _), tree in itertools.product(kinds, trees):
                     server = servers[kind, tree]
                     for each in servers.values():
                         wait_pool_full(each)
@@ -167,7 +174,8 @@ def main() -> None:
 
     print("| create -> first result | p50 | p95 | create alone, p50 | next run_code, p50 |")
     print("|---|---|---|---|---|")
-    for kind, label in LABELS.items():
+    for kind, _, _ in kinds:
+        label = LABELS[kind]
         for tree in trees:
             rows = results[kind, tree]
             firsts, creates, nexts = (list(column) for column in zip(*rows, strict=True))
