@@ -20,9 +20,9 @@ OPTIONS="RUNDIR=/run/interpreter-criu"
 # 1 GB restore 15-30% slower here); no iptables tools are probed and run for a network namespace
 # without rules (four process starts); `--empty-ns net` brings the new namespace's loopback up
 # itself (a template snapshot's namespace is a fresh sandbox's: loopback only), instead of six
-# runs of `ip` restoring the dumped one (~25 ms); restored tasks are caught at their last
-# syscall by tracing, not with a hardware breakpoint (setting the first one took 10-25 ms of
-# each restore in this VM).
+# runs of `ip` restoring the dumped one (~25 ms); restored and dumped tasks are caught at
+# their last syscall by tracing, not with hardware breakpoints (setting the first one took
+# 10-25 ms of each restore in this VM, and slowed the restores interleaved with it).
 PATCHES=(scripts/criu-patches/*.patch)
 STAMP="$OPTIONS $(cat "${PATCHES[@]}" | sha256sum | cut -c1-16)"
 BUILD_DEPS=(
