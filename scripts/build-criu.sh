@@ -15,7 +15,7 @@ MIN_VERSION=4.2.1
 # CRIU caches what it learns about the kernel (~50-100 ms per run) only on a tmpfs: this folder,
 # which interpreter/runtime/criu.py mounts as a small root-only tmpfs (/run is not one here).
 OPTIONS="RUNDIR=/run/interpreter-criu"
-# Our patches (scripts/criu-patches/), all for restore speed: memory that was
+# Our patches (scripts/criu-patches/), all for speed: memory that was
 # madvise(MADV_HUGEPAGE)d (NumPy's large arrays) comes back as huge pages (4K page faults made a
 # 1 GB restore 15-30% slower here); no iptables tools are probed and run for a network namespace
 # without rules (four process starts); `--empty-ns net` brings the new namespace's loopback up
