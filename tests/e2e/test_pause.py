@@ -162,7 +162,7 @@ def test_network_made_inside_survives_and_an_untouched_one_restores_fresh(
     assert changed.run_code(BIND).logs.stdout == ["bound\n"]
     changed.pause()
     untouched.pause()
-    marker = Path("checkpoint") / "fresh-network"  # nsjail.FRESH_NETWORK
+    marker = Path("checkpoint") / "fresh-network"  # checkpoint.FRESH_NETWORK
     assert not (folder_of(server, changed.sandbox_id) / marker).exists()
     assert (folder_of(server, untouched.sandbox_id) / marker).exists()
     # Restored with its own namespace (the address too), or with a new one: both work.

@@ -16,7 +16,7 @@ import pytest
 from interpreter.core.errors import GatewayError
 from interpreter.core.sandbox_fs import SandboxSocket, UnsafePathError, remove_tree, walk_files
 from interpreter.execution.gateway import kernel_id_of
-from interpreter.runtime import base, nsjail
+from interpreter.runtime import base, boot
 from interpreter.runtime.images import ID_SHIFT
 
 from ..conftest import RUN_ID, Server, start_server, stop_server
@@ -213,7 +213,7 @@ def test_a_sandbox_socket_is_reached_only_if_it_is_the_owners_socket(tmp_path: P
 
 def test_the_sockets_owners_are_the_jails_ids() -> None:
     assert base.ROOT_HOST_ID == ID_SHIFT
-    assert base.USER_HOST_ID == ID_SHIFT + nsjail.USER_ID
+    assert base.USER_HOST_ID == ID_SHIFT + boot.USER_ID
 
 
 def test_deep_trees_are_walked_and_removed(tmp_path: Path) -> None:
