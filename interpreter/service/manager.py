@@ -22,7 +22,6 @@ from interpreter.core import lifecycle
 from interpreter.core.config import Settings
 from interpreter.core.envs import checked_envs
 from interpreter.core.errors import (
-    CheckpointError,
     ConflictError,
     InterpreterError,
     InvalidRequestError,
@@ -41,9 +40,7 @@ from interpreter.runtime.base import Runtime, SandboxProcess, load_runtime
 from interpreter.service import metrics, ports
 from interpreter.service.bring_up import (
     BringUp,
-    CheckpointRestore,
     ColdBoot,
-    FilesOnlyBoot,
     egress_of,
 )
 from interpreter.service.build_files import BuildFiles
@@ -55,6 +52,7 @@ from interpreter.service.idempotency import IdempotentCreates
 from interpreter.service.lifecycle import EventPage, LifecycleEvents, noting_kernel_deaths
 from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
 from interpreter.service.notebook import Notebooks
+from interpreter.service.pausing import Pauses
 from interpreter.service.reaper import reap_forever
 from interpreter.service.resident import ResidentPauses
 from interpreter.service.runs import watched
@@ -92,9 +90,9 @@ class SandboxManager:
         # Every transition is recorded here (and queued for webhooks): events_of reads them.
         self.lifecycle = LifecycleEvents(events_store, self.webhook_delivery.wake)
         self.webhooks = Webhooks(events_store)
+        self.pauses = Pauses(self.bring_up, self.resident, self.templates, self.lifecycle, self.get)
         self._loops: list[asyncio.Task[None]] = []
         self._killing: dict[str, asyncio.Task[None]] = {}
-        self._resuming: dict[str, asyncio.Task[SandboxRecord]] = {}
         self.fast_start: FastStart | None = None  # the front end's (start_pool); not the CLI's
 
     # -- lifecycle of the manager ---------------------------------------------------------
@@ -430,7 +428,7 @@ class SandboxManager:
         self.get(sandbox_id)
         return self.live.running(sandbox_id)
 
-    # -- pause / resume ---------------------------------------------------------------------
+    # -- pause / resume (see pausing.py) ------------------------------------------------------
     async def pause(
         self, sandbox_id: str, memory: bool = True, reason: str = "request"
     ) -> SandboxRecord:
@@ -441,43 +439,7 @@ class SandboxManager:
         in the background (resident.py): this returns at once. A failed checkpoint leaves the
         sandbox running and raises the error (in the background: it stays frozen). ``reason``
         is its paused event's ("timeout": the reaper's)."""
-        async with self.live.lock(sandbox_id):
-            record = self.get(sandbox_id)
-            if record.state == "paused":
-                raise ConflictError(f"sandbox {sandbox_id!r} is already paused")
-            live = self.live.pop(sandbox_id)
-            if record.state != "running" or live is None:
-                raise ConflictError(f"sandbox {sandbox_id!r} is {record.state}: cannot pause it")
-            # Connections from the host are not part of the tree CRIU dumps: close them first.
-            await live.close("paused")
-            if memory and await self.resident.freeze(live.process):
-                self.resident.write_out_later(sandbox_id)
-                return self._paused(record, memory, reason, keep_pids=True)
-            try:
-                await asyncio.to_thread(self.runtime.pause, live.process, memory)
-            except BaseException as exc:
-                if self.runtime.poll(live.process):  # CRIU resumed it: reconnect
-                    kernels = self.contexts.kernels_of(sandbox_id, live.process)
-                    self.live.add(sandbox_id, LiveSandbox.connect(live.process, kernels))
-                if isinstance(exc, InterpreterError):
-                    raise
-                if isinstance(exc, Exception):
-                    raise CheckpointError(f"could not pause sandbox {sandbox_id!r}: {exc}") from exc
-                raise
-            return self._paused(record, memory, reason, keep_pids=False)
-
-    def _paused(
-        self, record: SandboxRecord, memory: bool, reason: str, keep_pids: bool
-    ) -> SandboxRecord:
-        record.state = "paused"
-        if not keep_pids:  # its processes are gone (kept: frozen, in memory)
-            record.pid = record.jail_pid = None
-        # A paused sandbox's clock stops; it is deleted if not resumed within max_timeout.
-        record.expires_at = now() + timedelta(seconds=self.settings.max_timeout)
-        self.store.put_sandbox(record)
-        log.info("sandbox %s paused (memory=%s, frozen=%s)", record.id, memory, keep_pids)
-        self.lifecycle.record(record, lifecycle.PAUSED, memory=memory, reason=reason)
-        return record
+        return await self.pauses.pause(sandbox_id, memory, reason)
 
     async def resume(
         self, sandbox_id: str, timeout: int | None = None, memory: bool = True
@@ -486,46 +448,7 @@ class SandboxManager:
         has one (``memory=False``: discard it and boot fresh on the kept files). A resume goes
         on if its caller is cancelled (a restore uses its checkpoint up: undoing it would lose
         the sandbox's memory); concurrent resumes of one sandbox join the first."""
-        self.get(sandbox_id)
-        task = self._resuming.get(sandbox_id)
-        if task is None:
-            task = asyncio.create_task(self._resume(sandbox_id, timeout, memory))
-            self._resuming[sandbox_id] = task
-            task.add_done_callback(lambda _: self._resuming.pop(sandbox_id, None))
-        return await asyncio.shield(task)
-
-    async def _resume(self, sandbox_id: str, timeout: int | None, memory: bool) -> SandboxRecord:
-        async with self.live.lock(sandbox_id):
-            record = self.get(sandbox_id)
-            if record.state != "paused":
-                return record
-            seconds = lifetime(self.settings, timeout)
-            frozen = process_of(record)
-            if frozen is not None and self.resident.resident(frozen):
-                if memory:
-                    await self.resident.thaw(sandbox_id, frozen)
-                    return self._resumed(record, seconds, "memory, in place", restore=True)
-                self.resident.cancel(sandbox_id)  # its memory is not wanted: a fresh boot
-                await asyncio.to_thread(self.runtime.pause, frozen, False)
-                record.pid = record.jail_pid = None
-            restore = memory and await asyncio.to_thread(self.runtime.has_checkpoint, sandbox_id)
-            if restore:
-                launcher: CheckpointRestore | FilesOnlyBoot = CheckpointRestore()
-            else:
-                template = await self.templates.resolve(record.template)
-                launcher = FilesOnlyBoot(template.image, template.start)
-            await self.bring_up.run(record, launcher)
-            return self._resumed(record, seconds, "memory" if restore else "fresh", restore)
-
-    def _resumed(
-        self, record: SandboxRecord, seconds: int, how: str, restore: bool
-    ) -> SandboxRecord:
-        record.state = "running"
-        record.expires_at = now() + timedelta(seconds=seconds)
-        self.store.put_sandbox(record)
-        log.info("sandbox %s resumed (%s)", record.id, how)
-        self.lifecycle.record(record, lifecycle.RESUMED, memory=restore)
-        return record
+        return await self.pauses.resume(sandbox_id, timeout, memory)
 
     async def files(self, sandbox_id: str) -> SandboxFiles:
         """The sandbox's files (operations run inside it, through its agent)."""
