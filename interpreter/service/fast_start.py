@@ -21,7 +21,9 @@ from interpreter.core.options import CreateRequest
 from interpreter.runtime.base import Image
 from interpreter.service import template_start
 from interpreter.service.bring_up import BringUp, ColdBoot, SnapshotRestore
+from interpreter.service.live import process_of
 from interpreter.service.pool import Pooled, WarmPool
+from interpreter.service.resident import await_criu
 from interpreter.service.templates import Resolved
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,9 @@ class FastStart:
         """Kill every pooled sandbox the store knows of (start, `sandbox kill --all`)."""
         records = self.store.list_sandboxes(("pooled",))
         for record in records:
+            process = process_of(record)
+            if process is not None:  # a snapshot's dump a stopped front end began: let it end
+                await await_criu(process)
             await self.bring_up.tear_down(record)
         return [record.id for record in records]
 

@@ -54,7 +54,7 @@ from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
 from interpreter.service.notebook import Notebooks
 from interpreter.service.pausing import Pauses
 from interpreter.service.reaper import reap_forever
-from interpreter.service.resident import ResidentPauses
+from interpreter.service.resident import ResidentPauses, await_criu
 from interpreter.service.runs import watched
 from interpreter.service.sampler import sample_forever
 from interpreter.service.secrets import Secrets
@@ -145,7 +145,7 @@ class SandboxManager:
         process = process_of(record)
         alive = process is not None and self.runtime.poll(process)
         if process is not None and alive:
-            await self.resident.await_criu(process)  # a write-out to disk the last one began
+            await await_criu(process)  # a write-out to disk the last one began
         if record.state == "paused":
             if process is not None and self.resident.resident(process):
                 self.resident.write_out_later(record.id)  # paused in memory: still is

@@ -133,12 +133,14 @@ class ResidentPauses:
             self.store.put_sandbox(record)
             log.info("paused sandbox %s written to disk", sandbox_id)
 
-    async def await_criu(self, process: SandboxProcess) -> None:
-        """Wait for a CRIU dump of the tree that is still going on (begun by a front end that
-        stopped during it): it leaves the tree frozen again when it is done."""
-        deadline = time.monotonic() + CRIU_GONE_SECONDS
-        while time.monotonic() < deadline and _traced(process.jail_pid):
-            await asyncio.sleep(0.05)
+
+async def await_criu(process: SandboxProcess) -> None:
+    """Wait for a CRIU dump of the tree that is still going on, begun by a front end that
+    stopped during it: a write-out leaves the tree frozen again when it is done, a template
+    snapshot's ends it. A tree killed under CRIU leaves CRIU waiting on it for good."""
+    deadline = time.monotonic() + CRIU_GONE_SECONDS
+    while time.monotonic() < deadline and _traced(process.jail_pid):
+        await asyncio.sleep(0.05)
 
 
 async def _reconnect(kernels: SandboxKernels) -> None:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,3 +216,64 @@ def _traced(pid: int) -> bool:
     return any(
         line.startswith("TracerPid:") and line.split()[1] != "0" for line in status.splitlines()
     )
+
+
+def test_a_front_end_killed_while_it_snapshots_a_template_leaves_no_criu_behind(
+    home: Path,
+) -> None:
+    """The next front end lets the template snapshot's dump that the killed one began end
+    before it removes the sandbox being dumped: killed under CRIU, the tree can leave CRIU
+    waiting on it for good (seen once in CI: CRIU in wait4, the tree's PID 1 exiting)."""
+    with _served(home, resident=0.3) as servers:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (dump := _criu_dump_under(home)) is None:
+            time.sleep(0.002)
+        assert dump is not None, "no template snapshot was seen being taken"
+        criu_pid, tree_pid = dump
+        while time.monotonic() < deadline and not _traced(tree_pid):
+            time.sleep(0.001)  # CRIU has the tree
+        os.kill(criu_pid, signal.SIGSTOP)  # the dump outlasts the next front end's start
+        kept: list[bool] = []
+
+        def go_on() -> None:
+            kept.append(_running(tree_pid))  # the next front end has had 5 s to start
+            os.kill(criu_pid, signal.SIGCONT)
+
+        timer = threading.Timer(5.0, go_on)
+        try:
+            _kill_front_end(servers[0])
+            timer.start()
+            servers[0] = srv = _serve(home, resident=0.3)  # its start waits for the dump
+        finally:
+            timer.join()
+        assert kept == [True], "the next front end killed the tree under CRIU"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (alive(criu_pid) or alive(tree_pid)):
+            time.sleep(0.05)
+        assert not alive(criu_pid) and not alive(tree_pid)
+        assert _create(srv).run_code("1 + 1").text == "2"
+
+
+def _running(pid: int) -> bool:
+    """Alive and not exiting: a killed PID 1 of a namespace waits, its memory gone, for the
+    rest of it to be reaped (and a task CRIU holds is reaped only once CRIU lets it go)."""
+    try:
+        return alive(pid) and Path(f"/proc/{pid}/cmdline").read_bytes() != b""
+    except OSError:
+        return False
+
+
+def _criu_dump_under(home: Path) -> tuple[int, int] | None:
+    """(CRIU's pid, the dumped tree's) of a `criu dump` writing into ``home``, if one runs."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) > 3 and argv[1] == b"dump" and b"--tree" in argv:
+            images = argv[argv.index(b"--images-dir") + 1] if b"--images-dir" in argv else b""
+            if images.startswith(str(home).encode()):
+                return int(entry.name), int(argv[argv.index(b"--tree") + 1])
+    return None
