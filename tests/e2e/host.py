@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..conftest import Server
@@ -11,19 +12,24 @@ def folder_of(server: Server, sandbox_id: str) -> Path:
     return server.home / "sandboxes" / sandbox_id
 
 
-def nsjail_pids(folder: Path) -> list[int]:
-    needle = str(folder / "root").encode()
-    pids = []
+def command_lines() -> Iterator[tuple[int, list[bytes]]]:
+    """Each process on the host, with its command line (split at its NULs)."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            yield int(entry.name), (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if cmdline and cmdline[0].endswith(b"nsjail") and needle in cmdline:
-            pids.append(int(entry.name))
-    return pids
+
+
+def nsjail_pids(folder: Path) -> list[int]:
+    needle = str(folder / "root").encode()
+    return [
+        pid
+        for pid, cmdline in command_lines()
+        if cmdline and cmdline[0].endswith(b"nsjail") and needle in cmdline
+    ]
 
 
 def sandbox_tree(folder: Path) -> tuple[int, list[int]]:

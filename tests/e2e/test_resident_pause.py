@@ -20,7 +20,7 @@ import pytest
 from interpreter_sdk import Sandbox
 
 from ..conftest import RUN_ID, Server, start_server, stop_server
-from .host import alive, cgroups_of, folder_of, mounted_under, sandbox_tree
+from .host import alive, cgroups_of, command_lines, folder_of, mounted_under, sandbox_tree
 from .test_pause import pytestmark as needs_criu
 
 pytestmark = needs_criu
@@ -265,15 +265,9 @@ def _running(pid: int) -> bool:
 
 def _criu_dump_under(home: Path) -> tuple[int, int] | None:
     """(CRIU's pid, the dumped tree's) of a `criu dump` writing into ``home``, if one runs."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
+    for pid, argv in command_lines():
         if len(argv) > 3 and argv[1] == b"dump" and b"--tree" in argv:
             images = argv[argv.index(b"--images-dir") + 1] if b"--images-dir" in argv else b""
             if images.startswith(str(home).encode()):
-                return int(entry.name), int(argv[argv.index(b"--tree") + 1])
+                return pid, int(argv[argv.index(b"--tree") + 1])
     return None
