@@ -37,14 +37,14 @@ def write(settings: Settings, process: SandboxProcess, frozen: bool) -> None:
     layers = linux.overlay_lower_layers(process.folder / "root")
     # CRIU's page copying runs in the sandbox's own (frozen) tasks: lift their CPU quota
     # for the dump, or a 1-core sandbox is throttled for most of a second per GB.
-    quota = linux.sandbox_cgroups(process.jail_pid)[2] / "cpu.cfs_quota_us"
+    quota = linux.sandbox_cgroup(process.jail_pid, "cpu") / "cpu.cfs_quota_us"
     limit = quota.read_text().strip()
     quota.write_text("-1")
     try:
         dumped = criu.dump(
             settings.criu, process.jail_pid, new,
             external_mounts=[(m.path, key) for key, m in volume_keys(process.folder)],
-            freeze_cgroup=_freezer(process) if frozen else None,
+            freeze_cgroup=linux.sandbox_cgroup(process.jail_pid, "freezer") if frozen else None,
             leave_running=frozen,
         )  # fmt: skip
     except criu.CriuError:
@@ -91,10 +91,6 @@ def restore(settings: Settings, folder: Path, sandbox_id: str, limits: Limits) -
     # The processes moved on from these images; a later pause writes new ones.
     shutil.rmtree(images, ignore_errors=True)
     return SandboxProcess(sandbox_id, folder, pid, pid)
-
-
-def _freezer(process: SandboxProcess) -> Path:
-    return linux.sandbox_cgroups(process.jail_pid)[linux.CGROUP_CONTROLLERS.index("freezer")]
 
 
 def discard(folder: Path) -> None:

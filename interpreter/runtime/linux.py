@@ -78,6 +78,11 @@ def sandbox_cgroups(jail_pid: int) -> list[Path]:
     return [CGROUP_ROOT / c / NSJAIL_CGROUP_PARENT / name for c in CGROUP_CONTROLLERS]
 
 
+def sandbox_cgroup(jail_pid: int, controller: str) -> Path:
+    """One controller's folder (``CGROUP_CONTROLLERS``) of ``sandbox_cgroups``."""
+    return sandbox_cgroups(jail_pid)[CGROUP_CONTROLLERS.index(controller)]
+
+
 def kill_cgroup(folder: Path, timeout: float = 5.0) -> None:
     """SIGKILL every process in a cgroup until it is empty, then remove it. Frozen ones (in
     the freezer cgroup of the same name) are thawed once signalled: a frozen process dies only

@@ -165,7 +165,7 @@ class NsjailRuntime(Runtime):
         strays.forget(jail_pid)
         if self.poll(process) and self.frozen(process):
             # A frozen process dies only once it runs again: signalled first, then thawed.
-            linux.kill_cgroup(_cgroup(process, "freezer"))
+            linux.kill_cgroup(linux.sandbox_cgroup(process.jail_pid, "freezer"))
         if self.poll(process):
             # Killing the jail's PID 1 ends its whole PID namespace; nsjail then removes the
             # cgroups it made and exits.
@@ -314,14 +314,14 @@ class NsjailRuntime(Runtime):
         # A connection from the host is a socket of the host's namespace inside the sandbox,
         # which CRIU cannot dump: its side must be closed before it stops running.
         criu.await_host_sockets_closed(process.jail_pid)
-        memory, freezer = _cgroup(process, "memory"), _cgroup(process, "freezer")
-        return linux.freeze_tree(memory, freezer)
+        memory = linux.sandbox_cgroup(process.jail_pid, "memory")
+        return linux.freeze_tree(memory, linux.sandbox_cgroup(process.jail_pid, "freezer"))
 
     def thaw(self, process: SandboxProcess) -> None:
-        linux.thaw(_cgroup(process, "freezer"))
+        linux.thaw(linux.sandbox_cgroup(process.jail_pid, "freezer"))
 
     def frozen(self, process: SandboxProcess) -> bool:
-        return linux.is_frozen(_cgroup(process, "freezer"))
+        return linux.is_frozen(linux.sandbox_cgroup(process.jail_pid, "freezer"))
 
     def pause(self, process: SandboxProcess, memory: bool) -> None:
         if not memory:
@@ -439,10 +439,6 @@ class NsjailRuntime(Runtime):
 
     def volume_usage(self, volume_id: str) -> tuple[int, int]:
         return volumes.usage(self.settings, volume_id)
-
-
-def _cgroup(process: SandboxProcess, controller: str) -> Path:
-    return linux.sandbox_cgroups(process.jail_pid)[linux.CGROUP_CONTROLLERS.index(controller)]
 
 
 def _signal(pid: int, signum: int) -> None:

@@ -65,7 +65,7 @@ def take(
     new.mkdir(parents=True)
     try:
         # CRIU's page copying runs in the sandbox's own (frozen) tasks: lift their CPU quota.
-        cgroup = linux.sandbox_cgroups(process.jail_pid)[linux.CGROUP_CONTROLLERS.index("cpu")]
+        cgroup = linux.sandbox_cgroup(process.jail_pid, "cpu")
         (cgroup / "cpu.cfs_quota_us").write_text("-1")
         criu.dump(settings.criu, process.jail_pid, new / IMAGES, work_dir=new)
         # Copied while nothing runs: the files the restored processes find are those they left.
@@ -101,7 +101,7 @@ def take_running(
     )
     script.write_text(f'#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = post-dump ] || exit 0\n{copies}\n')
     script.chmod(0o700)
-    cgroup = linux.sandbox_cgroups(process.jail_pid)[linux.CGROUP_CONTROLLERS.index("cpu")]
+    cgroup = linux.sandbox_cgroup(process.jail_pid, "cpu")
     quota = (cgroup / "cpu.cfs_quota_us").read_text().strip()
     try:
         (cgroup / "cpu.cfs_quota_us").write_text("-1")  # CRIU copies pages in its tasks
