@@ -200,14 +200,22 @@ class FastStart:
         template, image = resolved.name, resolved.image
         record = self._pooled_record(resolved)
         live = await self.bring_up.run(record, ColdBoot(image, resolved.start, say))
+        taking: asyncio.Future[None] | None = None
         try:
             self.live.pop(record.id)
             (python,) = [c for c in live.kernels.contexts.values() if c.language.name == "python"]
             await live.close()  # a checkpoint holds no connection from outside the sandbox
             info = {"kernel_id": python.kernel_id or "", "cwd": python.cwd}
-            await asyncio.to_thread(self.runtime.take_snapshot, live.process, image, info)
+            taking = asyncio.ensure_future(
+                asyncio.to_thread(self.runtime.take_snapshot, live.process, image, info)
+            )
+            await asyncio.shield(taking)
         finally:
             await live.close()  # no-op once closed
+            if taking is not None:
+                # Cancelled (a stop) during the dump: CRIU goes on in its thread. The tree goes
+                # once it is over: killed under CRIU, it can leave CRIU waiting on it for good.
+                await asyncio.gather(taking, return_exceptions=True)
             await self.bring_up.tear_down(record)
         log.info("snapshot of %s taken", template)
 

@@ -225,14 +225,7 @@ def test_a_front_end_killed_while_it_snapshots_a_template_leaves_no_criu_behind(
     before it removes the sandbox being dumped: killed under CRIU, the tree can leave CRIU
     waiting on it for good (seen once in CI: CRIU in wait4, the tree's PID 1 exiting)."""
     with _served(home, resident=0.3) as servers:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and (dump := _criu_dump_under(home)) is None:
-            time.sleep(0.002)
-        assert dump is not None, "no template snapshot was seen being taken"
-        criu_pid, tree_pid = dump
-        while time.monotonic() < deadline and not _traced(tree_pid):
-            time.sleep(0.001)  # CRIU has the tree
-        os.kill(criu_pid, signal.SIGSTOP)  # the dump outlasts the next front end's start
+        criu_pid, tree_pid = _stopped_template_dump(home)  # outlasting the next one's start
         kept: list[bool] = []
 
         def go_on() -> None:
@@ -252,6 +245,51 @@ def test_a_front_end_killed_while_it_snapshots_a_template_leaves_no_criu_behind(
             time.sleep(0.05)
         assert not alive(criu_pid) and not alive(tree_pid)
         assert _create(srv).run_code("1 + 1").text == "2"
+
+
+def test_a_front_end_stopped_while_it_snapshots_a_template_removes_the_sandbox_after_the_dump(
+    home: Path,
+) -> None:
+    """A stop cancels the snapshot being taken; its dump goes on in a thread, and the sandbox
+    under it is removed once the dump is over (found in CI: removed during it, the tree left
+    CRIU waiting on it for good)."""
+    srv = _serve(home, resident=0.3)
+    kept: list[bool] = []
+    try:
+        criu_pid, tree_pid = _stopped_template_dump(home)
+
+        def go_on() -> None:
+            kept.append(_running(tree_pid))  # the stop has had 3 s
+            os.kill(criu_pid, signal.SIGCONT)
+
+        timer = threading.Timer(3.0, go_on)
+        timer.start()
+        try:
+            srv.process.send_signal(signal.SIGTERM)
+            srv.process.wait(60)
+        finally:
+            timer.join()
+    finally:
+        stop_server(srv)
+    assert kept == [True], "the stopping front end removed the sandbox under CRIU"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (alive(criu_pid) or alive(tree_pid)):
+        time.sleep(0.05)
+    assert not alive(criu_pid) and not alive(tree_pid)
+
+
+def _stopped_template_dump(home: Path) -> tuple[int, int]:
+    """(CRIU's pid, the tree's) of the first template snapshot taken in ``home``, CRIU stopped
+    (SIGSTOP) once it holds the tree: the dump then outlasts what the test does meanwhile."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (dump := _criu_dump_under(home)) is None:
+        time.sleep(0.002)
+    assert dump is not None, "no template snapshot was seen being taken"
+    criu_pid, tree_pid = dump
+    while time.monotonic() < deadline and not _traced(tree_pid):
+        time.sleep(0.001)  # CRIU has the tree
+    os.kill(criu_pid, signal.SIGSTOP)
+    return criu_pid, tree_pid
 
 
 def _running(pid: int) -> bool:
