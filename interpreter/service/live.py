@@ -41,8 +41,10 @@ class LiveSandbox:
         "paused") is what agent calls in flight are told: SandboxGoneError. Once is enough."""
         if self.agent.gone is not None:
             return
-        await self.agent.close(why)
-        await self.kernels.close()
+        try:
+            await self.agent.close(why)
+        finally:  # the kernels' websockets too, even if the agent's connection failed to close
+            await self.kernels.close()
 
 
 class LiveSandboxes:
