@@ -5,7 +5,7 @@ execution, each a few lines over the parts that do the work: the bring-up pipeli
 (``bring_up``), the fast paths (``fast_start``: warm pool, template snapshots), the running
 sandboxes and their locks (``live``), contexts (``contexts``) and the background loops
 (``reaper``, ``sampler``). Records live in SQLite; live sandboxes are re-attached after a restart
-of the front end.
+of the front end (``reattach``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from interpreter.core.options import CreateRequest, SandboxOptions, lifetime, ne
 from interpreter.core.store import Store
 from interpreter.core.text import checked_text
 from interpreter.execution.languages import DEFAULT_CWD
-from interpreter.runtime.base import Runtime, SandboxProcess, load_runtime
+from interpreter.runtime.base import Runtime, load_runtime
 from interpreter.service import metrics, ports
 from interpreter.service.bring_up import (
     BringUp,
@@ -54,7 +54,8 @@ from interpreter.service.live import LiveSandbox, LiveSandboxes, process_of
 from interpreter.service.notebook import Notebooks
 from interpreter.service.pausing import Pauses
 from interpreter.service.reaper import reap_forever
-from interpreter.service.resident import ResidentPauses, await_criu
+from interpreter.service.reattach import reattach
+from interpreter.service.resident import ResidentPauses
 from interpreter.service.runs import watched
 from interpreter.service.sampler import sample_forever
 from interpreter.service.secrets import Secrets
@@ -99,7 +100,7 @@ class SandboxManager:
     async def start(self) -> None:
         self.templates.start()
         for record in self.store.list_sandboxes(("starting", "running", "paused")):
-            await self._reattach(record)
+            await reattach(record, self.bring_up, self.resident, self.lifecycle, self.notebooks)
         # Notebooks of sandboxes gone while the front end was not there to see it (kill --local).
         self.notebooks.prune(keep={r.id for r in self.store.list_sandboxes()})
         self._loops.append(
@@ -140,54 +141,6 @@ class SandboxManager:
                 await task
         await self.live.close_all()
         self.store.close()
-
-    async def _reattach(self, record: SandboxRecord) -> None:
-        process = process_of(record)
-        alive = process is not None and self.runtime.poll(process)
-        if process is not None and alive:
-            await await_criu(process)  # a write-out to disk the last one began
-        if record.state == "paused":
-            if process is not None and self.resident.resident(process):
-                self.resident.write_out_later(record.id)  # paused in memory: still is
-            elif process is not None:  # a resume cut short after its processes were back
-                await self._adopt_resumed(record, process, alive)
-            self.lifecycle.record(record, lifecycle.REATTACHED, state=record.state)
-            return
-        if record.state == "running" and process is not None and alive:
-            if self.runtime.frozen(process):  # a pause cut short before it was recorded
-                await asyncio.to_thread(self.runtime.thaw, process)
-            kernels = self.contexts.kernels_of(record.id, process)
-            self.live.add(record.id, LiveSandbox.connect(process, kernels))
-            log.info("re-attached sandbox %s", record.id)
-            self.lifecycle.record(record, lifecycle.REATTACHED, state=record.state)
-            return
-        log.warning("sandbox %s did not survive; cleaning up", record.id)
-        await self.bring_up.tear_down(record)
-        self.notebooks.forget(record.id)
-        if record.state != "starting":  # a create cut short was never announced
-            self.lifecycle.record(record, lifecycle.KILLED, reason="lost")
-
-    async def _adopt_resumed(
-        self, record: SandboxRecord, process: SandboxProcess, alive: bool
-    ) -> None:
-        """A paused sandbox with recorded PIDs: the front end stopped while resuming it, after
-        its processes were back. Running, they are the sandbox now (a restored checkpoint is
-        used up): it is running again; gone, it stays paused on its files."""
-        if alive:
-            record.state = "running"
-            record.expires_at = now() + timedelta(seconds=self.settings.default_timeout)
-            self.store.put_sandbox(record)
-            kernels = self.contexts.kernels_of(record.id, process)
-            self.live.add(record.id, LiveSandbox.connect(process, kernels))
-            log.info("sandbox %s was being resumed: re-attached as running", record.id)
-            return
-        await asyncio.to_thread(self.runtime.kill, process)
-        # Its checkpoint, if there, is whole (written before its frozen tree was killed, or not
-        # used up by a restore that did not last): kept. Else its files are unmounted.
-        if not await asyncio.to_thread(self.runtime.has_checkpoint, record.id):
-            await asyncio.to_thread(self.runtime.discard_checkpoint, record.id)
-        record.pid = record.jail_pid = None
-        self.store.put_sandbox(record)
 
     # -- sandboxes --------------------------------------------------------------------------
     async def create(

@@ -6,7 +6,7 @@ resume before then thaws them (milliseconds); after, it restores the checkpoint.
 Nothing is lost if the front end stops at any point: a frozen tree outlives it (its record,
 paused, keeps its PIDs), CRIU leaves the tree frozen, not dead, when its images are written and
 the tree is killed only once they are in place; the next start finds each of these states
-(``SandboxManager._reattach``) and goes on from it."""
+(``reattach.reattach``) and goes on from it."""
 
 from __future__ import annotations
 
