@@ -38,6 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -254,8 +255,13 @@ class FrontEnd:
 
         self.app = create_app()
         self.port = free_port()
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        # As `interpreter serve` runs it (its access log at info), the log in a file of home's.
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="info")
         self.server = uvicorn.Server(config)
+        self.access = (home / "access.log").open("a")
+        for handler in logging.getLogger("uvicorn.access").handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(self.access)
         self.loop = uvloop.new_event_loop()
         self.thread = threading.Thread(
             target=self.loop.run_until_complete, args=(self.server.serve(),), daemon=True
@@ -277,6 +283,7 @@ class FrontEnd:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+        self.access.close()
 
 
 class StreamedLines:
