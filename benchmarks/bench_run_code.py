@@ -22,6 +22,9 @@ Measures, each the time from sending ``1+1`` until its reply and idle (or its la
 - ``service``: ``SandboxManager.run`` without HTTP (notebook cell, lifecycle, gone-watch);
 - ``sdk``: the sync SDK's ``Sandbox.run_code`` over HTTP/NDJSON to the front end, from a
   process of its own (as a client is);
+- ``http round trip (GET /health)``: a kept ``http.client`` connection from a process of its
+  own asking the front end's ``/health`` (the same middleware, FastAPI's routing, no sandbox):
+  what any exchange with the front end over HTTP costs at least, beside the sdk's;
 - ``sdk before (StreamingResponse)``: the same, the route answering through Starlette's
   ``StreamingResponse`` as before issue 19 (the baseline of ``interpreter/api/ndjson.py``).
 - ``sdk over httpx``: the same, its run_code over httpx (``interpreter_sdk/_runs_sync.py``
@@ -168,6 +171,18 @@ def helper(kind: str) -> None:
         sample = lambda: raw_execute(kc)  # noqa: E731
         # Its iopub subscription gets the other measures' messages too: dropped before a sample.
         before = lambda: drain(kc.iopub_channel.socket)  # noqa: E731
+    elif kind == "health":
+        import http.client
+        import urllib.parse
+
+        address = urllib.parse.urlsplit(first["url"])
+        connection = http.client.HTTPConnection(address.hostname or "", address.port)
+
+        def sample() -> None:
+            connection.request("GET", "/health")
+            response = connection.getresponse()
+            assert response.status == 200 and response.read()
+
     else:
         from interpreter_sdk import Sandbox
 
@@ -334,7 +349,7 @@ def main() -> None:
         help="the kernel websocket's JSON protocol, as before issue 19 (the 'before' figures)",
     )
     parser.add_argument("--only", help="some of the measures, comma-separated (investigations)")
-    helpers = ["raw", "zmq", "sdk", *SDK_HELPERS.values()]
+    helpers = ["raw", "zmq", "sdk", "health", *SDK_HELPERS.values()]
     parser.add_argument("--helper", choices=helpers, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.helper:
@@ -371,6 +386,7 @@ def main() -> None:
             host_client = Helper([], "raw", json_safe(km.get_connection_info()))
             first = {"url": front.url, "key": key, "id": sbx.sandbox_id}
             client = Helper([], "sdk", first)
+            health = Helper([], "health", first)
             baselines = {name: Helper([], kind, first) for name, kind in SDK_HELPERS.items()}
 
             async def gateway() -> float:
@@ -415,6 +431,7 @@ def main() -> None:
                 "kernels": lambda: float(front.call(kernels())),
                 "service": lambda: float(front.call(service())),
                 "sdk": client.sample,
+                "http round trip (GET /health)": health.sample,
                 "sdk before (StreamingResponse)": lambda: streamed(client.sample),
                 **{name: baseline.sample for name, baseline in baselines.items()},
             }
@@ -432,6 +449,7 @@ def main() -> None:
                 jailed.close()
                 direct.close()
                 client.close()
+                health.close()
                 for baseline in baselines.values():
                     baseline.close()
                 host_client.close()
