@@ -28,6 +28,7 @@ Blocking functions: call them from a thread.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import json
 import logging
@@ -36,7 +37,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,10 @@ BLOCKED = (
     "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/3",
 )  # fmt: skip
 DNS_PORTS = "meta l4proto { tcp, udp } th dport 53"
+# An address is taken from when it is chosen until it is on its veth: one attach at a time, in
+# this process (threads) and on this host (another front end chooses from the same addresses).
 _allocate = threading.Lock()
+ALLOCATE_LOCK = Path("/run/interpreter-network.lock")  # the host's: no sandbox reaches /run
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,7 @@ def attach(sandbox_id: str, folder: Path, jail_pid: int, egress: Egress) -> str:
     name = interface(sandbox_id)
     (folder / ATTACHING).touch()  # before anything exists: a detach then looks for all of it
     try:
-        with _allocate:  # until its address is on: the next attach's _free_pair sees it taken
+        with allocating():  # until its address is on: the next attach's _free_pair sees it
             host, inside = _free_pair()
             # The pair and the host's end in one process (each costs a fork and an exec: ~2 ms).
             _run("ip", "-batch", "-", stdin=(
@@ -337,6 +341,19 @@ def _listening(host: str) -> bool:
     needle = "".join(f"{int(part):02X}" for part in reversed(host.split("."))) + ":0035"
     with open("/proc/net/udp") as udp:
         return any(needle in line for line in udp)
+
+
+@contextlib.contextmanager
+def allocating() -> Iterator[None]:
+    """Hold the choice of a sandbox's addresses (see ``_allocate``)."""
+    with _allocate:
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(ALLOCATE_LOCK, flags, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when closed
+            yield
+        finally:
+            os.close(fd)
 
 
 def _free_pair() -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
