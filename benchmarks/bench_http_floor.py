@@ -134,19 +134,25 @@ def serve(app: Any) -> int:
     return port
 
 
-def echo() -> int:
-    """A process echoing what it is sent on a loopback TCP port; the port."""
+def echo() -> tuple[int, int]:
+    """A process echoing what it is sent on a loopback TCP port (one connection, within 60 s);
+    the port and its PID."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     port = int(listener.getsockname()[1])
-    if os.fork() == 0:
-        conn, _ = listener.accept()
-        while data := conn.recv(4096):
-            conn.sendall(data)
-        os._exit(0)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            listener.settimeout(60)
+            conn, _ = listener.accept()
+            conn.settimeout(None)
+            while data := conn.recv(4096):
+                conn.sendall(data)
+        finally:
+            os._exit(0)
     listener.close()
-    return port
+    return port, pid
 
 
 def client(targets: dict[str, int], rounds: int) -> None:
@@ -170,7 +176,9 @@ def client(targets: dict[str, int], rounds: int) -> None:
     for i in range(rounds + WARMUP):
         t = time.perf_counter()
         pong.sendall(b"x" * 200)
-        pong.recv(4096)
+        got = 0
+        while got < 200:
+            got += len(pong.recv(4096))
         elapsed = {"tcp ping-pong": time.perf_counter() - t}
         time.sleep(SPACING)
         for name, connection in connections.items():
@@ -201,8 +209,9 @@ def main() -> None:
         return
     from benchmarks.stats import pct
 
+    echo_port, echo_pid = echo()  # first: forked before the servers' threads
     targets = {
-        "tcp ping-pong": echo(),
+        "tcp ping-pong": echo_port,
         "raw uvloop protocol": serve(None),
         "uvicorn + bare ASGI": serve(bare),
         "uvicorn + FastAPI, one route": serve(fastapi_app(0)),
@@ -211,7 +220,12 @@ def main() -> None:
     }
     time.sleep(2)  # the servers are up
     argv = [sys.executable, __file__, "--rounds", str(args.rounds), "--client", json.dumps(targets)]
-    samples = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout)
+    try:
+        done = subprocess.run(argv, check=True, capture_output=True, text=True)
+    finally:
+        os.kill(echo_pid, 9)
+        os.waitpid(echo_pid, 0)
+    samples = json.loads(done.stdout)
     print(f"{args.rounds} rounds, interleaved, one request every {SPACING * 1e3:.0f} ms")
     print("| round trip | p50 (ms) | p99 (ms) |")
     print("|---|---|---|")

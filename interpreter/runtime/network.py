@@ -61,6 +61,8 @@ DNS_PORTS = "meta l4proto { tcp, udp } th dport 53"
 # this process (threads) and on this host (another front end chooses from the same addresses).
 _allocate = threading.Lock()
 ALLOCATE_LOCK = Path("/run/interpreter-network.lock")  # the host's: no sandbox reaches /run
+ALLOCATE_WAIT = 30.0  # seconds another front end may hold the choice before an attach fails
+_host_lock: int | None = None  # ALLOCATE_LOCK, opened once (by ensure_host)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ def ensure_host() -> None:
     """The host's part, made once and kept (idempotent): forwarding on, the table, its chains,
     the NAT of the sandboxes' subnet."""
     Path("/proc/sys/net/ipv4/ip_forward").write_text("1")
+    _open_host_lock()  # a host where it cannot be made has no egress, said at start
     blocked = ", ".join([*BLOCKED, *_host_networks()])
     _nft(
         f"""
@@ -345,15 +348,37 @@ def _listening(host: str) -> bool:
 
 @contextlib.contextmanager
 def allocating() -> Iterator[None]:
-    """Hold the choice of a sandbox's addresses (see ``_allocate``)."""
+    """Hold the choice of a sandbox's addresses (see ``_allocate``); NetworkError if another
+    front end holds it for more than ``ALLOCATE_WAIT``."""
     with _allocate:
-        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-        fd = os.open(ALLOCATE_LOCK, flags, 0o600)
+        fd = _open_host_lock()
+        deadline = time.monotonic() + ALLOCATE_WAIT
+        while True:  # polled, not blocking: a stuck holder fails an attach, not this thread
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise NetworkError(
+                        f"another front end on this host has held {ALLOCATE_LOCK} for over "
+                        f"{ALLOCATE_WAIT:g} s: no address could be chosen"
+                    ) from None
+                time.sleep(0.005)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # released when closed
             yield
         finally:
-            os.close(fd)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _open_host_lock() -> int:
+    global _host_lock
+    if _host_lock is None:
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            _host_lock = os.open(ALLOCATE_LOCK, flags, 0o600)
+        except OSError as exc:
+            raise NetworkError(f"cannot open {ALLOCATE_LOCK}: {exc.strerror}") from exc
+    return _host_lock
 
 
 def _free_pair() -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:

@@ -345,10 +345,12 @@ class NsjailRuntime(Runtime):
         try:
             self._checkpoint(process, frozen)
         except BaseException:
-            if egress is not None:
-                self.set_network(process, egress)
-            if froze:
-                self.thaw(process)
+            try:
+                if egress is not None:
+                    self.set_network(process, egress)
+            finally:  # thawed even if its network cannot come back: it runs on, as it was
+                if froze:
+                    self.thaw(process)
             raise
 
     def _checkpoint(self, process: SandboxProcess, frozen: bool) -> None:
