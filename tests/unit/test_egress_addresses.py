@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,20 +24,32 @@ sys.stdin.read()  # until the test lets go
 """
 
 
-def test_another_process_choosing_addresses_is_waited_for(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    lock = tmp_path / "network.lock"
-    monkeypatch.setattr(network, "ALLOCATE_LOCK", lock)
-    monkeypatch.setattr(network, "_host_lock", None)  # opened anew, on the test's path
+@pytest.fixture
+def lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The host's lock at a path of the test's, opened anew (and closed after)."""
+    path = tmp_path / "network.lock"
+    monkeypatch.setattr(network, "ALLOCATE_LOCK", path)
+    monkeypatch.setattr(network, "_host_lock", None)
+    yield path
+    if network._host_lock is not None:
+        os.close(network._host_lock)
+
+
+def hold(lock: Path) -> subprocess.Popen[str]:
+    """Another process holding the host's lock (another front end choosing an address)."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(lock)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_another_process_choosing_addresses_is_waited_for(lock: Path) -> None:
+    holder = hold(lock)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         entered = threading.Event()
 
         def choose() -> None:
@@ -57,25 +70,14 @@ def test_another_process_choosing_addresses_is_waited_for(
         holder.wait()
     with network.allocating():  # let go: taken at once again
         pass
-    assert network._host_lock is not None
-    os.close(network._host_lock)
 
 
 def test_a_holder_that_never_lets_go_fails_the_attach_not_the_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lock: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lock = tmp_path / "network.lock"
-    monkeypatch.setattr(network, "ALLOCATE_LOCK", lock)
-    monkeypatch.setattr(network, "_host_lock", None)
     monkeypatch.setattr(network, "ALLOCATE_WAIT", 0.2)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(lock)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = hold(lock)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(network.NetworkError, match="another front end"):
             with network.allocating():
                 pass
@@ -84,17 +86,11 @@ def test_a_holder_that_never_lets_go_fails_the_attach_not_the_thread(
         holder.wait()
     with network.allocating():  # the thread's own lock was let go
         pass
-    assert network._host_lock is not None
-    os.close(network._host_lock)
 
 
-def test_a_link_at_the_lock_path_is_not_followed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "elsewhere").write_text("")
-    (tmp_path / "network.lock").symlink_to(tmp_path / "elsewhere")
-    monkeypatch.setattr(network, "ALLOCATE_LOCK", tmp_path / "network.lock")
-    monkeypatch.setattr(network, "_host_lock", None)
+def test_a_link_at_the_lock_path_is_not_followed(lock: Path) -> None:
+    (lock.parent / "elsewhere").write_text("")
+    lock.symlink_to(lock.parent / "elsewhere")
     with pytest.raises(network.NetworkError, match="cannot open"):
         with network.allocating():
             pass
