@@ -1,6 +1,8 @@
 """The official E2B code-interpreter SDK (Python, sync and async): run_code in every language,
 every result type, charts, errors, contexts, environment variables, interrupts and kills.
-One sandbox is shared by the module (tests that break their sandbox make their own)."""
+One sandbox is shared by the module's Python tests, one by its other languages but Java and one
+by Java (every kernel in one sandbox would be at its 1024 MiB: ~970 with the six of them, so a
+context more would have one OOM-killed); tests that break their sandbox make their own."""
 
 from __future__ import annotations
 
@@ -20,11 +22,22 @@ from e2b_code_interpreter.charts import ChartType
 from tests.conftest import Server
 
 
-@pytest.fixture(scope="module")
-def sbx(e2b_metadata: dict[str, str]) -> Iterator[Sandbox]:
+def _shared(e2b_metadata: dict[str, str]) -> Iterator[Sandbox]:
     sandbox = Sandbox.create(metadata=e2b_metadata, envs={"SANDBOX_VAR": "from-create"})
     yield sandbox
     sandbox.kill()
+
+
+sbx = pytest.fixture(scope="module", name="sbx")(_shared)
+polyglot = pytest.fixture(scope="module", name="polyglot")(_shared)
+java = pytest.fixture(scope="module", name="java")(_shared)
+
+
+def _sandbox_for(request: pytest.FixtureRequest, language: str) -> Sandbox:
+    """The module's sandbox for a language (see the module's docstring)."""
+    name = {"python": "sbx", "java": "java"}.get(language, "polyglot")
+    sandbox: Sandbox = request.getfixturevalue(name)
+    return sandbox
 
 
 def test_python_output_result_and_count(sbx: Sandbox) -> None:
@@ -179,9 +192,9 @@ LANGUAGES: list[tuple[str, str, list[str], str | None]] = [
 
 @pytest.mark.parametrize(("language", "code", "stdout", "text"), LANGUAGES)
 def test_languages(
-    sbx: Sandbox, language: str, code: str, stdout: list[str], text: str | None
+    request: pytest.FixtureRequest, language: str, code: str, stdout: list[str], text: str | None
 ) -> None:
-    execution = sbx.run_code(code, language=language)
+    execution = _sandbox_for(request, language).run_code(code, language=language)
     assert execution.error is None, execution.error
     assert "".join(execution.logs.stdout) == "".join(stdout)
     assert _text(execution) == text
@@ -201,8 +214,10 @@ RICH_ELSEWHERE = [
 
 
 @pytest.mark.parametrize(("language", "code", "fmt"), RICH_ELSEWHERE)
-def test_rich_results_in_other_languages(sbx: Sandbox, language: str, code: str, fmt: str) -> None:
-    execution = sbx.run_code(code, language=language)
+def test_rich_results_in_other_languages(
+    request: pytest.FixtureRequest, language: str, code: str, fmt: str
+) -> None:
+    execution = _sandbox_for(request, language).run_code(code, language=language)
     assert execution.error is None, execution.error
     assert fmt in execution.results[-1].formats()
 
@@ -216,9 +231,9 @@ ERRORS = [
 
 @pytest.mark.parametrize(("language", "code", "name", "value"), ERRORS)
 def test_errors_in_other_languages(
-    sbx: Sandbox, language: str, code: str, name: str | None, value: str
+    request: pytest.FixtureRequest, language: str, code: str, name: str | None, value: str
 ) -> None:
-    error = sbx.run_code(code, language=language).error
+    error = _sandbox_for(request, language).run_code(code, language=language).error
     assert error is not None
     assert name is None or error.name == name
     assert value in error.value + error.traceback
@@ -241,19 +256,22 @@ def _read_env(sbx: Sandbox, language: str, name: str, **kwargs: Any) -> str:
 
 
 @pytest.mark.parametrize("language", list(ENV_READS))
-def test_env_vars_per_run(sbx: Sandbox, language: str) -> None:
-    assert _read_env(sbx, language, "RUN_VAR", envs={"RUN_VAR": "per run"}) == "per run"
-    assert _read_env(sbx, language, "RUN_VAR") == "unset"  # only for that run
+def test_env_vars_per_run(request: pytest.FixtureRequest, language: str) -> None:
+    sandbox = _sandbox_for(request, language)
+    assert _read_env(sandbox, language, "RUN_VAR", envs={"RUN_VAR": "per run"}) == "per run"
+    assert _read_env(sandbox, language, "RUN_VAR") == "unset"  # only for that run
 
 
-def test_env_vars_of_the_sandbox(sbx: Sandbox) -> None:
+def test_env_vars_of_the_sandbox(request: pytest.FixtureRequest, sbx: Sandbox) -> None:
     for language in ("python", "javascript", "r", "bash"):
-        assert _read_env(sbx, language, "SANDBOX_VAR") == "from-create", language
+        sandbox = _sandbox_for(request, language)
+        assert _read_env(sandbox, language, "SANDBOX_VAR") == "from-create", language
     assert _read_env(sbx, "python", "SANDBOX_VAR", envs={"SANDBOX_VAR": "x"}) == "x"
     assert _read_env(sbx, "python", "SANDBOX_VAR") == "from-create"  # restored
 
 
 def test_contexts(sbx: Sandbox) -> None:
+    assert sbx.run_code("1", language="javascript").text == "1"  # its default context too
     context = sbx.create_code_context(cwd="/tmp")
     assert context.language == "python" and context.cwd == "/tmp"
     assert sbx.run_code("import os; os.getcwd()", context=context).text == "/tmp"
