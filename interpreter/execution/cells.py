@@ -103,19 +103,23 @@ async def execute(
     except KernelError as exc:  # the channel was closed (found so only now)
         raise KernelError(str(exc)) from NotBegun(exc)
     while True:
+        # One reading of the clock per turn: read twice, the end of the settle window could
+        # fall between them and be taken for the deadline (a run "timed out" at once: uvloop's
+        # clock moves in milliseconds).
+        now = loop.time()
         if replied and idle:
             if settle <= 0:
                 break
-            settle_until = settle_until or loop.time() + settle
-            if loop.time() >= settle_until:
+            settle_until = settle_until or now + settle
+            if now >= settle_until:
                 break
-        wait = KEEPALIVE_SECONDS if settle_until is None else settle_until - loop.time()
+        if deadline is not None and now >= deadline:
+            if gateway is not None:
+                await interrupt(gateway, channel, queue)
+            raise ExecutionTimeoutError(f"execution timed out after {timeout:g} s")
+        wait = KEEPALIVE_SECONDS if settle_until is None else settle_until - now
         if deadline is not None:
-            wait = min(wait, deadline - loop.time())
-            if wait <= 0:
-                if gateway is not None:
-                    await interrupt(gateway, channel, queue)
-                raise ExecutionTimeoutError(f"execution timed out after {timeout:g} s")
+            wait = min(wait, deadline - now)
         try:
             # A message already queued (they come in bursts) is taken at once; else waited for
             # in this task (asyncio.timeout: wait_for's own task and its hops cost every run).
