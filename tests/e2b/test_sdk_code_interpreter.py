@@ -356,23 +356,17 @@ def test_stream_lines(server: Server, sbx: Sandbox) -> None:
     }
 
 
-def test_keepalive_lines_while_silent(server: Server, e2b_metadata: dict[str, str]) -> None:
-    # A sandbox of its own: the module's sandbox runs every language's kernel near its memory
-    # limit, and an OOM kill of one of them during these 5.5 s is reported in this run's stream.
-    sandbox = Sandbox.create(metadata=e2b_metadata)
+def test_keepalive_lines_while_silent(server: Server, sbx: Sandbox) -> None:
     headers = {
-        "E2b-Sandbox-Id": sandbox.sandbox_id,
+        "E2b-Sandbox-Id": sbx.sandbox_id,
         "E2b-Sandbox-Port": "49999",
-        "E2B-Traffic-Access-Token": sandbox.traffic_access_token or "",
+        "E2B-Traffic-Access-Token": sbx.traffic_access_token or "",
     }
     code = "import time\ntime.sleep(5.5)\nprint('done')"
-    try:
-        with httpx.stream(
-            "POST", server.url + "/execute", json={"code": code}, headers=headers, timeout=60
-        ) as response:
-            types = [json.loads(line)["type"] for line in response.iter_lines()]
-    finally:
-        sandbox.kill()
+    with httpx.stream(
+        "POST", server.url + "/execute", json={"code": code}, headers=headers, timeout=60
+    ) as response:
+        types = [json.loads(line)["type"] for line in response.iter_lines()]
     assert "keepalive" in types
     assert types[-2:] == ["stdout", "end_of_execution"]
 
