@@ -28,7 +28,10 @@ Measures, each the time from sending ``1+1`` until its reply and idle (or its la
 - ``sdk before (StreamingResponse)``: the same, the route answering through Starlette's
   ``StreamingResponse`` as before issue 19 (the baseline of ``interpreter/api/ndjson.py``).
 - ``sdk over httpx``: the same, its run_code over httpx (``interpreter_sdk/_runs_sync.py``
-  makes it over http.client unless a proxy applies);
+  makes it over sockets of its own unless a proxy applies);
+- ``sdk over http.client (before)``: the same, its run_code over the standard library's
+  http.client, as before the ninth pass (``_runs_sync.py`` as at commit ``BEFORE_SOCKETS``,
+  read from git);
 - ``sdk through FastAPI's routing``: the same, its body typed
   ``application/vnd.interpreter+json``, which the hot path (``interpreter/api/hot_path.py``)
   leaves to the FastAPI route;
@@ -51,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -63,9 +67,12 @@ WARMUP = 30
 # FastAPI's routing (a JSON type the hot path leaves to it), both (the SDK and route as before).
 SDK_HELPERS = {
     "sdk over httpx": "sdk-httpx",
+    "sdk over http.client (before)": "sdk-http-client",
     "sdk through FastAPI's routing": "sdk-fastapi",
     "sdk before (httpx, FastAPI's routing)": "sdk-before",
 }
+# The SDK's runs over http.client, the commit before they went over sockets and httptools.
+BEFORE_SOCKETS = "8bc665b"
 PAUSE = 0.005  # between two samples: the previous one's messages to other listeners settle
 
 
@@ -193,7 +200,11 @@ def helper(kind: str) -> None:
             routed = "application/vnd.interpreter+json"
             sbx._http.headers["Content-Type"] = routed
             if sbx._runs._direct is not None:
-                sbx._runs._direct._headers["Content-Type"] = routed
+                fields = sbx._runs._direct._fields
+                sbx._runs._direct._fields = fields.replace(b"application/json", routed.encode())
+        if kind == "sdk-http-client":
+            runs = sbx._runs
+            runs._direct = runs_before().Connections(runs._http.base_url, runs._config)
 
         def sample() -> None:
             assert sbx.run_code("1+1").text == "2"
@@ -204,6 +215,16 @@ def helper(kind: str) -> None:
         t = time.perf_counter()
         sample()
         print(time.perf_counter() - t, flush=True)
+
+
+def runs_before() -> Any:
+    """``interpreter_sdk._runs_sync`` as at ``BEFORE_SOCKETS``: over http.client."""
+    path = f"{BEFORE_SOCKETS}:sdk/python/interpreter_sdk/_runs_sync.py"
+    show = ["git", "-C", str(REPO), "show", path]
+    source = subprocess.run(show, capture_output=True, text=True, check=True).stdout
+    module = types.ModuleType("interpreter_sdk._runs_sync_before")
+    exec(compile(source, "_runs_sync_before.py", "exec"), module.__dict__)
+    return module
 
 
 class Helper:

@@ -1,4 +1,4 @@
-"""The blocking SDK's create and run_code over its own http.client connections
+"""The blocking SDK's create and run_code over its own connections
 (interpreter_sdk/_runs_sync.py): the first run takes the create's connection, a refused create is
 the SDK's error, kept connections the server closed are not used again, runs from several
 threads each get one, and a run cut short by its caller does not leave a half-read answer for

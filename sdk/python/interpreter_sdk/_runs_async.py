@@ -1,8 +1,8 @@
 """run_code's exchange for AsyncSandbox, over httpx: the NDJSON lines of ``POST /execute``, and
 the create whose connection the first run takes.
 
-The blocking twin, ``_runs_sync``, makes the same exchanges over the standard library's
-http.client (see there why); not generated from this one.
+The blocking twin, ``_runs_sync``, makes the same exchanges over sockets of its
+own parsed by httptools (see there why); not generated from this one.
 """
 
 from __future__ import annotations
