@@ -325,8 +325,8 @@ class ExecutionBuilder:
 
 
 def map_transport_error(exc: Exception, timeout: float | None) -> SandboxError:
-    """An httpx error (or a socket's or httptools', ``_runs_sync``) as the SDK's: a read that timed out
-    while a run with a ``timeout`` waited is that run's timeout, anything else a lost
+    """An httpx error (or a socket's or httptools', ``_runs_sync``) as the SDK's: a read that
+    timed out while a run with a ``timeout`` waited is that run's timeout, anything else a lost
     connection."""
     if isinstance(exc, httpx.ReadTimeout | TimeoutError) and timeout is not None:
         return ExecutionTimeoutError(f"execution timed out after {timeout:g} s (no answer)")
