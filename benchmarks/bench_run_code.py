@@ -32,6 +32,11 @@ Measures, each the time from sending ``1+1`` until its reply and idle (or its la
 - ``sdk over http.client (before)``: the same, its run_code over the standard library's
   http.client, as before the ninth pass (``_runs_sync.py`` as at commit ``BEFORE_SOCKETS``,
   read from git);
+- ``sdk with the hot path behind (before)``: the same, its requests served as before
+  the tenth pass: the hot path (``hot_path.py`` as at commit ``BEFORE_OUTER``, read from git) as
+  the innermost middleware, behind the guard, the E2B router and Starlette's layers; the
+  requests carry an ``E2b-Sandbox-Id`` naming no sandbox, which the hot path in front leaves to
+  the middleware (and the router to the native routes);
 - ``sdk through FastAPI's routing``: the same, its body typed
   ``application/vnd.interpreter+json``, which the hot path (``interpreter/api/hot_path.py``)
   leaves to the FastAPI route;
@@ -68,11 +73,14 @@ WARMUP = 30
 SDK_HELPERS = {
     "sdk over httpx": "sdk-httpx",
     "sdk over http.client (before)": "sdk-http-client",
+    "sdk with the hot path behind (before)": "sdk-behind",
     "sdk through FastAPI's routing": "sdk-fastapi",
     "sdk before (httpx, FastAPI's routing)": "sdk-before",
 }
 # The SDK's runs over http.client, the commit before they went over sockets and httptools.
 BEFORE_SOCKETS = "8bc665b"
+# The hot path as the innermost middleware, the commit before it went in front of them.
+BEFORE_OUTER = "aeccab5"
 PAUSE = 0.005  # between two samples: the previous one's messages to other listeners settle
 
 
@@ -202,6 +210,8 @@ def helper(kind: str) -> None:
             if sbx._runs._direct is not None:
                 fields = sbx._runs._direct._fields
                 sbx._runs._direct._fields = fields.replace(b"application/json", routed.encode())
+        if kind == "sdk-behind":  # left by the hot path in front to the middleware
+            sbx._runs._direct._fields += b"E2b-Sandbox-Id: bench\r\n"
         if kind == "sdk-http-client":
             runs = sbx._runs
             runs._direct = runs_before().Connections(runs._http.base_url, runs._config)
@@ -219,12 +229,27 @@ def helper(kind: str) -> None:
 
 def runs_before() -> Any:
     """``interpreter_sdk._runs_sync`` as at ``BEFORE_SOCKETS``: over http.client."""
-    path = f"{BEFORE_SOCKETS}:sdk/python/interpreter_sdk/_runs_sync.py"
-    show = ["git", "-C", str(REPO), "show", path]
+    return from_git(BEFORE_SOCKETS, "sdk/python/interpreter_sdk/_runs_sync.py")
+
+
+def from_git(commit: str, path: str) -> Any:
+    """The module at ``path`` as it was at ``commit``."""
+    show = ["git", "-C", str(REPO), "show", f"{commit}:{path}"]
     source = subprocess.run(show, capture_output=True, text=True, check=True).stdout
-    module = types.ModuleType("interpreter_sdk._runs_sync_before")
-    exec(compile(source, "_runs_sync_before.py", "exec"), module.__dict__)
+    module = types.ModuleType(f"before_{Path(path).stem}")
+    exec(compile(source, f"{Path(path).stem}_before.py", "exec"), module.__dict__)
     return module
+
+
+def hot_path_behind(app: Any) -> None:
+    """The hot path as at ``BEFORE_OUTER`` put back where it was, behind the E2B router (the
+    innermost of the app's middleware), for ``sdk-behind``'s requests, which reach it."""
+    from interpreter.api.e2b.routing import SandboxTrafficRouter
+
+    layer = app.middleware_stack  # built at start-up (the lifespan's first call)
+    while not isinstance(layer, SandboxTrafficRouter):
+        layer = layer.app
+    layer.app = from_git(BEFORE_OUTER, "interpreter/api/hot_path.py").HotPath(layer.app)
 
 
 class Helper:
@@ -308,6 +333,7 @@ class FrontEnd:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise RuntimeError("the front end did not start")
             time.sleep(0.05)
+        hot_path_behind(self.app)
 
     @property
     def url(self) -> str:

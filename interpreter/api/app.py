@@ -22,7 +22,7 @@ from interpreter.api.e2b import control, jupyter, routing
 from interpreter.api.e2b import templates as e2b_templates
 from interpreter.api.e2b import volumes as e2b_volumes
 from interpreter.api.guard import KeyCheck, RequestGuard
-from interpreter.api.hot_path import HotPath
+from interpreter.api.hot_path import FastAPIWithHotPath
 from interpreter.api.routes import (
     agents,
     commands,
@@ -82,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await manager.stop()
 
-    app = FastAPI(
+    app = FastAPIWithHotPath(  # the run route in front of the middleware (hot_path.py)
+        max_body=settings.max_body_mb << 20,
         title="Code interpreter",
         version=__version__,
         lifespan=lifespan,
@@ -126,8 +127,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ui.router)  # the notebook view's page (its data: /v1, as any client)
     app.include_router(jupyter_attach.router)  # the key as Jupyter's token
     mcp.mount(app, mcp_endpoint)  # /mcp, the key as a bearer token
-    # Added first, so innermost: behind the guard and the E2B traffic router (added after).
-    app.add_middleware(HotPath)  # the run route without FastAPI's per-request work
     e2b.mount(app)
     app.add_middleware(
         RequestGuard,
@@ -139,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             e2b_templates.upload_files,
             e2b_volumes.write_file,
         },
-        max_body=settings.max_body_mb << 20,
+        max_body=app.max_body,
     )
     return app
 

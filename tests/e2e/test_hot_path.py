@@ -100,3 +100,30 @@ def test_a_body_over_the_limit_is_refused(
         )
     assert response.status_code == 413
     assert "INTERPRETER_MAX_BODY_MB" in response.json()["error"]["message"]
+
+
+def test_what_the_hot_path_leaves_to_the_app_is_run_alike(sandbox: Sandbox, server: Server) -> None:
+    """The hot path takes only what the guard and the E2B router would let through untouched;
+    a chunked body, an E2B sandbox header on the native route, a second Content-Type go on to
+    them and to the FastAPI route, and run the same."""
+    execute = f"/v1/sandboxes/{sandbox.sandbox_id}/execute"
+    run = json.dumps({"code": "print('out')\n6 * 7"}).encode()
+    with server.client() as http:
+        hot = answer(http.post(execute, content=run, headers={"Content-Type": HOT}))
+        assert hot[0] == 200 and hot[2][2]["text"] == "42", hot
+        variants: list[tuple[Any, list[tuple[str, str]]]] = [
+            (iter([run[:5], run[5:]]), [("Content-Type", HOT)]),  # chunked
+            (run, [("Content-Type", HOT), ("E2b-Sandbox-Id", "elsewhere")]),  # control plane
+            (run, [("Content-Type", f"{HOT}; charset=utf-8")]),  # the hot path's too
+            (run, [("Content-Type", HOT), ("Content-Type", HOT)]),
+        ]
+        for content, headers in variants:
+            sent = httpx.Headers([("X-API-Key", server.api_key), *headers])
+            response = http.post(execute, content=content, headers=sent)
+            assert answer(response) == hot, headers
+        # A wrong key with a body over the bound: refused on the headers, the body unread.
+        big = b'{"code": "' + b"x" * (17 << 20) + b'"}'
+        response = http.post(
+            execute, content=big, headers={"Content-Type": HOT, "X-API-Key": "wrong"}
+        )
+        assert response.status_code == 401, response.text
