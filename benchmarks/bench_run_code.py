@@ -37,6 +37,9 @@ Measures, each the time from sending ``1+1`` until its reply and idle (or its la
   the innermost middleware, behind the guard, the E2B router and Starlette's layers; the
   requests carry an ``E2b-Sandbox-Id`` naming no sandbox, which the hot path in front leaves to
   the middleware (and the router to the native routes);
+- ``sdk with the store reads (before)``: the same, the front end reading the store as it did
+  before the tenth pass: the sandbox's record parsed twice (``prepare_run``'s check, ``run``'s
+  record) and the contexts listed for the default one at every run (``store_reads``);
 - ``sdk through FastAPI's routing``: the same, its body typed
   ``application/vnd.interpreter+json``, which the hot path (``interpreter/api/hot_path.py``)
   leaves to the FastAPI route;
@@ -376,6 +379,29 @@ def streamed(sample: Callable[[], float]) -> float:
         execute.NDJSONResponse = NDJSONResponse  # type: ignore[misc]
 
 
+def store_reads(manager: Any, sample: Callable[[], float]) -> float:
+    """One SDK sample with the store read as before the tenth pass (``SandboxManager.get``'s
+    parsed record, not the state column, for ``prepare_run``'s check; the record again in
+    ``run``; the default context looked up in the store, not remembered)."""
+    cls = type(manager)
+    check, run = cls._live, cls.run
+
+    def _live(self: Any, sandbox_id: str) -> Any:
+        self.get(sandbox_id)
+        return self.live.running(sandbox_id)
+
+    def run_reading(self: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+        self.get(context.sandbox_id)
+        return run(self, context, *args, **kwargs)
+
+    cls._live, cls.run = _live, run_reading
+    manager.contexts._defaults.clear()
+    try:
+        return sample()
+    finally:
+        cls._live, cls.run = check, run
+
+
 def kernel_connection(sbx: Any) -> dict[str, Any]:
     """The sandbox kernel's connection file, as the kernel itself reads it."""
     code = (
@@ -480,6 +506,7 @@ def main() -> None:
                 "sdk": client.sample,
                 "http round trip (GET /health)": health.sample,
                 "sdk before (StreamingResponse)": lambda: streamed(client.sample),
+                "sdk with the store reads (before)": lambda: store_reads(manager, client.sample),
                 **{name: baseline.sample for name, baseline in baselines.items()},
             }
             names = args.only.split(",") if args.only else list(measures)
@@ -509,6 +536,7 @@ def main() -> None:
              "gateway": "direct zmq", "kernels": "gateway",
              "service": "kernels", "sdk": "service",
              "sdk before (StreamingResponse)": "service",
+             "sdk with the store reads (before)": "service",
              **dict.fromkeys(SDK_HELPERS, "service")}  # fmt: skip
     print(f"{args.rounds} rounds, interleaved; p50 and p99 in ms; hop = this minus the line above")
     print("| measure | p50 | p99 | hop p50 | hop p99 | above jailed kernel p50 | p99 |")

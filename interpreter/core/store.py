@@ -121,6 +121,14 @@ class Store:
             ).fetchone()
         return SandboxRecord.model_validate_json(row[0]) if row else None
 
+    def sandbox_state(self, sandbox_id: str) -> str | None:
+        """The record's state alone (its column: no record parsed), None if there is none."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT state FROM sandboxes WHERE id = ?", (sandbox_id,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
     def list_sandboxes(
         self, states: tuple[str, ...] = ("starting", "running", "paused")
     ) -> list[SandboxRecord]:

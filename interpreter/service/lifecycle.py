@@ -115,18 +115,24 @@ def _whole(raw: int | str | None, name: str, default: int) -> int:
 
 async def noting_kernel_deaths(
     events: AsyncIterator[Event],
-    sandbox: SandboxRecord,
+    record_of: Callable[[str], SandboxRecord | None],
     context: ContextRecord,
     lifecycle_events: LifecycleEvents,
 ) -> AsyncIterator[Event]:
     """A run's events as they are; a kernel that died under the run (it is restarted) is also
-    recorded as the sandbox's ``kernel_died`` event."""
+    recorded as the sandbox's ``kernel_died`` event (its record read then, by ``record_of``:
+    not on the path of every run; none, the sandbox is gone: nothing to record it for)."""
     try:
         async for event in events:
             if isinstance(event, CellError) and event.name == KERNEL_DIED_ERROR:
-                lifecycle_events.record(
-                    sandbox, lifecycle.KERNEL_DIED, context_id=context.id, language=context.language
-                )
+                sandbox = record_of(context.sandbox_id)
+                if sandbox is not None:
+                    lifecycle_events.record(
+                        sandbox,
+                        lifecycle.KERNEL_DIED,
+                        context_id=context.id,
+                        language=context.language,
+                    )
             yield event
     finally:
         aclose: Callable[[], Awaitable[None]] | None = getattr(events, "aclose", None)

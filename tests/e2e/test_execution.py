@@ -104,6 +104,18 @@ def test_contexts_have_their_own_state_and_cwd(sandbox: Sandbox) -> None:
     assert ctx.id not in [c.id for c in sandbox.list_code_contexts()]
 
 
+def test_a_removed_default_context_is_made_anew(sandbox_factory) -> None:  # type: ignore[no-untyped-def]
+    sbx = sandbox_factory()
+    sbx.run_code("v = 1")
+    (default,) = [c for c in sbx.list_code_contexts() if c.language == "python"]
+    sbx.remove_code_context(default)
+    # The next run goes to a new default context (not to the removed one the front end knew).
+    assert sbx.run_code("'v' in globals()").text == "False"
+    (fresh,) = [c for c in sbx.list_code_contexts() if c.language == "python"]
+    assert fresh.id != default.id
+    assert sbx.run_code("'v' in globals()", language="python").text == "False"
+
+
 def test_sandbox_env_vars_reach_the_kernel(sandbox_factory) -> None:  # type: ignore[no-untyped-def]
     sbx = sandbox_factory(envs={"GREETING": "hello"})
     assert sbx.run_code("import os\nos.environ['GREETING']").text == "hello"
