@@ -12,8 +12,9 @@ kept ``http.client`` connection each, as the blocking SDK's runs are), one reque
 - ``uvicorn + bare ASGI``: uvicorn (httptools) calling an ASGI function that answers 200;
 - ``uvicorn + FastAPI, one route``: a FastAPI app with one ``GET /health`` route;
 - ``uvicorn + FastAPI, one route, the front end's middleware``: the same behind pure ASGI layers
-  as many as the front end's (``RequestGuard``, the E2B router, ``HotPath``), each passing the
-  request on (a function call and a scope read each);
+  as many as the front end's middleware (``RequestGuard``, the E2B router, and the hot path as it
+  was until the tenth pass, innermost), each passing the request on (a function call and a scope
+  read each);
 - ``the SDK's run_code, canned answer``: the blocking SDK's ``run_code("1+1")`` to uvicorn and an
   ASGI function answering what the front end answers for it (the head with the execution count,
   the result, the end with the end of the body: three writes) at once, with no kernel: the

@@ -4,9 +4,9 @@ within a millisecond).
 ``POST /v1/sandboxes/{id}/execute`` is on the path of every ``run_code``. Served through FastAPI
 it costs ~0.7 ms more a run than the same route function called straight (BENCHMARKS.md, "Fifth
 pass"): matching the route among the others, solving its four dependencies, parsing the body
-into its model through FastAPI's field machinery; and the app's middleware in front of it (the
-request guard, the E2B traffic router, Starlette's and FastAPI's own layers) another ~0.15-0.25
-ms on this machine, which runs code several times slower after an idle ("Tenth pass").
+into its model through FastAPI's field machinery; the app's middleware in front of it (the
+request guard, the E2B traffic router, Starlette's and FastAPI's own layers) ~20 us of CPU more,
+0.02-0.14 ms of a run on this machine, which runs code slower after an idle ("Tenth pass").
 
 ``FastAPIWithHotPath`` is the app itself (what uvicorn serves), FastAPI with one addition: it
 serves a run whose request is plainly well-formed by calling the route's own function,
