@@ -66,6 +66,7 @@ from interpreter.service.volumes import Volumes
 from interpreter.service.webhooks import WebhookDelivery, Webhooks
 
 log = logging.getLogger(__name__)
+HIDDEN = ("killed", "pooled")  # the states of a record no client sees (SandboxNotFoundError)
 
 
 class SandboxManager:
@@ -274,13 +275,13 @@ class SandboxManager:
     ) -> EventPage:
         """A page of the sandbox's lifecycle events (kept a while after it is gone)."""
         record = self.store.get_sandbox(sandbox_id)
-        exists = record is not None and record.state not in ("killed", "pooled")
+        exists = record is not None and record.state not in HIDDEN
         return self.lifecycle.page(sandbox_id, exists, limit, direction, after)
 
     def get(self, sandbox_id: str) -> SandboxRecord:
         record = self.store.get_sandbox(sandbox_id)
-        if record is None or record.state in ("killed", "pooled"):
-            raise SandboxNotFoundError(f"sandbox {sandbox_id!r} not found")
+        if record is None or record.state in HIDDEN:
+            raise _not_found(sandbox_id)
         return record
 
     def reachable(self, sandbox_id: str) -> SandboxRecord:
@@ -380,8 +381,9 @@ class SandboxManager:
     def _live(self, sandbox_id: str) -> LiveSandbox:
         # As ``get`` checks it, from the state column alone: on the path of every run, a
         # record parsed is ~40 us after an idle (issue 19).
-        if self.store.sandbox_state(sandbox_id) in (None, "killed", "pooled"):
-            raise SandboxNotFoundError(f"sandbox {sandbox_id!r} not found")
+        state = self.store.sandbox_state(sandbox_id)
+        if state is None or state in HIDDEN:
+            raise _not_found(sandbox_id)
         return self.live.running(sandbox_id)
 
     # -- pause / resume (see pausing.py) ------------------------------------------------------
@@ -479,3 +481,7 @@ class SandboxManager:
         # Killed under it: SandboxGoneError. Whoever asked for it, the run is a notebook cell.
         watching = watched(self, context.sandbox_id, live, events)
         return self.notebooks.record(context, code, watching, cell_id)
+
+
+def _not_found(sandbox_id: str) -> SandboxNotFoundError:
+    return SandboxNotFoundError(f"sandbox {sandbox_id!r} not found")
