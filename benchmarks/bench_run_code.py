@@ -74,6 +74,7 @@ WARMUP = 30
 # The SDK's baselines: its run_code over httpx (as through a proxy), the run route through
 # FastAPI's routing (a JSON type the hot path leaves to it), both (the SDK and route as before).
 SDK_HELPERS = {
+    "sdk over HTTP (before)": "sdk-http",
     "sdk over httpx": "sdk-httpx",
     "sdk over http.client (before)": "sdk-http-client",
     "sdk with the hot path behind (before)": "sdk-behind",
@@ -213,6 +214,8 @@ def helper(kind: str) -> None:
             if sbx._runs._direct is not None:
                 fields = sbx._runs._direct._fields
                 sbx._runs._direct._fields = fields.replace(b"application/json", routed.encode())
+        if kind != "sdk":
+            sbx._runs._sockets = None  # POST .../execute, as before the run sockets
         if kind == "sdk-behind":  # left by the hot path in front to the middleware
             sbx._runs._direct._fields += b"E2b-Sandbox-Id: bench\r\n"
         if kind == "sdk-http-client":

@@ -62,6 +62,11 @@ def problems(exc: RequestValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
+def invalid(exc: RequestValidationError) -> dict[str, Any]:
+    """The 422 answer's body."""
+    return {**body("ValidationError", problems(exc)), "detail": jsonable_encoder(exc.errors())}
+
+
 # -- OpenAPI -----------------------------------------------------------------------------------
 
 
@@ -133,10 +138,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(
-            {**body("ValidationError", problems(exc)), "detail": jsonable_encoder(exc.errors())},
-            status_code=422,
-        )
+        return JSONResponse(invalid(exc), status_code=422)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:

@@ -20,7 +20,15 @@ def serve(args: argparse.Namespace) -> None:
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=args.log_level)
+    # A websocket message is bounded as a request body is (a run socket's run: api/run_socket.py);
+    # one over it closes its socket (1009) before it is buffered whole.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level,
+        ws_max_size=settings.max_body_mb << 20,
+    )
 
 
 def mcp(args: argparse.Namespace) -> None:

@@ -1,4 +1,5 @@
-"""/v1/sandboxes/{id}/execute: run code, streamed back as NDJSON events."""
+"""/v1/sandboxes/{id}/execute: run code, streamed back as NDJSON events; /runs: runs over a
+websocket."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, WebSocket
 
+from interpreter.api import run_socket
 from interpreter.api.deps import manager
 from interpreter.api.errors import answers
 from interpreter.api.ndjson import NDJSONResponse
@@ -42,7 +44,22 @@ def ndjson(event: Event) -> bytes:
 async def execute(sandbox_id: str, body: Execute, sandboxes: Manager) -> NDJSONResponse:
     """Run code in a context. One JSON event per line: `execution_count`, `stdout`, `stderr`,
     `result`, `error` (the code raised), `keepalive`, `fault` (infrastructure failure, e.g. a
-    timeout) and a final `end`."""
+    timeout) and a final `end`. (`/runs`, a websocket, takes runs one after another.)"""
+    return NDJSONResponse(await lines(sandboxes, sandbox_id, body), last=ndjson(End()))
+
+
+@router.websocket("/sandboxes/{sandbox_id}/runs")
+async def runs(sandbox_id: str, websocket: WebSocket) -> None:
+    """Runs one after another over one websocket, each as `POST .../execute` takes it and
+    answers it (the protocol: ``api/run_socket.py``)."""
+    sandboxes: SandboxManager = websocket.app.state.manager
+    await websocket.accept()
+    await run_socket.serve(websocket, lambda body: lines(sandboxes, sandbox_id, body))
+
+
+async def lines(sandboxes: SandboxManager, sandbox_id: str, body: Execute) -> AsyncIterator[bytes]:
+    """A run's events as NDJSON lines (without the end); what ``prepare_run`` raises (the run
+    refused) is raised here, before any line."""
     context = await sandboxes.prepare_run(sandbox_id, body.language, body.context_id)
     events = sandboxes.run(context, body.code, envs=body.envs, timeout=body.timeout)
 
@@ -53,4 +70,4 @@ async def execute(sandbox_id: str, body: Execute, sandboxes: Manager) -> NDJSONR
         except InterpreterError as exc:
             yield ndjson(Fault(error={"type": type(exc).__name__, "message": str(exc)}))
 
-    return NDJSONResponse(lines(), last=ndjson(End()))
+    return lines()

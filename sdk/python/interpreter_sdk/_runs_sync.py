@@ -30,7 +30,7 @@ from typing import Any
 import httptools
 import httpx
 
-from interpreter_sdk import _base
+from interpreter_sdk import _base, _run_sockets
 
 MAX_IDLE = 8  # connections kept for runs in parallel threads
 MAX_ERROR_BODY = 1 << 20  # an error answer is a small JSON document
@@ -48,6 +48,12 @@ class Runs:
         # A login in the URL (user:password@) is httpx's to send (Basic), as a proxy is.
         direct = _unproxied(base) and not base.userinfo
         self._direct = Connections(base, config) if direct else None
+        # After the first run (on the create's connection), runs over websockets.
+        https = base.scheme == "https"
+        self._sockets = (
+            _run_sockets.RunSockets(self._direct, https, config.api_key) if self._direct else None
+        )
+        self._first = True
 
     def url(self, path: str) -> httpx.URL:
         """A route's URL, built once (httpx would parse and merge it at every request)."""
@@ -64,9 +70,22 @@ class Runs:
         return _base.check(response)
 
     def lines(
-        self, url: httpx.URL, body: dict[str, Any], timeout: float | None
+        self,
+        url: httpx.URL,
+        body: dict[str, Any],
+        timeout: float | None,
+        socket: httpx.URL | None = None,
     ) -> Generator[str, None, None]:
-        """The answer's lines; the SDK's errors (a refusal, a lost connection, a timeout)."""
+        """The answer's lines; the SDK's errors (a refusal, a lost connection, a timeout).
+        ``socket``: the run socket's URL, to take the run instead of ``url`` (_run_sockets)."""
+        sockets = self._sockets
+        if sockets is not None and socket is not None and not sockets.refused:
+            if not self._first:
+                lines = sockets.lines(_target(socket), body, timeout)
+                if lines is not None:
+                    yield from lines
+                    return
+            self._first = False
         if self._direct is not None:
             yield from self._direct.post_lines(_target(url), body, timeout)
             return
@@ -82,6 +101,8 @@ class Runs:
             raise _base.map_transport_error(exc, timeout) from exc
 
     def close(self) -> None:
+        if self._sockets is not None:
+            self._sockets.close()
         if self._direct is not None:
             self._direct.close()
 
@@ -105,7 +126,7 @@ class Connections:
     def __init__(self, url: httpx.URL, config: _base.ConnectionConfig) -> None:
         self._https = url.scheme == "https"
         # The port always given: a socket needs it, and an IPv6 address is full of ':'.
-        self._address = (url.raw_host.decode("ascii"), url.port or (443 if self._https else 80))
+        self.address = (url.raw_host.decode("ascii"), url.port or (443 if self._https else 80))
         self._fields = _fields(
             {
                 "Host": url.netloc.decode("ascii"),  # as http.client and httpx name it
@@ -113,14 +134,14 @@ class Connections:
                 "Content-Type": "application/json",
             }
         )
-        self._connect_timeout = config.request_timeout
+        self.connect_timeout = config.request_timeout
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._closed = False
 
     def post_json(self, target: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
         """A POST's decoded answer (the SDK's error for a refusal), with no read timeout."""
-        connection = self._take()
+        connection = self.take()
         kept = False
         try:
             _send(connection, target, self._fields + _fields(headers), body)
@@ -137,7 +158,7 @@ class Connections:
     def post_lines(
         self, target: str, body: dict[str, Any], timeout: float | None
     ) -> Generator[str, None, None]:
-        connection = self._take()
+        connection = self.take()
         kept = False
         try:
             _send(connection, target, self._fields, body)
@@ -153,7 +174,7 @@ class Connections:
         finally:
             self._done(connection, kept)
 
-    def _take(self) -> Connection:
+    def take(self) -> Connection:
         with self._lock:
             if self._closed:  # as httpx's closed client
                 raise RuntimeError("the sandbox's connections are closed (Sandbox.close())")
@@ -162,7 +183,7 @@ class Connections:
                 if connection.usable():
                     return connection
                 connection.close()
-        return Connection(self._address, self._https, self._connect_timeout)
+        return Connection(self.address, self._https, self.connect_timeout)
 
     def _done(self, connection: Connection, kept: bool) -> None:
         """Kept for the next exchange, or closed: cut short (a handler raised, the server said
@@ -186,13 +207,13 @@ class Connection:
     """One HTTP/1.1 connection, opened at its first request."""
 
     def __init__(self, address: tuple[str, int], https: bool, connect_timeout: float) -> None:
-        self._address, self._https, self._connect_timeout = address, https, connect_timeout
+        self.address, self._https, self.connect_timeout = address, https, connect_timeout
         self.sock: socket.socket | None = None
 
     def send(self, data: bytes) -> None:
         if self.sock is None:
             self.sock = self._open()
-        self.sock.settimeout(self._connect_timeout)
+        self.sock.settimeout(self.connect_timeout)
         self.sock.sendall(data)
 
     def answer(self, timeout: float | None) -> Answer:
@@ -222,12 +243,12 @@ class Connection:
             self.sock = None
 
     def _open(self) -> socket.socket:
-        sock = socket.create_connection(self._address, timeout=self._connect_timeout)
+        sock = socket.create_connection(self.address, timeout=self.connect_timeout)
         try:
             # The request is one send; its answer's lines must not wait for an ACK either.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._https:
-                return _base.ssl_context().wrap_socket(sock, server_hostname=self._address[0])
+                return _base.ssl_context().wrap_socket(sock, server_hostname=self.address[0])
         except BaseException:
             sock.close()
             raise
@@ -290,7 +311,7 @@ class Answer:
 
 def _send(connection: Connection, target: str, fields: bytes, body: dict[str, Any]) -> None:
     """``POST target`` with these header fields and a JSON body, in one send."""
-    data = _encoded(body)
+    data = encoded(body)
     head = b"POST %s HTTP/1.1\r\n%sContent-Length: %d\r\n\r\n" % (
         target.encode(),
         fields,
@@ -313,7 +334,7 @@ def _fields(headers: dict[str, str]) -> bytes:
     return b"".join(lines)
 
 
-def _encoded(body: dict[str, Any]) -> bytes:
+def encoded(body: dict[str, Any]) -> bytes:
     """The body as httpx's ``json=`` encodes it (a NaN or infinite timeout refused here)."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 

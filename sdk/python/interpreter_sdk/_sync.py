@@ -47,6 +47,7 @@ class Sandbox:
         self.pty = Pty(self._http, info.id)
         self._runs = runs or _runs_sync.Runs(self._http, config)
         self._execute_url = self._runs.url(f"/sandboxes/{info.id}/execute")
+        self._socket_url = self._runs.url(f"/sandboxes/{info.id}/runs")
 
     @classmethod
     def create(
@@ -241,7 +242,8 @@ class Sandbox:
         """
         body = _base.execute_body(code, language, context, envs, timeout)
         builder = _base.ExecutionBuilder(on_stdout, on_stderr, on_result, on_error)
-        with contextlib.closing(self._runs.lines(self._execute_url, body, timeout)) as lines:
+        lines = self._runs.lines(self._execute_url, body, timeout, self._socket_url)
+        with contextlib.closing(lines):
             for line in lines:
                 builder.feed(line)
         return builder.finish()

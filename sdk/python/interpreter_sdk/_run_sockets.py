@@ -1,0 +1,189 @@
+"""The blocking Sandbox's runs over websockets (``/v1/sandboxes/{id}/runs``), each a kept
+connection of ``_runs_sync`` upgraded, driven by websockets' sans-IO client protocol.
+
+An HTTP exchange costs ~0.2 ms more than a message on an open websocket here (BENCHMARKS.md,
+"Eleventh pass"): its head built, parsed by the server, passed through its app, answered with a
+head and chunks. So after a sandbox's first run (the create's kept connection, with no upgrade
+before it: pool create → first result is a goal too), its runs go over websockets, one run at a
+time on each (the server's protocol: the front end's ``api/run_socket.py``). A server that
+refuses the upgrade (one older than the route) is spoken to over ``POST .../execute`` from then
+on. An idle socket with anything to read (the server's close, or a ping it sent while no run was
+under way: answered only while a run reads) is dropped, not reused.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Generator
+from typing import Any
+
+import httpx
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.protocol import State
+from websockets.uri import parse_uri
+
+from interpreter_sdk import _base, _runs_sync  # _runs_sync imports this module: used at calls
+
+END = '{"type":"end"}'  # a run's last message
+REFUSED = '"refused"'  # the type of a run refused before it started: its only message
+MAX_IDLE = 8  # sockets kept for runs in parallel threads
+
+
+class RunSockets:
+    """Kept run sockets to one server, each used by one run at a time (thread-safe)."""
+
+    def __init__(self, connections: _runs_sync.Connections, https: bool, api_key: str) -> None:
+        self._connections, self._https, self._api_key = connections, https, api_key
+        self.refused = False  # the server has no run socket: POST .../execute it is
+        self._idle: dict[str, list[RunSocket]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def lines(
+        self, target: str, body: dict[str, Any], timeout: float | None
+    ) -> Generator[str, None, None] | None:
+        """The run's event lines (its request already sent); None: the server refused the
+        upgrade (``refused`` is set)."""
+        data = _runs_sync.encoded(body)  # first: what it refuses (a NaN) takes no socket
+        socket = self._take(target) or self._open(target)
+        if socket is None:
+            return None
+        return self._exchange(target, socket, data, timeout)
+
+    def _exchange(
+        self, target: str, socket: RunSocket, data: bytes, timeout: float | None
+    ) -> Generator[str, None, None]:
+        kept = False
+        try:
+            try:
+                socket.send_text(data)
+                for text in socket.messages(_base.read_timeout(timeout)):
+                    if text == END:
+                        kept = True
+                        yield text
+                        return
+                    if REFUSED in text[:32] and (refusal := json.loads(text))["type"] == "refused":
+                        kept = True
+                        del refusal["type"]
+                        status = refusal.pop("status")
+                        _base.check(httpx.Response(status, json=refusal))
+                    yield text
+            except OSError as exc:
+                raise _base.map_transport_error(exc, timeout) from exc
+        finally:
+            self._done(target, socket, kept)
+
+    def _open(self, target: str) -> RunSocket | None:
+        connection = self._connections.take()
+        try:
+            socket = RunSocket.upgrade(connection, target, self._https, self._api_key)
+        except OSError as exc:
+            connection.close()
+            raise _base.map_transport_error(exc, None) from exc
+        if socket is None:
+            connection.close()
+            self.refused = True
+        return socket
+
+    def _take(self, target: str) -> RunSocket | None:
+        with self._lock:
+            if self._closed:  # as httpx's closed client
+                raise RuntimeError("the sandbox's connections are closed (Sandbox.close())")
+            idle = self._idle.get(target, [])
+            while idle:
+                socket = idle.pop()
+                if socket.connection.usable():
+                    return socket
+                socket.connection.close()
+        return None
+
+    def _done(self, target: str, socket: RunSocket, kept: bool) -> None:
+        if kept:
+            with self._lock:
+                idle = self._idle.setdefault(target, [])
+                if not self._closed and len(idle) < MAX_IDLE:
+                    idle.append(socket)
+                    return
+        socket.connection.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, {}
+        for sockets in idle.values():
+            for socket in sockets:
+                socket.connection.close()
+
+
+class RunSocket:
+    """One websocket over a connection."""
+
+    def __init__(self, connection: _runs_sync.Connection, protocol: ClientProtocol) -> None:
+        self.connection, self._protocol = connection, protocol
+
+    @classmethod
+    def upgrade(
+        cls, connection: _runs_sync.Connection, target: str, https: bool, api_key: str
+    ) -> RunSocket | None:
+        """The connection upgraded to ``target``'s websocket; None: the server refused."""
+        host, port = connection.address
+        uri = f"{'wss' if https else 'ws'}://{_netloc(host, port)}{target}"
+        protocol = ClientProtocol(parse_uri(uri), max_size=None)  # results may be large
+        request = protocol.connect()
+        request.headers["X-API-Key"] = api_key
+        protocol.send_request(request)
+        connection.send(b"".join(protocol.data_to_send()))
+        sock = connection.sock
+        assert sock is not None  # sent
+        sock.settimeout(connection.connect_timeout)
+        while True:
+            data = sock.recv(_runs_sync.RECEIVE)
+            if not data:
+                protocol.receive_eof()
+            else:
+                protocol.receive_data(data)
+            for event in protocol.events_received():
+                if isinstance(event, Response):
+                    if protocol.state is not State.OPEN or event.status_code != 101:
+                        return None
+                    return cls(connection, protocol)
+            if not data:
+                raise ConnectionResetError("the server closed the connection during an upgrade")
+
+    def send_text(self, data: bytes) -> None:
+        self._protocol.send_text(data)
+        self._flush()
+
+    def messages(self, timeout: float | None) -> Generator[str, None, None]:
+        """The messages the server sends, waiting up to ``timeout`` s for each of their bytes
+        (pings answered on the way); a close or the connection's end is a ConnectionError."""
+        sock = self.connection.sock
+        assert sock is not None
+        protocol = self._protocol
+        while True:
+            for event in protocol.events_received():
+                if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
+                    yield str(event.data, "utf-8")
+            self._flush()  # pongs, a close answered
+            if protocol.state is not State.OPEN:
+                close = protocol.close_rcvd
+                said = f" ({close.code}: {close.reason})" if close else ""
+                raise ConnectionResetError(f"the server closed the run socket{said}")
+            sock.settimeout(timeout)
+            data = sock.recv(_runs_sync.RECEIVE)
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+
+    def _flush(self) -> None:
+        out = b"".join(self._protocol.data_to_send())
+        if out:
+            self.connection.send(out)  # with the connect timeout: the read's is set before it
+
+
+def _netloc(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
