@@ -42,18 +42,9 @@ END = b'{"type":"end"}'
 GONE: Message = {"type": "websocket.disconnect", "code": 1000}  # the socket is done
 
 
-class Refused(Exception):
-    """A run refused before it started: its status and error body."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(status)
-        frame = {"type": "refused", "status": status, **body}
-        self.frame = json.dumps(frame, separators=(",", ":"))  # as every line: no spaces
-
-    @classmethod
-    def of(cls, exc: InterpreterError) -> Refused:
-        """A domain error as ``POST .../execute`` answers it."""
-        return cls(errors.status_of(exc), errors.body(type(exc).__name__, str(exc)))
+def refusal(status: int, body: dict[str, Any]) -> str:
+    """The message of a run refused before it started: ``POST .../execute``'s error answer."""
+    return json.dumps({"type": "refused", "status": status, **body}, separators=(",", ":"))
 
 
 async def serve(websocket: WebSocket, start: Start) -> None:
@@ -64,11 +55,15 @@ async def serve(websocket: WebSocket, start: Start) -> None:
         message, pending = pending or await websocket.receive(), None
         if message["type"] == "websocket.disconnect":
             return
+        request = _request(message)
+        if isinstance(request, str):
+            await websocket.send_text(request)
+            continue
         try:
-            events = await start(_request(message))
-        except (Refused, InterpreterError) as exc:
-            refusal = exc if isinstance(exc, Refused) else Refused.of(exc)
-            await websocket.send_text(refusal.frame)
+            events = await start(request)
+        except InterpreterError as exc:
+            answer = errors.body(type(exc).__name__, str(exc))
+            await websocket.send_text(refusal(errors.status_of(exc), answer))
             continue
         outcome = await _run(websocket, events)
         if outcome is GONE:
@@ -76,21 +71,21 @@ async def serve(websocket: WebSocket, start: Start) -> None:
         pending = outcome
 
 
-def _request(message: Message) -> Execute:
+def _request(message: Message) -> Execute | str:
+    """The run a message asks for, or its refusal (as FastAPI answers such a body)."""
     data = message.get("text")
     raw: bytes | str = data if data is not None else message.get("bytes") or b""
     try:
         return Execute.model_validate(json.loads(raw))
-    except json.JSONDecodeError as exc:  # as FastAPI reports a body that is not JSON
+    except json.JSONDecodeError as exc:
         problem = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error"}
         problems = [{**problem, "input": {}, "ctx": {"error": exc.msg}}]
     except ValidationError as exc:
         found: list[Any] = exc.errors(include_url=False)
         problems = [{**e, "loc": ("body", *e["loc"])} for e in found]
-    except (ValueError, RecursionError):  # not UTF-8, nested too deep: as FastAPI answers it
-        unparsed = errors.body("HTTPError", "There was an error parsing the body")
-        raise Refused(400, unparsed) from None
-    raise Refused(422, errors.invalid(RequestValidationError(problems)))
+    except (ValueError, RecursionError):  # not UTF-8, nested too deep
+        return refusal(400, errors.body("HTTPError", "There was an error parsing the body"))
+    return refusal(422, errors.invalid(RequestValidationError(problems)))
 
 
 async def _run(websocket: WebSocket, events: AsyncIterator[bytes]) -> Message | None:

@@ -61,7 +61,7 @@ def test_a_host_no_proxy_names_is_direct(monkeypatch: pytest.MonkeyPatch) -> Non
     ],
 )
 def test_the_address_of_a_url_always_has_its_port(url: str, address: tuple[str, int]) -> None:
-    assert Connections(httpx.URL(url), ConnectionConfig(url, "key"))._address == address
+    assert Connections(httpx.URL(url), ConnectionConfig(url, "key")).address == address
 
 
 def test_a_path_prefix_is_kept() -> None:

@@ -48,6 +48,7 @@ class AsyncSandbox:
         self.pty = AsyncPty(self._http, info.id)
         self._runs = runs or _runs_async.Runs(self._http, config)
         self._execute_url = self._runs.url(f"/sandboxes/{info.id}/execute")
+        self._socket_url = self._runs.url(f"/sandboxes/{info.id}/runs")
 
     @classmethod
     async def create(
@@ -244,7 +245,8 @@ class AsyncSandbox:
         """
         body = _base.execute_body(code, language, context, envs, timeout)
         builder = _base.ExecutionBuilder(on_stdout, on_stderr, on_result, on_error)
-        async with contextlib.aclosing(self._runs.lines(self._execute_url, body, timeout)) as lines:
+        lines = self._runs.lines(self._execute_url, body, timeout, self._socket_url)
+        async with contextlib.aclosing(lines):
             async for line in lines:
                 outcome = builder.feed(line)
                 if inspect.isawaitable(outcome):

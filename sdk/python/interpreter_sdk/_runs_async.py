@@ -36,9 +36,14 @@ class Runs:
         return _base.check(response)
 
     async def lines(
-        self, url: httpx.URL, body: dict[str, Any], timeout: float | None
+        self,
+        url: httpx.URL,
+        body: dict[str, Any],
+        timeout: float | None,
+        socket: httpx.URL | None = None,
     ) -> AsyncGenerator[str, None]:
-        """The answer's lines; the SDK's errors (a refusal, a lost connection, a timeout)."""
+        """The answer's lines; the SDK's errors (a refusal, a lost connection, a timeout).
+        (``socket``, the run socket's URL, is the blocking twin's: these runs are httpx's.)"""
         try:
             async with self._http.stream(
                 "POST", url, json=body, timeout=_base.stream_timeout(self._config, timeout)
