@@ -18,7 +18,10 @@ kept ``http.client`` connection each, as the blocking SDK's runs are), one reque
 - ``the SDK's run_code, canned answer``: the blocking SDK's ``run_code("1+1")`` to uvicorn and an
   ASGI function answering what the front end answers for it (the head with the execution count,
   the result, the end with the end of the body: three writes) at once, with no kernel: the
-  exchange of a run, the SDK's and the HTTP server's part, without the front end's.
+  exchange of a run, the SDK's and the HTTP server's part, without the front end's (this app
+  refuses the run socket's upgrade: the SDK's runs stay on ``POST .../execute``);
+- ``the SDK's run_code over a run socket, canned answer``: the same three answers as messages on
+  the SDK's run socket (``/runs``, uvicorn's websockets-sansio; the upgrade done before).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 WARMUP = 30
 CANNED_RUN = "the SDK's run_code, canned answer"
+CANNED_SOCKET = "the SDK's run_code over a run socket, canned answer"
 SPACING = 0.017  # seconds between two requests
 BODY = b'{"status":"ok"}'
 CANNED = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
@@ -73,6 +77,17 @@ async def canned_run(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": RUN_LINES[0], "more_body": True})
     await send({"type": "http.response.body", "body": RUN_LINES[1], "more_body": True})
     await send({"type": "http.response.body", "body": RUN_LINES[2], "more_body": False})
+
+
+async def canned_socket(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """/runs answered as the front end answers ``1+1`` on it (api/run_socket.py)."""
+    if scope["type"] != "websocket":
+        return
+    await receive()  # the upgrade
+    await send({"type": "websocket.accept"})
+    while (await receive())["type"] == "websocket.receive":
+        for line in RUN_LINES:
+            await send({"type": "websocket.send", "text": line[:-1].decode()})
 
 
 class Canned(asyncio.Protocol):
@@ -165,15 +180,17 @@ def client(targets: dict[str, int], rounds: int) -> None:
     from interpreter_sdk._models import SandboxInfo
 
     echo_port = targets.pop("tcp ping-pong")
-    run_port = targets.pop(CANNED_RUN)
+    run_port, socket_port = targets.pop(CANNED_RUN), targets.pop(CANNED_SOCKET)
     at = datetime.now()
     info = SandboxInfo("x", "t", "running", at, at, 1, 512, {})
     sbx = Sandbox(info, ConnectionConfig.resolve(f"http://127.0.0.1:{run_port}", "k"))
+    over_socket = Sandbox(info, ConnectionConfig.resolve(f"http://127.0.0.1:{socket_port}", "k"))
+    over_socket._runs._first = False  # no first run over HTTP: this server has none
     pong = socket.create_connection(("127.0.0.1", echo_port))
     pong.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     connections = {n: http.client.HTTPConnection("127.0.0.1", p) for n, p in targets.items()}
     samples: dict[str, list[float]] = {"tcp ping-pong": [], **{n: [] for n in targets}}
-    samples[CANNED_RUN] = []
+    samples[CANNED_RUN], samples[CANNED_SOCKET] = [], []
     for i in range(rounds + WARMUP):
         t = time.perf_counter()
         pong.sendall(b"x" * 200)
@@ -192,6 +209,10 @@ def client(targets: dict[str, int], rounds: int) -> None:
         t = time.perf_counter()
         assert sbx.run_code("1+1").text == "2"
         elapsed[CANNED_RUN] = time.perf_counter() - t
+        time.sleep(SPACING)
+        t = time.perf_counter()
+        assert over_socket.run_code("1+1").text == "2"
+        elapsed[CANNED_SOCKET] = time.perf_counter() - t
         time.sleep(SPACING)
         if i >= WARMUP:
             for name, value in elapsed.items():
@@ -218,6 +239,7 @@ def main() -> None:
         "uvicorn + FastAPI, one route": serve(fastapi_app(0)),
         "uvicorn + FastAPI, one route, the front end's middleware": serve(fastapi_app(3)),
         CANNED_RUN: serve(canned_run),
+        CANNED_SOCKET: serve(canned_socket),
     }
     time.sleep(2)  # the servers are up
     argv = [sys.executable, __file__, "--rounds", str(args.rounds), "--client", json.dumps(targets)]

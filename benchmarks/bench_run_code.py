@@ -20,8 +20,10 @@ Measures, each the time from sending ``1+1`` until its reply and idle (or its la
 - ``kernels``: ``SandboxKernels.run``, the host's execution client (events, output budget, the
   bomb guard's counters);
 - ``service``: ``SandboxManager.run`` without HTTP (notebook cell, lifecycle, gone-watch);
-- ``sdk``: the sync SDK's ``Sandbox.run_code`` over HTTP/NDJSON to the front end, from a
-  process of its own (as a client is);
+- ``sdk``: the sync SDK's ``Sandbox.run_code`` to the front end, from a process of its own (as
+  a client is): after its first, over its run socket (``/v1/sandboxes/{id}/runs``);
+- ``sdk over HTTP (before)``: the same over ``POST .../execute`` (HTTP/NDJSON), as before the
+  eleventh pass; every other ``sdk ...`` measure below is over HTTP too;
 - ``http round trip (GET /health)``: a kept ``http.client`` connection from a process of its
   own asking the front end's ``/health`` (the same middleware, FastAPI's routing, no sandbox):
   what any exchange with the front end over HTTP costs at least, beside the sdk's;

@@ -18,6 +18,8 @@ from websockets.sync.client import ClientConnection, connect
 from interpreter_sdk import ExecutionTimeoutError, NotFoundError, Sandbox
 from tests.conftest import Server
 
+PING = 20  # seconds between the pings uvicorn sends on a websocket (its default)
+
 
 def socket_url(server: Server, sandbox_id: str) -> str:
     return f"{server.url.replace('http://', 'ws://')}/v1/sandboxes/{sandbox_id}/runs"
@@ -176,3 +178,14 @@ def test_the_sdks_runs_from_threads_each_take_a_socket(sandbox: Sandbox) -> None
     sockets = sandbox._runs._sockets
     assert sockets is not None
     assert 1 <= len(sockets._idle[f"/v1/sandboxes/{sandbox.sandbox_id}/runs"]) <= 3
+
+
+def test_an_idle_socket_the_server_pinged_takes_the_next_run(sandbox: Sandbox) -> None:
+    sandbox.run_code("1")
+    sandbox.run_code("2")
+    sockets = sandbox._runs._sockets
+    assert sockets is not None
+    [socket] = sockets._idle[f"/v1/sandboxes/{sandbox.sandbox_id}/runs"]
+    time.sleep(PING + 1.5)  # uvicorn pings the idle socket; its answer is due within 20 s more
+    assert sandbox.run_code("3").text == "3"
+    assert sockets._idle[f"/v1/sandboxes/{sandbox.sandbox_id}/runs"] == [socket]

@@ -14,6 +14,7 @@ under way: answered only while a run reads) is dropped, not reused.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Generator
 from typing import Any
@@ -30,6 +31,7 @@ from interpreter_sdk import _base, _runs_sync  # _runs_sync imports this module:
 END = '{"type":"end"}'  # a run's last message
 REFUSED = '"refused"'  # the type of a run refused before it started: its only message
 MAX_IDLE = 8  # sockets kept for runs in parallel threads
+CONTROL = (Opcode.PING, Opcode.PONG)
 
 
 class RunSockets:
@@ -95,7 +97,7 @@ class RunSockets:
             idle = self._idle.get(target, [])
             while idle:
                 socket = idle.pop()
-                if socket.connection.usable():
+                if socket.settled():
                     return socket
                 socket.connection.close()
         return None
@@ -152,6 +154,35 @@ class RunSocket:
                     return cls(connection, protocol)
             if not data:
                 raise ConnectionResetError("the server closed the connection during an upgrade")
+
+    def settled(self) -> bool:
+        """Whether the idle socket can take a run: what the server sent meanwhile was pings
+        (answered now: uvicorn pings every 20 s), not its close or the connection's end."""
+        for _ in range(8):  # pings, not a flood
+            if self.connection.usable():  # nothing to read
+                return True
+            sock = self.connection.sock
+            assert sock is not None
+            sock.settimeout(0)
+            try:
+                data = sock.recv(_runs_sync.RECEIVE)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                continue  # a TLS record not whole yet
+            except OSError:
+                return False
+            if not data:
+                return False
+            self._protocol.receive_data(data)
+            events = self._protocol.events_received()
+            if any(isinstance(e, Frame) and e.opcode not in CONTROL for e in events):
+                return False  # no message is due between runs
+            try:
+                self._flush()
+            except OSError:
+                return False
+            if self._protocol.state is not State.OPEN:
+                return False
+        return False
 
     def send_text(self, data: bytes) -> None:
         self._protocol.send_text(data)

@@ -12,8 +12,9 @@ uvicorn serves with). So the blocking SDK keeps a few connections of its own for
 every other call (the first of them after a create connects anew: the create's connection is
 the runs'), and those that go through a proxy (``HTTP(S)_PROXY``: httpx follows them) or carry a
 login in the URL, stay on httpx. A kept connection is checked before it is used again: one the
-server closed while it was idle is dropped, as httpcore drops it. The asyncio twin,
-``_runs_async``, is httpx's stream.
+server closed while it was idle is dropped, as httpcore drops it. After a sandbox's first run,
+its runs go over websockets upgraded from these connections (``_run_sockets``). The asyncio
+twin, ``_runs_async``, is httpx's stream.
 """
 
 from __future__ import annotations
