@@ -24,19 +24,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.types import Message
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from interpreter.api import errors
 from interpreter.api.schemas import Execute
 from interpreter.core.errors import InterpreterError
 
-Start = Callable[[Execute], Awaitable[AsyncIterator[bytes]]]
+Start = Callable[[Execute], Awaitable[AsyncGenerator[bytes, None]]]
 POLICY_VIOLATION = 1008  # a second run asked while one is under way
 END = b'{"type":"end"}'
 GONE: Message = {"type": "websocket.disconnect", "code": 1000}  # the socket is done
@@ -50,6 +50,13 @@ def refusal(status: int, body: dict[str, Any]) -> str:
 async def serve(websocket: WebSocket, start: Start) -> None:
     """Take runs on an accepted websocket until the client closes it; ``start(body)`` is the
     route's run (its lines, or what it raises: the run refused)."""
+    try:
+        await _serve(websocket, start)
+    except WebSocketDisconnect:  # gone while a message went out: as a disconnect received
+        pass
+
+
+async def _serve(websocket: WebSocket, start: Start) -> None:
     pending: Message | None = None
     while True:
         message, pending = pending or await websocket.receive(), None
@@ -88,10 +95,11 @@ def _request(message: Message) -> Execute | str:
     return refusal(422, errors.invalid(RequestValidationError(problems)))
 
 
-async def _run(websocket: WebSocket, events: AsyncIterator[bytes]) -> Message | None:
+async def _run(websocket: WebSocket, events: AsyncGenerator[bytes, None]) -> Message | None:
     """Send a run's events and its end, watching the client meanwhile. ``GONE``: it went away
     or asked another run before this one ended (the run is cancelled, its clean-up runs, the
-    socket is done); else what it sent once the end was out (its next run, or None)."""
+    socket is done); else what it sent once the end was out (its next run, or None). A send
+    to a client gone raises ``WebSocketDisconnect`` (the run's clean-up ran)."""
     watcher = asyncio.ensure_future(websocket.receive())
     task = asyncio.current_task()
     assert task is not None
@@ -111,10 +119,14 @@ async def _run(websocket: WebSocket, events: AsyncIterator[bytes]) -> Message | 
     except asyncio.CancelledError:
         if not stopped:
             raise
+    except WebSocketDisconnect:  # before the watcher heard of it
+        watcher.cancel()
+        raise
     finally:
         ended = True
         if stopped:
             task.uncancel()
+        await events.aclose()  # its clean-up (the run interrupted) now, not when collected
     if not watcher.done():
         watcher.cancel()
         return None

@@ -30,7 +30,8 @@ class Settings(BaseSettings):
         16,
         ge=1,
         description="Largest request body (MiB) but a file upload's, which streams: a larger one "
-        "is refused with 413 before it is read.",
+        "is refused with 413 before it is read; also a client's websocket message's (larger "
+        "closes the socket, 1009).",
     )
     docs: bool = Field(
         True, description="Serve the OpenAPI document and its pages (/openapi.json, /docs, /redoc)."

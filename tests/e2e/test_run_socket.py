@@ -6,14 +6,20 @@ a socket that takes the next run, one run at a time, a client gone interrupting 
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
+from websockets.uri import parse_uri
 
 from interpreter_sdk import ExecutionTimeoutError, NotFoundError, Sandbox
 from tests.conftest import Server
@@ -133,6 +139,38 @@ def test_a_client_gone_interrupts_its_run(server: Server, sandbox: Sandbox) -> N
     started = time.monotonic()
     assert sandbox.run_code("'next'", timeout=30).text == "next"
     assert time.monotonic() - started < 20, "the abandoned run must have been interrupted"
+
+
+def test_a_client_gone_while_its_run_waits_to_send_interrupts_it_quietly(
+    server: Server, sandbox: Sandbox
+) -> None:
+    # A client that reads nothing, then resets: the run's next send fails (the socket is
+    # gone before its watcher hears of it), which must end the run as a disconnect does.
+    seen = server.log.stat().st_size
+    address = urlsplit(server.url)
+    assert address.hostname is not None and address.port is not None
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((address.hostname, address.port))
+    protocol = ClientProtocol(parse_uri(socket_url(server, sandbox.sandbox_id)))
+    request = protocol.connect()
+    request.headers["X-API-Key"] = server.api_key
+    protocol.send_request(request)
+    sock.sendall(b"".join(protocol.data_to_send()))
+    while protocol.state is State.CONNECTING:
+        protocol.receive_data(sock.recv(65536))
+    assert protocol.state is State.OPEN
+    flood = "while True:\n    print('x' * 10000, flush=True)"
+    protocol.send_text(json.dumps({"code": flood}).encode())
+    sock.sendall(b"".join(protocol.data_to_send()))
+    time.sleep(3)  # the server's sends back up: its buffers fill, the run waits to write
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()  # a reset
+    started = time.monotonic()
+    assert sandbox.run_code("'next'", timeout=30).text == "next"
+    assert time.monotonic() - started < 20, "the abandoned run must have been interrupted"
+    logged = server.log.read_bytes()[seen:]
+    assert b"Traceback" not in logged, logged.decode(errors="replace")[-2000:]
 
 
 def test_the_sdk_runs_over_a_socket_after_the_first_run(sandbox: Sandbox) -> None:

@@ -4,7 +4,7 @@ websocket."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, WebSocket
@@ -57,13 +57,15 @@ async def runs(sandbox_id: str, websocket: WebSocket) -> None:
     await run_socket.serve(websocket, lambda body: lines(sandboxes, sandbox_id, body))
 
 
-async def lines(sandboxes: SandboxManager, sandbox_id: str, body: Execute) -> AsyncIterator[bytes]:
+async def lines(
+    sandboxes: SandboxManager, sandbox_id: str, body: Execute
+) -> AsyncGenerator[bytes, None]:
     """A run's events as NDJSON lines (without the end); what ``prepare_run`` raises (the run
     refused) is raised here, before any line."""
     context = await sandboxes.prepare_run(sandbox_id, body.language, body.context_id)
     events = sandboxes.run(context, body.code, envs=body.envs, timeout=body.timeout)
 
-    async def lines() -> AsyncIterator[bytes]:
+    async def lines() -> AsyncGenerator[bytes, None]:
         try:
             async for event in events:
                 yield ndjson(event)

@@ -7,8 +7,10 @@ head and chunks. So after a sandbox's first run (the create's kept connection, w
 before it: pool create → first result is a goal too), its runs go over websockets, one run at a
 time on each (the server's protocol: the front end's ``api/run_socket.py``). A server that
 refuses the upgrade (one older than the route) is spoken to over ``POST .../execute`` from then
-on. An idle socket with anything to read (the server's close, or a ping it sent while no run was
-under way: answered only while a run reads) is dropped, not reused.
+on (a 5xx refusal: for that run only). An idle socket the server pinged (uvicorn pings every
+20 s) answers when it is next taken and takes the run; one the server closed is dropped. A run's
+reader stalled for 20-40 s (a callback that blocks) leaves pings unanswered: uvicorn closes the
+socket (1011) and the run is interrupted, where over HTTP the server would only have waited.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
+from websockets.typing import BytesLike
 from websockets.uri import parse_uri
 
 from interpreter_sdk import _base, _runs_sync  # _runs_sync imports this module: used at calls
@@ -32,6 +35,7 @@ END = '{"type":"end"}'  # a run's last message
 REFUSED = '"refused"'  # the type of a run refused before it started: its only message
 MAX_IDLE = 8  # sockets kept for runs in parallel threads
 CONTROL = (Opcode.PING, Opcode.PONG)
+DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)  # a message: its frames to the one with fin
 
 
 class RunSockets:
@@ -85,22 +89,26 @@ class RunSockets:
         except OSError as exc:
             connection.close()
             raise _base.map_transport_error(exc, None) from exc
-        if socket is None:
+        if isinstance(socket, int):
             connection.close()
-            self.refused = True
+            # No such route (an older server): POST .../execute from now on. A server error
+            # (a proxy's 502 while the server restarts): this run only.
+            self.refused = socket < 500
+            return None
         return socket
 
     def _take(self, target: str) -> RunSocket | None:
-        with self._lock:
-            if self._closed:  # as httpx's closed client
-                raise RuntimeError("the sandbox's connections are closed (Sandbox.close())")
-            idle = self._idle.get(target, [])
-            while idle:
+        while True:
+            with self._lock:
+                if self._closed:  # as httpx's closed client
+                    raise RuntimeError("the sandbox's connections are closed (Sandbox.close())")
+                idle = self._idle.get(target)
+                if not idle:
+                    return None
                 socket = idle.pop()
-                if socket.settled():
-                    return socket
-                socket.connection.close()
-        return None
+            if socket.settled():  # out of the lock: it may read and answer
+                return socket
+            socket.connection.close()
 
     def _done(self, target: str, socket: RunSocket, kept: bool) -> None:
         if kept:
@@ -129,8 +137,9 @@ class RunSocket:
     @classmethod
     def upgrade(
         cls, connection: _runs_sync.Connection, target: str, https: bool, api_key: str
-    ) -> RunSocket | None:
-        """The connection upgraded to ``target``'s websocket; None: the server refused."""
+    ) -> RunSocket | int:
+        """The connection upgraded to ``target``'s websocket, or the status of the server's
+        refusal."""
         host, port = connection.address
         uri = f"{'wss' if https else 'ws'}://{_netloc(host, port)}{target}"
         protocol = ClientProtocol(parse_uri(uri), max_size=None)  # results may be large
@@ -150,7 +159,7 @@ class RunSocket:
             for event in protocol.events_received():
                 if isinstance(event, Response):
                     if protocol.state is not State.OPEN or event.status_code != 101:
-                        return None
+                        return event.status_code if event.status_code != 101 else 400
                     return cls(connection, protocol)
             if not data:
                 raise ConnectionResetError("the server closed the connection during an upgrade")
@@ -158,6 +167,12 @@ class RunSocket:
     def settled(self) -> bool:
         """Whether the idle socket can take a run: what the server sent meanwhile was pings
         (answered now: uvicorn pings every 20 s), not its close or the connection's end."""
+        if self._protocol.state is not State.OPEN:  # a close that came with the last run's end
+            return False
+        try:
+            self._flush()  # a pong due for a ping that came with it
+        except OSError:
+            return False
         for _ in range(8):  # pings, not a flood
             if self.connection.usable():  # nothing to read
                 return True
@@ -194,10 +209,14 @@ class RunSocket:
         sock = self.connection.sock
         assert sock is not None
         protocol = self._protocol
+        parts: list[BytesLike] = []  # a fragmented message's frames so far
         while True:
             for event in protocol.events_received():
-                if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY):
-                    yield str(event.data, "utf-8")
+                if isinstance(event, Frame) and event.opcode in DATA:
+                    parts.append(event.data)
+                    if event.fin:
+                        message, parts = b"".join(parts), []
+                        yield str(message, "utf-8")
             self._flush()  # pongs, a close answered
             if protocol.state is not State.OPEN:
                 close = protocol.close_rcvd
