@@ -1,7 +1,6 @@
 """What the blocking SDK's run sockets make of what a websocket server sends, frame by frame
 (interpreter_sdk/_run_sockets.py): a message in fragments comes whole; a close that came with a
-run's end leaves that socket out of the next run; an upgrade refused with a server error is
-tried again at the next run, one refused otherwise is not."""
+run's end leaves that socket out of the next run; an upgrade refused is not tried again."""
 
 from __future__ import annotations
 
@@ -105,12 +104,11 @@ def test_a_close_that_came_with_a_runs_end_leaves_the_socket_out() -> None:
     wire.close()
 
 
-def test_an_upgrade_refused_with_a_server_error_is_tried_again_at_the_next_run() -> None:
-    wire = SocketWire(end, 502, 403)
+def test_an_upgrade_refused_is_not_tried_again() -> None:
+    wire = SocketWire(end, 502)
     sockets = wire.sockets()
     assert sockets.lines(TARGET, {"code": "1"}, 10) is None  # this run goes over HTTP
-    assert not sockets.refused
-    assert sockets.lines(TARGET, {"code": "1"}, 10) is None
-    assert sockets.refused  # no such route: every run goes over HTTP
+    assert sockets.refused  # and every later one: an exchange more a run would cost more
+    assert wire.connections == 1
     sockets.close()
     wire.close()

@@ -7,7 +7,7 @@ head and chunks. So after a sandbox's first run (the create's kept connection, w
 before it: pool create → first result is a goal too), its runs go over websockets, one run at a
 time on each (the server's protocol: the front end's ``api/run_socket.py``). A server that
 refuses the upgrade (one older than the route) is spoken to over ``POST .../execute`` from then
-on (a 5xx refusal: for that run only). An idle socket the server pinged (uvicorn pings every
+on (whatever the refusal's status). An idle socket the server pinged (uvicorn pings every
 20 s) answers when it is next taken and takes the run; one the server closed is dropped. A run's
 reader stalled for 20-40 s (a callback that blocks) leaves pings unanswered: uvicorn closes the
 socket (1011) and the run is interrupted, where over HTTP the server would only have waited.
@@ -91,9 +91,10 @@ class RunSockets:
             raise _base.map_transport_error(exc, None) from exc
         if isinstance(socket, int):
             connection.close()
-            # No such route (an older server): POST .../execute from now on. A server error
-            # (a proxy's 502 while the server restarts): this run only.
-            self.refused = socket < 500
+            # No such route (an older server), or a server that fails the upgrade: POST
+            # .../execute from now on (trying again at each run would cost each run an
+            # exchange with such a server; a proxy's 502 at a restart costs only the gain).
+            self.refused = True
             return None
         return socket
 
