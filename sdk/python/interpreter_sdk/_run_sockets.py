@@ -89,13 +89,11 @@ class RunSockets:
         except OSError as exc:
             connection.close()
             raise _base.map_transport_error(exc, None) from exc
-        if isinstance(socket, int):
+        if socket is None:
             connection.close()
-            # No such route (an older server), or a server that fails the upgrade: POST
-            # .../execute from now on (trying again at each run would cost each run an
-            # exchange with such a server; a proxy's 502 at a restart costs only the gain).
+            # Whatever the status: trying again at each run would cost each run an exchange
+            # with a server that fails the upgrade (a proxy's 502 at a restart costs the gain).
             self.refused = True
-            return None
         return socket
 
     def _take(self, target: str) -> RunSocket | None:
@@ -138,9 +136,8 @@ class RunSocket:
     @classmethod
     def upgrade(
         cls, connection: _runs_sync.Connection, target: str, https: bool, api_key: str
-    ) -> RunSocket | int:
-        """The connection upgraded to ``target``'s websocket, or the status of the server's
-        refusal."""
+    ) -> RunSocket | None:
+        """The connection upgraded to ``target``'s websocket; None: the server refused."""
         host, port = connection.address
         uri = f"{'wss' if https else 'ws'}://{_netloc(host, port)}{target}"
         protocol = ClientProtocol(parse_uri(uri), max_size=None)  # results may be large
@@ -160,7 +157,7 @@ class RunSocket:
             for event in protocol.events_received():
                 if isinstance(event, Response):
                     if protocol.state is not State.OPEN or event.status_code != 101:
-                        return event.status_code if event.status_code != 101 else 400
+                        return None
                     return cls(connection, protocol)
             if not data:
                 raise ConnectionResetError("the server closed the connection during an upgrade")
