@@ -77,6 +77,8 @@ WARMUP = 30
 # FastAPI's routing (a JSON type the hot path leaves to it), both (the SDK and route as before).
 SDK_HELPERS = {
     "sdk over HTTP (before)": "sdk-http",
+    "async sdk": "async",
+    "async sdk over HTTP (before)": "async-http",
     "sdk over httpx": "sdk-httpx",
     "sdk over http.client (before)": "sdk-http-client",
     "sdk with the hot path behind (before)": "sdk-behind",
@@ -178,6 +180,7 @@ def helper(kind: str) -> None:
     comes on the first line (run in the sandbox's network namespace for the jailed kernel).
     ``sdk``: the sync SDK's run_code, to the sandbox named on the first line (url, key, id)."""
     sample: Callable[[], None]
+    timed: Callable[[], float] | None = None  # a sample that times itself
     before: Callable[[], None] = lambda: None  # noqa: E731
     first = json.loads(sys.stdin.readline())
     if kind == "zmq":
@@ -204,6 +207,21 @@ def helper(kind: str) -> None:
             response = connection.getresponse()
             assert response.status == 200 and response.read()
 
+    elif kind in ("async", "async-http"):
+        from interpreter_sdk import AsyncSandbox
+
+        loop = asyncio.new_event_loop()  # asyncio's own, as an application's would be
+        connect = AsyncSandbox.connect(first["id"], api_url=first["url"], api_key=first["key"])
+        asbx = loop.run_until_complete(connect)
+        if kind == "async-http":
+            asbx._runs._sockets = None  # POST .../execute, as before its run sockets
+
+        async def run() -> float:  # timed in the loop: not its start and stop around it
+            t = time.perf_counter()
+            assert (await asbx.run_code("1+1")).text == "2"
+            return time.perf_counter() - t
+
+        timed = lambda: loop.run_until_complete(run())  # noqa: E731
     else:
         from interpreter_sdk import Sandbox
 
@@ -230,6 +248,9 @@ def helper(kind: str) -> None:
     print("ready", flush=True)
     for _ in sys.stdin:
         before()
+        if timed is not None:
+            print(timed(), flush=True)
+            continue
         t = time.perf_counter()
         sample()
         print(time.perf_counter() - t, flush=True)

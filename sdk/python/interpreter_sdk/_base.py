@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,6 +93,14 @@ def ssl_context() -> ssl.SSLContext:
     # httpx builds (and loads the CA bundle into) a new SSL context for every client unless
     # given one: 50-150 ms, paid twice by every create. One context serves every client.
     return httpx.create_ssl_context()
+
+
+def unproxied(url: httpx.URL) -> bool:
+    """Whether httpx would connect to ``url`` directly (no proxy variable applies to it)."""
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(url.scheme) or proxies.get("all")):
+        return True
+    return bool(urllib.request.proxy_bypass(url.host))
 
 
 CREATE_ATTEMPTS = 3  # a create whose connection failed is sent again, with the same key

@@ -1,5 +1,6 @@
-"""run_code's exchange for AsyncSandbox, over httpx: the NDJSON lines of ``POST /execute``, and
-the create whose connection the first run takes.
+"""run_code's exchange for AsyncSandbox: the create and the first run over httpx (the NDJSON
+lines of ``POST /execute`` on the create's kept connection), the runs after it over websockets
+(``_run_sockets_async``) unless httpx would go through a proxy or send a login in the URL.
 
 The blocking twin, ``_runs_sync``, makes the same exchanges over sockets of its
 own parsed by httptools (see there why); not generated from this one.
@@ -7,12 +8,13 @@ own parsed by httptools (see there why); not generated from this one.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import httpx
 
-from interpreter_sdk import _base
+from interpreter_sdk import _base, _run_sockets_async
 
 
 class Runs:
@@ -21,6 +23,10 @@ class Runs:
 
     def __init__(self, http: httpx.AsyncClient, config: _base.ConnectionConfig) -> None:
         self._http, self._config = http, config
+        base = http.base_url
+        direct = _base.unproxied(base) and not base.userinfo  # else httpx's to send
+        self._sockets = _run_sockets_async.RunSockets(config) if direct else None
+        self._first = True
 
     def url(self, path: str) -> httpx.URL:
         """A route's URL, built once: httpx parses a relative URL and merges it into the base
@@ -43,7 +49,17 @@ class Runs:
         socket: httpx.URL | None = None,
     ) -> AsyncGenerator[str, None]:
         """The answer's lines; the SDK's errors (a refusal, a lost connection, a timeout).
-        (``socket``, the run socket's URL, is the blocking twin's: these runs are httpx's.)"""
+        ``socket``: the run socket's URL, to take the run instead of ``url``."""
+        sockets = self._sockets
+        if sockets is not None and socket is not None and not sockets.refused:
+            if not self._first:
+                lines = await sockets.lines(socket, body, timeout)
+                if lines is not None:
+                    async with contextlib.aclosing(lines):
+                        async for line in lines:
+                            yield line
+                    return
+            self._first = False
         try:
             async with self._http.stream(
                 "POST", url, json=body, timeout=_base.stream_timeout(self._config, timeout)
@@ -57,4 +73,6 @@ class Runs:
             raise _base.map_transport_error(exc, timeout) from exc
 
     async def aclose(self) -> None:
-        """Nothing of its own: its connections are the sandbox's client's."""
+        """Its run sockets (its HTTP connections are the sandbox's client's)."""
+        if self._sockets is not None:
+            self._sockets.close()

@@ -24,7 +24,6 @@ import select
 import socket
 import ssl
 import threading
-import urllib.request
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -47,7 +46,7 @@ class Runs:
         self._http, self._config = http, config
         base = http.base_url
         # A login in the URL (user:password@) is httpx's to send (Basic), as a proxy is.
-        direct = _unproxied(base) and not base.userinfo
+        direct = _base.unproxied(base) and not base.userinfo
         self._direct = Connections(base, config) if direct else None
         # After the first run (on the create's connection), runs over websockets.
         https = base.scheme == "https"
@@ -111,14 +110,6 @@ class Runs:
 def _target(url: httpx.URL) -> str:
     """What the request line names: the URL's path and query."""
     return url.raw_path.decode("ascii")
-
-
-def _unproxied(url: httpx.URL) -> bool:
-    """Whether httpx would connect to ``url`` directly (no proxy variable applies to it)."""
-    proxies = urllib.request.getproxies()
-    if not (proxies.get(url.scheme) or proxies.get("all")):
-        return True
-    return bool(urllib.request.proxy_bypass(url.host))
 
 
 class Connections:
