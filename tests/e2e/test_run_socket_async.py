@@ -21,17 +21,18 @@ def test_the_async_sdk_runs_over_a_socket_after_the_first_run(sandbox: Sandbox) 
             assert not sockets._idle
             assert (await sbx.run_code("2")).text == "2"
             [idle] = sockets._idle.values()
-            [(socket, _)] = idle
+            [kept] = idle
+            socket = kept.socket
             big = await sbx.run_code("'x' * (5 << 20)")  # over websockets' 1 MiB default bound
             assert big.text is not None and len(big.text) == 5 << 20
             with pytest.raises(NotFoundError, match="nope"):  # a refusal: the socket is kept
                 await sbx.run_code("1", context="nope")
             assert (await sbx.run_code("3")).text == "3"
-            assert [s for s, _ in idle] == [socket]
+            assert [k.socket for k in idle] == [socket]
             with pytest.raises(ExecutionTimeoutError):  # its fault stops the read
                 await sbx.run_code("import time; time.sleep(30)", timeout=1)
             assert (await sbx.run_code("4")).text == "4"  # on a new socket
-            assert [s for s, _ in idle] != [socket]
+            assert [k.socket for k in idle] != [socket]
             assert not sockets.refused
         assert not sockets._idle  # closed with the sandbox's client
 

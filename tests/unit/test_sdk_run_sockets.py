@@ -19,6 +19,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
+from interpreter_sdk import ConnectionError as SDKConnectionError
 from interpreter_sdk import _run_sockets_async
 from interpreter_sdk._base import ConnectionConfig
 from interpreter_sdk._run_sockets import END, RunSockets
@@ -30,13 +31,15 @@ Answer = Callable[[ServerProtocol], None]
 
 class SocketWire:
     """A loopback websocket server (websockets' sans-IO server protocol) answering each message
-    with ``answer(protocol)``, the upgrades of its first connections refused with ``refusals``;
-    ``connections`` counts the connections it took. ``close_after``: seconds after each answer
-    to close the socket (1011, as uvicorn when a ping went unanswered)."""
+    with ``answer(protocol)``, the upgrades of its first connections refused with ``refusals``
+    (a status; a 302 to this server's own address; 0: the connection closed unanswered);
+    ``connections`` counts the connections it took, ``gone`` those that ended. ``close_after``:
+    seconds after each answer to close the socket (1011, as uvicorn when a ping went
+    unanswered)."""
 
     def __init__(self, answer: Answer, *refusals: int, close_after: float | None = None) -> None:
         self.answer, self.refusals, self.close_after = answer, list(refusals), close_after
-        self.connections = 0
+        self.connections = self.gone = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = httpx.URL(f"http://127.0.0.1:{self.listener.getsockname()[1]}/v1")
         threading.Thread(target=self._serve, daemon=True).start()
@@ -51,6 +54,12 @@ class SocketWire:
             threading.Thread(target=self._talk, args=(connection,), daemon=True).start()
 
     def _talk(self, connection: socket.socket) -> None:
+        try:
+            self._exchange(connection)
+        finally:
+            self.gone += 1
+
+    def _exchange(self, connection: socket.socket) -> None:
         protocol = ServerProtocol()
         # A client may go with data unread (a socket it dropped): a reset, not this test's fault.
         with connection, contextlib.suppress(ConnectionResetError, BrokenPipeError):
@@ -58,7 +67,13 @@ class SocketWire:
                 protocol.receive_data(data)
                 for event in protocol.events_received():
                     if isinstance(event, Request) and self.refusals:
-                        protocol.send_response(protocol.reject(self.refusals.pop(0), "no"))
+                        status = self.refusals.pop(0)
+                        if not status:
+                            return
+                        refusal = protocol.reject(status, "no")
+                        if status == 302:
+                            refusal.headers["Location"] = str(self.url.join("elsewhere"))
+                        protocol.send_response(refusal)
                     elif isinstance(event, Request):
                         protocol.send_response(protocol.accept(event))
                     elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
@@ -201,5 +216,46 @@ def test_an_async_run_cancelled_drops_its_socket(loop: asyncio.AbstractEventLoop
     sockets = async_sockets(wire)
     with pytest.raises(TimeoutError):
         loop.run_until_complete(asyncio.wait_for(async_lines(sockets, wire, None), 0.3))
-    assert not any(sockets._idle.values())  # the server sees it go: its run is interrupted
+    assert not any(sockets._idle.values())
+    deadline = time.monotonic() + 5
+    while not wire.gone and time.monotonic() < deadline:  # the server sees it go: the run
+        time.sleep(0.01)  # is interrupted
+    assert wire.gone == 1
+    wire.close()
+
+
+def test_an_async_upgrade_redirected_is_not_followed(loop: asyncio.AbstractEventLoop) -> None:
+    wire = SocketWire(end, 302)  # the key would go with it, to another host too
+    sockets = async_sockets(wire)
+    url = wire.url.join("sandboxes/x/runs")
+    assert loop.run_until_complete(sockets.lines(url, {"code": "1"}, 10)) is None  # over HTTP
+    assert sockets.refused
+    assert wire.connections == 1
+    wire.close()
+
+
+def test_an_async_upgrade_cut_short_fails_that_run_only(loop: asyncio.AbstractEventLoop) -> None:
+    wire = SocketWire(end, 0)  # the first connection closed, unanswered
+    sockets = async_sockets(wire)
+    with pytest.raises(SDKConnectionError):
+        loop.run_until_complete(async_lines(sockets, wire))
+    assert not sockets.refused
+    assert loop.run_until_complete(async_lines(sockets, wire)) == [END]
+    sockets.close()
+    wire.close()
+
+
+def test_an_async_socket_of_another_event_loop_is_not_taken(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    wire = SocketWire(end)
+    sockets = async_sockets(wire)
+    assert loop.run_until_complete(async_lines(sockets, wire)) == [END]
+    other = asyncio.new_event_loop()  # as a second asyncio.run with the same AsyncSandbox
+    try:
+        assert other.run_until_complete(async_lines(sockets, wire)) == [END]
+        sockets.close()
+    finally:
+        other.close()
+    assert wire.connections == 2
     wire.close()

@@ -3,6 +3,7 @@ responses and of the NDJSON event stream, and the mapping of errors."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import http.cookiejar
@@ -333,11 +334,15 @@ class ExecutionBuilder:
         return self.execution
 
 
+# asyncio.TimeoutError: the built-in TimeoutError's alias from Python 3.11, its own class before.
+TIMEOUTS = (httpx.ReadTimeout, TimeoutError, asyncio.TimeoutError)
+
+
 def map_transport_error(exc: Exception, timeout: float | None) -> SandboxError:
     """An httpx error (or a socket's or httptools', ``_runs_sync``) as the SDK's: a read that
     timed out while a run with a ``timeout`` waited is that run's timeout, anything else a lost
     connection."""
-    if isinstance(exc, httpx.ReadTimeout | TimeoutError) and timeout is not None:
+    if isinstance(exc, TIMEOUTS) and timeout is not None:
         return ExecutionTimeoutError(f"execution timed out after {timeout:g} s (no answer)")
     return ConnectionError(f"{type(exc).__name__}: {exc}")
 

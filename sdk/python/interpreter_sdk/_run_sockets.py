@@ -26,7 +26,6 @@ from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
-from websockets.typing import BytesLike
 from websockets.uri import parse_uri
 
 from interpreter_sdk import _base, _runs_sync  # _runs_sync imports this module: used at calls
@@ -207,7 +206,7 @@ class RunSocket:
         sock = self.connection.sock
         assert sock is not None
         protocol = self._protocol
-        parts: list[BytesLike] = []  # a fragmented message's frames so far
+        parts: list[bytes | bytearray | memoryview] = []  # a fragmented message's frames
         while True:
             for event in protocol.events_received():
                 if isinstance(event, Frame) and event.opcode in DATA:
