@@ -1,10 +1,11 @@
 /**
  * The SDK's HTTP: configuration, one request (JSON or a stream), its timeouts and abort signals,
  * NDJSON lines, upload bodies, and the mapping of failures to the error tree. Only what Node 18
- * has built in: `fetch`, web streams, `AbortController`.
+ * has built in: `fetch`, web streams, `AbortController` (and, for runCode, `node:http`).
  */
 
 import { ConnectionError, SandboxError, errorFromResponse } from './errors.js'
+import * as nodeHttp from './node_http.js'
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:49999'
 /** Seconds an ordinary call may take (not runs, streams, uploads, creates, pauses). */
@@ -223,14 +224,7 @@ export class Connection {
 
   /** Send a request; the response (its body unread) once it succeeded, else the mapped error. */
   async open(method: string, path: string, call: Call = {}): Promise<Opened> {
-    const seconds = call.timeout === undefined ? this.requestTimeout : call.timeout
-    const onTimeout =
-      call.onTimeout ?? (() => new ConnectionError(`no answer from ${this.apiUrl} within ${seconds} s`))
-    const exchange = new Exchange([call.signal], this.closer.signal, seconds, onTimeout)
-    if (exchange.signal.aborted) {
-      exchange.done()
-      throw exchange.error(undefined)
-    }
+    const exchange = this.exchange(call)
     const headers: Record<string, string> = { 'X-API-Key': this.apiKey, ...call.headers }
     let body: unknown
     if (call.json !== undefined) {
@@ -270,6 +264,36 @@ export class Connection {
     }
     if (call.idle) exchange.disarm() // from here on the reads arm it
     return { response, exchange }
+  }
+
+  /** A request whose answer is NDJSON, its body `call.json`: the answer's non-blank lines as
+   * they arrive. Over Node's own http where there is one (node_http.ts: runCode's), else fetch. */
+  async openLines(method: string, path: string, call: Call = {}): Promise<AsyncGenerator<string>> {
+    const url = this.url(path, call.query)
+    if (call.body !== undefined || !(await nodeHttp.available(url))) {
+      return lines(await this.open(method, path, call), call.idle)
+    }
+    const exchange = this.exchange(call)
+    const headers: Record<string, string> = { 'X-API-Key': this.apiKey, ...call.headers }
+    let body: string | undefined
+    if (call.json !== undefined) {
+      headers['Content-Type'] = 'application/json'
+      body = JSON.stringify(call.json)
+    }
+    return linesOf(await nodeHttp.send(url, method, headers, body, exchange, call.idle ?? false))
+  }
+
+  /** A call's exchange: its signals (the caller's, this connection's close), its timeout. */
+  private exchange(call: Call): Exchange {
+    const seconds = call.timeout === undefined ? this.requestTimeout : call.timeout
+    const onTimeout =
+      call.onTimeout ?? (() => new ConnectionError(`no answer from ${this.apiUrl} within ${seconds} s`))
+    const exchange = new Exchange([call.signal], this.closer.signal, seconds, onTimeout)
+    if (exchange.signal.aborted) {
+      exchange.done()
+      throw exchange.error(undefined)
+    }
+    return exchange
   }
 
   /** A request whose answer is JSON (or empty): its decoded body. */
@@ -321,10 +345,14 @@ export async function* chunks(opened: Opened, idle = false): AsyncGenerator<Uint
 }
 
 /** The non-blank lines of an NDJSON body, as they arrive. */
-export async function* lines(opened: Opened, idle = false): AsyncGenerator<string> {
+export function lines(opened: Opened, idle = false): AsyncGenerator<string> {
+  return linesOf(chunks(opened, idle))
+}
+
+async function* linesOf(pieces: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
   const decoder = new TextDecoder()
   let buffer = ''
-  for await (const chunk of chunks(opened, idle)) {
+  for await (const chunk of pieces) {
     buffer += decoder.decode(chunk, { stream: true })
     let newline: number
     while ((newline = buffer.indexOf('\n')) >= 0) {

@@ -10,7 +10,7 @@ import {
 } from './errors.js'
 import { type GetEventsOpts, type LifecycleEvent, lifecycleEvent } from './events.js'
 import { Files } from './files.js'
-import { Connection, type ConnectionOpts, type RequestOpts, lines } from './http.js'
+import { Connection, type ConnectionOpts, type RequestOpts } from './http.js'
 import {
   type CellError,
   type Context,
@@ -462,14 +462,14 @@ export class Sandbox {
     if (opts.context !== undefined) body.context_id = contextId(opts.context)
     if (opts.envs && Object.keys(opts.envs).length) body.envs = opts.envs
     const builder = new ExecutionBuilder(opts)
-    const opened = await this.connection.open('POST', this.path + '/execute', {
+    const opened = await this.connection.openLines('POST', this.path + '/execute', {
       json: body,
       signal: opts.signal,
       timeout: timeout === null ? null : timeout + STREAM_GRACE,
       idle: true,
       onTimeout: () => new ExecutionTimeoutError(`execution timed out after ${timeout} s (no answer)`),
     })
-    for await (const line of lines(opened, true)) {
+    for await (const line of opened) {
       const outcome = builder.feed(line)
       await outcome // a handler's promise, awaited before the next event
     }

@@ -133,6 +133,13 @@ test('timeout: ExecutionTimeoutError, the kernel is interrupted and stays usable
   assert.equal((await sbx.runCode('1 + 1')).text, '2')
 })
 
+test('runs on a kept connection, and after it sat idle past the server keep-alive', async () => {
+  assert.equal((await sbx.runCode('1')).text, '1')
+  assert.equal((await sbx.runCode('2')).text, '2')
+  await new Promise((resolve) => setTimeout(resolve, 5500)) // uvicorn closes idle ones at 5 s
+  assert.equal((await sbx.runCode('3')).text, '3')
+})
+
 test('AbortSignal: the run is abandoned and its kernel interrupted', async () => {
   const controller = new AbortController()
   const seen = []
