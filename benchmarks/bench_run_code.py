@@ -45,7 +45,13 @@ Measures, each the time from sending ``1+1`` until its reply and idle (or its la
 - ``sdk through FastAPI's routing``: the same, its body typed
   ``application/vnd.interpreter+json``, which the hot path (``interpreter/api/hot_path.py``)
   leaves to the FastAPI route;
-- ``sdk before (httpx, FastAPI's routing)``: both, the SDK and the route as before them.
+- ``sdk before (httpx, FastAPI's routing)``: both, the SDK and the route as before them;
+- ``async sdk``: the async SDK's ``AsyncSandbox.run_code`` (asyncio's own loop, timed in it):
+  after its first, over its run socket; ``async sdk over HTTP (before)``: over httpx, as before
+  the thirteenth pass;
+- ``js sdk``: the JS SDK's ``runCode`` (sdk/js/dist, ``run_code_js.mjs`` under the set-up's
+  Node), over Node's http; ``js sdk over fetch (before)``: the JS SDK at ``BEFORE_NODE_HTTP``
+  (compiled for the run), over fetch.
 """
 
 from __future__ import annotations
@@ -87,6 +93,10 @@ SDK_HELPERS = {
 }
 # The SDK's runs over http.client, the commit before they went over sockets and httptools.
 BEFORE_SOCKETS = "8bc665b"
+# The JS SDK's runCode over fetch, the commit before it went over Node's http.
+BEFORE_NODE_HTTP = "12ca6b5"
+JS_HELPER = REPO / "benchmarks" / "run_code_js.mjs"
+JS_MEASURES = {"js sdk": None, "js sdk over fetch (before)": BEFORE_NODE_HTTP}
 # The hot path as the innermost middleware, the commit before it went in front of them.
 BEFORE_OUTER = "aeccab5"
 PAUSE = 0.005  # between two samples: the previous one's messages to other listeners settle
@@ -282,10 +292,13 @@ def hot_path_behind(app: Any) -> None:
 
 
 class Helper:
-    """A helper process (see ``helper``) and its samples."""
+    """A helper process (see ``helper``) and its samples; ``argv``: another program speaking
+    its protocol (the JS SDK's, ``run_code_js.mjs``)."""
 
-    def __init__(self, prefix: list[str], kind: str, first: dict[str, Any]) -> None:
-        argv = [*prefix, sys.executable, __file__, "--helper", kind]
+    def __init__(
+        self, prefix: list[str], kind: str, first: dict[str, Any], argv: list[str] | None = None
+    ) -> None:
+        argv = [*prefix, *(argv or [sys.executable, __file__, "--helper", kind])]
         self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         text=True, bufsize=1)  # fmt: skip
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -302,6 +315,25 @@ class Helper:
         assert self.process.stdin is not None
         self.process.stdin.close()
         self.process.wait(10)
+
+
+def js_sdk(commit: str | None, into: Path) -> list[str]:
+    """The command of a JS SDK measure: this tree's built SDK (sdk/js/dist, by the set-up), or
+    the one at ``commit`` compiled into ``into`` with this tree's TypeScript."""
+    node = str(REPO / ".venv" / "bin" / "node")
+    if commit is None:
+        return [node, str(JS_HELPER), str(REPO / "sdk" / "js" / "dist")]
+    files = ["sdk/js/src", "sdk/js/tsconfig.json", "sdk/js/package.json"]
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", commit, *files], capture_output=True, check=True
+    ).stdout
+    into.mkdir(exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    tree = into / "sdk" / "js"
+    (tree / "node_modules").symlink_to(REPO / "sdk" / "js" / "node_modules")
+    tsc = [node, str(REPO / "sdk" / "js" / "node_modules" / ".bin" / "tsc"), "-p", "tsconfig.json"]
+    subprocess.run(tsc, cwd=tree, check=True)
+    return [node, str(JS_HELPER), str(tree / "dist")]
 
 
 def host_kernel() -> Any:
@@ -487,6 +519,9 @@ def main() -> None:
             client = Helper([], "sdk", first)
             health = Helper([], "health", first)
             baselines = {name: Helper([], kind, first) for name, kind in SDK_HELPERS.items()}
+            for name, commit in JS_MEASURES.items():
+                if not args.only or name in args.only.split(","):  # the before one: a tsc run
+                    baselines[name] = Helper([], name, first, js_sdk(commit, home / "js-before"))
 
             async def gateway() -> float:
                 channel = kernel.channel
@@ -563,7 +598,7 @@ def main() -> None:
              "service": "kernels", "sdk": "service",
              "sdk before (StreamingResponse)": "service",
              "sdk with the store reads (before)": "service",
-             **dict.fromkeys(SDK_HELPERS, "service")}  # fmt: skip
+             **dict.fromkeys([*SDK_HELPERS, *JS_MEASURES], "service")}  # fmt: skip
     print(f"{args.rounds} rounds, interleaved; p50 and p99 in ms; hop = this minus the line above")
     print("| measure | p50 | p99 | hop p50 | hop p99 | above jailed kernel p50 | p99 |")
     print("|---|---|---|---|---|---|---|")
