@@ -267,7 +267,8 @@ export class Connection {
   }
 
   /** A request whose answer is NDJSON, its body `call.json`: the answer's non-blank lines as
-   * they arrive. Over Node's own http where there is one (node_http.ts: runCode's), else fetch. */
+   * they arrive. Over Node's own http where there is one (node_http.ts: runCode's), else (and
+   * for a redirect, which fetch follows) fetch. */
   async openLines(method: string, path: string, call: Call = {}): Promise<AsyncGenerator<string>> {
     const url = this.url(path, call.query)
     if (call.body !== undefined || !(await nodeHttp.available(url))) {
@@ -280,7 +281,8 @@ export class Connection {
       headers['Content-Type'] = 'application/json'
       body = JSON.stringify(call.json)
     }
-    return linesOf(await nodeHttp.send(url, method, headers, body, exchange, call.idle ?? false))
+    const sent = await nodeHttp.send(url, method, headers, body, exchange, call.idle ?? false)
+    return sent ? linesOf(sent) : lines(await this.open(method, path, call), call.idle)
   }
 
   /** A call's exchange: its signals (the caller's, this connection's close), its timeout. */

@@ -46,7 +46,8 @@ export async function available(url: string): Promise<boolean> {
 
 /**
  * Send a request (`body`: its JSON text) and return its body's chunks once its answer is a
- * success, else throw the mapped error; as `Connection.open` and `chunks` do over fetch:
+ * success, null if it is a redirect (fetch follows those: the caller sends it again over
+ * fetch), else throw the mapped error; as `Connection.open` and `chunks` do over fetch:
  * `exchange` times it (with `idle`, the silence between chunks once the head came) and its
  * signal aborts it. Leaving the chunks early closes the connection (the server sees the
  * request go: a run is interrupted).
@@ -58,27 +59,30 @@ export async function send(
   body: string | undefined,
   exchange: Exchange,
   idle: boolean,
-): Promise<AsyncGenerator<Uint8Array>> {
+): Promise<AsyncGenerator<Uint8Array> | null> {
   const loaded = await load()
   const transport = loaded?.[new URL(url).protocol]
   if (!transport) throw new Error(`no Node http for ${url}`) // see available()
-  const length = body === undefined ? {} : { 'Content-Length': String(Buffer.byteLength(body)) }
-  const head = { ...headers, ...length }
   exchange.arm()
   let response: Http.IncomingMessage
   try {
     response = await new Promise<Http.IncomingMessage>((resolve, reject) => {
-      const options = { method, headers: head, agent: transport.agent, signal: exchange.signal }
+      const options = { method, headers, agent: transport.agent, signal: exchange.signal }
       const request = transport.request(url, options, resolve)
       request.on('error', reject) // before the answer; after it, its body's reads fail
       request.setNoDelay(true)
-      request.end(body)
+      request.end(body) // whole: Node sends its Content-Length
     })
   } catch (err) {
     exchange.done()
     throw exchange.error(err)
   }
   const status = response.statusCode ?? 0
+  if (status >= 300 && status <= 399) {
+    exchange.done()
+    response.destroy()
+    return null
+  }
   if (status < 200 || status > 299) {
     let text = ''
     try {
@@ -116,7 +120,7 @@ async function* chunksOf(
         next = await reading.next()
       } catch (err) {
         if (exchange.isCancelled) return
-        throw exchange.error(err)
+        throw exchange.error(lost(err))
       } finally {
         if (idle) exchange.disarm()
       }
@@ -130,4 +134,10 @@ async function* chunksOf(
     exchange.done()
     if (!ended) response.destroy() // its connection closes, not kept half-read
   }
+}
+
+/** Node's "aborted" (the server closed the connection before the answer's end), said so. */
+function lost(err: unknown): unknown {
+  if (!(err instanceof Error) || err.message !== 'aborted') return err
+  return new Error('the server closed the connection before the answer ended', { cause: err })
 }

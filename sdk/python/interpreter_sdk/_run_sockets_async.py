@@ -12,10 +12,10 @@ route, or a proxy's redirect: none is followed, the key must not go elsewhere) i
 websockets answers the server's pings (uvicorn's, every 20 s) while the event loop runs; a
 socket that sat idle long enough for a ping to go unanswered (a loop blocked, or not running
 between calls) is given the loop twice before it is taken, so that a close the server sent
-meanwhile is seen and the socket dropped, not handed a run. A run cancelled (or cut short by an error) closes its socket: the
-server interrupts the run, as it does when an HTTP client goes away. A socket is its event
-loop's: one kept by another loop (an AsyncSandbox used again under a new ``asyncio.run``) is
-dropped, not taken.
+meanwhile is seen and the socket dropped, not handed a run. A run cancelled (or cut short by
+an error) closes its socket: the server interrupts the run, as it does when an HTTP client goes
+away. A socket is its event loop's: one kept by another loop (an AsyncSandbox used again under a
+new ``asyncio.run``) is dropped, not taken.
 """
 
 from __future__ import annotations
