@@ -233,7 +233,15 @@ export class Connection {
     } else if (call.body !== undefined) {
       body = uploadBody(call.body)
     }
-    const init: Record<string, unknown> = { method, headers, body, signal: exchange.signal }
+    // No redirect followed (as the Python SDK's httpx): fetch would carry X-API-Key on, to
+    // another host too (it drops only Authorization and cookies); a 3xx is an error here.
+    const init: Record<string, unknown> = {
+      method,
+      headers,
+      body,
+      signal: exchange.signal,
+      redirect: 'manual',
+    }
     if (body instanceof ReadableStream) init.duplex = 'half'
     const agent = await dispatcher()
     if (agent) init.dispatcher = agent
@@ -267,8 +275,7 @@ export class Connection {
   }
 
   /** A request whose answer is NDJSON, its body `call.json`: the answer's non-blank lines as
-   * they arrive. Over Node's own http where there is one (node_http.ts: runCode's), else (and
-   * for a redirect, which fetch follows) fetch. */
+   * they arrive. Over Node's own http where there is one (node_http.ts: runCode's), else fetch. */
   async openLines(method: string, path: string, call: Call = {}): Promise<AsyncGenerator<string>> {
     const url = this.url(path, call.query)
     if (call.body !== undefined || !(await nodeHttp.available(url))) {
@@ -281,8 +288,7 @@ export class Connection {
       headers['Content-Type'] = 'application/json'
       body = JSON.stringify(call.json)
     }
-    const sent = await nodeHttp.send(url, method, headers, body, exchange, call.idle ?? false)
-    return sent ? linesOf(sent) : lines(await this.open(method, path, call), call.idle)
+    return linesOf(await nodeHttp.send(url, method, headers, body, exchange, call.idle ?? false))
   }
 
   /** A call's exchange: its signals (the caller's, this connection's close), its timeout. */

@@ -46,8 +46,8 @@ export async function available(url: string): Promise<boolean> {
 
 /**
  * Send a request (`body`: its JSON text) and return its body's chunks once its answer is a
- * success, null if it is a redirect (fetch follows those: the caller sends it again over
- * fetch), else throw the mapped error; as `Connection.open` and `chunks` do over fetch:
+ * success, else throw the mapped error (a redirect too: none is followed); as `Connection.open`
+ * and `chunks` do over fetch:
  * `exchange` times it (with `idle`, the silence between chunks once the head came) and its
  * signal aborts it. Leaving the chunks early closes the connection (the server sees the
  * request go: a run is interrupted).
@@ -59,7 +59,7 @@ export async function send(
   body: string | undefined,
   exchange: Exchange,
   idle: boolean,
-): Promise<AsyncGenerator<Uint8Array> | null> {
+): Promise<AsyncGenerator<Uint8Array>> {
   const loaded = await load()
   const transport = loaded?.[new URL(url).protocol]
   if (!transport) throw new Error(`no Node http for ${url}`) // see available()
@@ -78,11 +78,6 @@ export async function send(
     throw exchange.error(err)
   }
   const status = response.statusCode ?? 0
-  if (status >= 300 && status <= 399) {
-    exchange.done()
-    response.destroy()
-    return null
-  }
   if (status < 200 || status > 299) {
     let text = ''
     try {
