@@ -170,6 +170,17 @@ export function errorFromResponse(statusCode: number, body: unknown): SandboxErr
   return new cls(kind ? `${statusCode} ${kind}: ${message}` : `${statusCode}: ${message}`, statusCode)
 }
 
+/** The error an answer of `statusCode` whose body is `text` stands for (its JSON, or the text). */
+export function errorFromAnswer(statusCode: number, text: string): SandboxError {
+  let body: unknown = text
+  try {
+    body = JSON.parse(text)
+  } catch {
+    // not JSON: the text is the message
+  }
+  return errorFromResponse(statusCode, body)
+}
+
 /** The error a `fault` event of a stream stands for. */
 export function errorFromFault(error: unknown): SandboxError {
   const kind = isRecord(error) ? String(error.type ?? '') : ''

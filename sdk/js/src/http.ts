@@ -4,7 +4,7 @@
  * has built in: `fetch`, web streams, `AbortController` (and, for runCode, `node:http`).
  */
 
-import { ConnectionError, SandboxError, errorFromResponse } from './errors.js'
+import { ConnectionError, SandboxError, errorFromAnswer } from './errors.js'
 import * as nodeHttp from './node_http.js'
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:49999'
@@ -262,13 +262,7 @@ export class Connection {
         throw exchange.error(err)
       }
       exchange.done()
-      let decoded: unknown = text
-      try {
-        decoded = JSON.parse(text)
-      } catch {
-        // not JSON: the text is the message
-      }
-      throw errorFromResponse(response.status, decoded)
+      throw errorFromAnswer(response.status, text)
     }
     if (call.idle) exchange.disarm() // from here on the reads arm it
     return { response, exchange }

@@ -10,7 +10,7 @@
 
 import type * as Http from 'node:http'
 
-import { errorFromResponse } from './errors.js'
+import { errorFromAnswer } from './errors.js'
 import type { Exchange } from './http.js'
 
 interface Transport {
@@ -88,13 +88,7 @@ export async function send(
       throw exchange.error(err)
     }
     exchange.done()
-    let decoded: unknown = text
-    try {
-      decoded = JSON.parse(text)
-    } catch {
-      // not JSON: the text is the message
-    }
-    throw errorFromResponse(status, decoded)
+    throw errorFromAnswer(status, text)
   }
   if (idle) exchange.disarm() // from here on the reads arm it
   return chunksOf(response, exchange, idle)

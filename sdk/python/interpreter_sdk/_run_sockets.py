@@ -37,6 +37,26 @@ CONTROL = (Opcode.PING, Opcode.PONG)
 DATA = (Opcode.TEXT, Opcode.BINARY, Opcode.CONT)  # a message: its frames to the one with fin
 
 
+class Outcome:
+    """How a run on a socket went, message by message (the twins' ``_exchange``): its socket is
+    kept for the next run once the run ended or was refused, not when it was cut short."""
+
+    kept = False
+
+    def last(self, text: str) -> bool:
+        """Whether ``text`` is the run's last message (its end); a refusal (a run refused
+        before it started: its only message) raises what ``POST .../execute`` raises."""
+        if text == END:
+            self.kept = True
+            return True
+        if REFUSED in text[:32] and (answer := json.loads(text))["type"] == "refused":
+            self.kept = True
+            del answer["type"]
+            status = answer.pop("status")
+            _base.check(httpx.Response(status, json=answer))
+        return False
+
+
 class RunSockets:
     """Kept run sockets to one server, each used by one run at a time (thread-safe)."""
 
@@ -61,25 +81,19 @@ class RunSockets:
     def _exchange(
         self, target: str, socket: RunSocket, data: bytes, timeout: float | None
     ) -> Generator[str, None, None]:
-        kept = False
+        outcome = Outcome()
         try:
             try:
                 socket.send_text(data)
                 for text in socket.messages(_base.read_timeout(timeout)):
-                    if text == END:
-                        kept = True
-                        yield text
-                        return
-                    if REFUSED in text[:32] and (refusal := json.loads(text))["type"] == "refused":
-                        kept = True
-                        del refusal["type"]
-                        status = refusal.pop("status")
-                        _base.check(httpx.Response(status, json=refusal))
+                    ended = outcome.last(text)
                     yield text
+                    if ended:
+                        return
             except OSError as exc:
                 raise _base.map_transport_error(exc, timeout) from exc
         finally:
-            self._done(target, socket, kept)
+            self._done(target, socket, outcome.kept)
 
     def _open(self, target: str) -> RunSocket | None:
         connection = self._connections.take()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
 import time
 from collections.abc import AsyncGenerator, Awaitable
@@ -34,9 +33,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMes
 from websockets.protocol import State
 
 from interpreter_sdk import _base, _runs_sync
+from interpreter_sdk._run_sockets import Outcome
 
-END = '{"type":"end"}'  # a run's last message
-REFUSED = '"refused"'  # the type of a run refused before it started: its only message
 MAX_IDLE = 8  # sockets kept for runs under way at once
 QUIET = 10.0  # seconds idle after which a socket may have missed a ping (uvicorn's: 20 s)
 # What a socket's exchange may raise that is the connection's (or its timeout's): asyncio's
@@ -84,27 +82,21 @@ class RunSockets:
     async def _exchange(
         self, target: str, socket: ClientConnection, data: str, timeout: float | None
     ) -> AsyncGenerator[str, None]:
-        kept = False
+        outcome = Outcome()
         try:
             try:
                 await _within(socket.send(data), self._config.request_timeout)
                 while True:
                     message = await _within(socket.recv(), _base.read_timeout(timeout))
                     text = message if isinstance(message, str) else message.decode()
-                    if text == END:
-                        kept = True
-                        yield text
-                        return
-                    if REFUSED in text[:32] and (refusal := json.loads(text))["type"] == "refused":
-                        kept = True
-                        del refusal["type"]
-                        status = refusal.pop("status")
-                        _base.check(httpx.Response(status, json=refusal))
+                    ended = outcome.last(text)
                     yield text
+                    if ended:
+                        return
             except LOST as exc:
                 raise _base.map_transport_error(exc, timeout) from exc
         finally:
-            self._done(target, socket, kept)
+            self._done(target, socket, outcome.kept)
 
     async def _open(self, target: str) -> ClientConnection | None:
         try:
