@@ -225,14 +225,10 @@ export class Connection {
   /** Send a request; the response (its body unread) once it succeeded, else the mapped error. */
   async open(method: string, path: string, call: Call = {}): Promise<Opened> {
     const exchange = this.exchange(call)
-    const headers: Record<string, string> = { 'X-API-Key': this.apiKey, ...call.headers }
+    const headers = this.headers(call)
     let body: unknown
-    if (call.json !== undefined) {
-      headers['Content-Type'] = 'application/json'
-      body = JSON.stringify(call.json)
-    } else if (call.body !== undefined) {
-      body = uploadBody(call.body)
-    }
+    if (call.json !== undefined) body = JSON.stringify(call.json)
+    else if (call.body !== undefined) body = uploadBody(call.body)
     // No redirect followed (as the Python SDK's httpx): fetch would carry X-API-Key on, to
     // another host too (it drops only Authorization and cookies); a 3xx is an error here.
     const init: Record<string, unknown> = {
@@ -272,17 +268,19 @@ export class Connection {
    * they arrive. Over Node's own http where there is one (node_http.ts: runCode's), else fetch. */
   async openLines(method: string, path: string, call: Call = {}): Promise<AsyncGenerator<string>> {
     const url = this.url(path, call.query)
-    if (call.body !== undefined || !(await nodeHttp.available(url))) {
-      return lines(await this.open(method, path, call), call.idle)
-    }
+    const transport = call.body === undefined ? await nodeHttp.transportFor(url) : null
+    if (!transport) return lines(await this.open(method, path, call), call.idle)
     const exchange = this.exchange(call)
+    const body = call.json !== undefined ? JSON.stringify(call.json) : undefined
+    const headers = this.headers(call)
+    return linesOf(await nodeHttp.send(transport, url, method, headers, body, exchange, call.idle ?? false))
+  }
+
+  /** A call's headers: the key, the caller's, and JSON's type when its body is JSON. */
+  private headers(call: Call): Record<string, string> {
     const headers: Record<string, string> = { 'X-API-Key': this.apiKey, ...call.headers }
-    let body: string | undefined
-    if (call.json !== undefined) {
-      headers['Content-Type'] = 'application/json'
-      body = JSON.stringify(call.json)
-    }
-    return linesOf(await nodeHttp.send(url, method, headers, body, exchange, call.idle ?? false))
+    if (call.json !== undefined) headers['Content-Type'] = 'application/json'
+    return headers
   }
 
   /** A call's exchange: its signals (the caller's, this connection's close), its timeout. */

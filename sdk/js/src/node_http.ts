@@ -13,7 +13,8 @@ import type * as Http from 'node:http'
 import { errorFromAnswer } from './errors.js'
 import type { Exchange } from './http.js'
 
-interface Transport {
+/** Node's request function of a scheme and its agent (kept connections). */
+export interface Transport {
   request: typeof Http.request
   agent: Http.Agent
 }
@@ -38,10 +39,9 @@ function load(): Promise<Record<string, Transport> | null> {
   return transports
 }
 
-/** Whether `url`'s requests can go over Node's http (else fetch). */
-export async function available(url: string): Promise<boolean> {
-  const loaded = await load()
-  return loaded !== null && new URL(url).protocol in loaded
+/** What `url`'s requests go over, if Node's http can take them (else null: fetch). */
+export async function transportFor(url: string): Promise<Transport | null> {
+  return (await load())?.[new URL(url).protocol] ?? null
 }
 
 /**
@@ -53,6 +53,7 @@ export async function available(url: string): Promise<boolean> {
  * request go: a run is interrupted).
  */
 export async function send(
+  transport: Transport,
   url: string,
   method: string,
   headers: Record<string, string>,
@@ -60,9 +61,6 @@ export async function send(
   exchange: Exchange,
   idle: boolean,
 ): Promise<AsyncGenerator<Uint8Array>> {
-  const loaded = await load()
-  const transport = loaded?.[new URL(url).protocol]
-  if (!transport) throw new Error(`no Node http for ${url}`) // see available()
   exchange.arm()
   let response: Http.IncomingMessage
   try {

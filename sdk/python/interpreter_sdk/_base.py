@@ -104,6 +104,12 @@ def unproxied(url: httpx.URL) -> bool:
     return bool(urllib.request.proxy_bypass(url.host))
 
 
+def direct(url: httpx.URL) -> bool:
+    """Whether the SDK's own sockets may take ``url``'s runs: httpx would connect to it directly
+    and has no login of the URL (user:password@, Basic) to send."""
+    return unproxied(url) and not url.userinfo
+
+
 CREATE_ATTEMPTS = 3  # a create whose connection failed is sent again, with the same key
 
 

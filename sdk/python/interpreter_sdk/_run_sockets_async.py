@@ -66,6 +66,8 @@ class RunSockets:
         self.refused = False  # the server has no run socket: POST .../execute it is
         self._idle: dict[str, list[_Idle]] = {}
         self._closed = False
+        self._url: httpx.URL | None = None  # the last run's, and its ws:// form (~15 us each)
+        self._target = ""
 
     async def lines(
         self, url: httpx.URL, body: dict[str, Any], timeout: float | None
@@ -73,7 +75,10 @@ class RunSockets:
         """The run's event lines (its request sent at the first); None: the server refused the
         upgrade (``refused`` is set)."""
         data = _runs_sync.encoded(body).decode()  # first: what it refuses (a NaN) takes no socket
-        target = str(url.copy_with(scheme="wss" if url.scheme == "https" else "ws"))
+        if url is not self._url:  # a sandbox's runs all name its one URL
+            self._url = url
+            self._target = str(url.copy_with(scheme="wss" if url.scheme == "https" else "ws"))
+        target = self._target
         socket = await self._take(target) or await self._open(target)
         if socket is None:
             return None

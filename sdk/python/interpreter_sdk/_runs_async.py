@@ -23,8 +23,7 @@ class Runs:
 
     def __init__(self, http: httpx.AsyncClient, config: _base.ConnectionConfig) -> None:
         self._http, self._config = http, config
-        base = http.base_url
-        direct = _base.unproxied(base) and not base.userinfo  # else httpx's to send
+        direct = _base.direct(http.base_url)  # else httpx's to send: a proxy, a login
         self._sockets = _run_sockets_async.RunSockets(config) if direct else None
         self._first = True
 

@@ -45,8 +45,7 @@ class Runs:
     def __init__(self, http: httpx.Client, config: _base.ConnectionConfig) -> None:
         self._http, self._config = http, config
         base = http.base_url
-        # A login in the URL (user:password@) is httpx's to send (Basic), as a proxy is.
-        direct = _base.unproxied(base) and not base.userinfo
+        direct = _base.direct(base)  # else httpx's to send: through a proxy, with a login
         self._direct = Connections(base, config) if direct else None
         # After the first run (on the create's connection), runs over websockets.
         https = base.scheme == "https"
